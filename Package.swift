@@ -1,0 +1,27 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+let package = Package(
+    name: "darkscope",
+    products: [
+        .executable(name: "darkscope", targets: ["darkscope"]),
+        .library(name: "Darknet", targets: ["Darknet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .target(
+            name: "Darknet",
+            dependencies: ["CBLAS", "CJPEG", "CPNG"]
+        ),
+        .executableTarget(
+            name: "darkscope",
+            dependencies: ["Darknet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "DarknetTests", dependencies: ["Darknet"]),
+    ]
+)

@@ -1,0 +1,80 @@
+// libjpeg reports fatal errors through error_exit, which must not return:
+// these helpers catch them with setjmp, which Swift cannot do itself.
+#include <stdio.h>
+#include <stdlib.h>
+#include <setjmp.h>
+#include <jpeglib.h>
+
+typedef struct {
+    unsigned char *pixels; /* width * height * 3, RGB, malloc'd; caller frees */
+    int width;
+    int height;
+    char message[JMSG_LENGTH_MAX];
+} ds_jpeg_result;
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    char *message;
+} ds_jpeg_error;
+
+static void ds_jpeg_error_exit(j_common_ptr info) {
+    ds_jpeg_error *error = (ds_jpeg_error *)info->err;
+    (*info->err->format_message)(info, error->message);
+    longjmp(error->jump, 1);
+}
+
+static void ds_jpeg_silence(j_common_ptr info, int level) { (void)info; (void)level; }
+
+/* Decodes a JPEG held in memory to 8-bit RGB. Returns 0 on success; otherwise
+   result->message says why. */
+static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size, ds_jpeg_result *result) {
+    struct jpeg_decompress_struct info;
+    ds_jpeg_error error;
+    unsigned char *volatile pixels = NULL;
+    result->pixels = NULL;
+    result->message[0] = 0;
+    info.err = jpeg_std_error(&error.base);
+    error.base.error_exit = ds_jpeg_error_exit;
+    error.base.emit_message = ds_jpeg_silence;
+    error.message = result->message;
+    if (setjmp(error.jump)) {
+        jpeg_destroy_decompress(&info);
+        free(pixels);
+        return 1;
+    }
+    jpeg_create_decompress(&info);
+    jpeg_mem_src(&info, bytes, size);
+    jpeg_read_header(&info, TRUE);
+    if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+        snprintf(result->message, JMSG_LENGTH_MAX, "CMYK JPEGs are not supported");
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
+    info.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&info);
+    size_t stride = (size_t)info.output_width * 3;
+    pixels = malloc(stride * info.output_height);
+    if (!pixels) {
+        snprintf(result->message, JMSG_LENGTH_MAX, "out of memory");
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
+    while (info.output_scanline < info.output_height) {
+        JSAMPROW row = pixels + stride * info.output_scanline;
+        jpeg_read_scanlines(&info, &row, 1);
+    }
+    /* A truncated file is reported as a warning; treat it as the error it is. */
+    if (info.err->num_warnings > 0) {
+        (*info.err->format_message)((j_common_ptr)&info, result->message);
+        jpeg_destroy_decompress(&info);
+        free(pixels);
+        return 1;
+    }
+    jpeg_finish_decompress(&info);
+    result->width = (int)info.output_width;
+    result->height = (int)info.output_height;
+    result->pixels = pixels;
+    jpeg_destroy_decompress(&info);
+    return 0;
+}

@@ -1,0 +1,82 @@
+// libpng reports fatal errors by longjmp, which Swift cannot catch:
+// this helper does the decoding in C and returns a message instead.
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <png.h>
+
+typedef struct {
+    unsigned char *pixels; /* width * height * 3, RGB, malloc'd; caller frees */
+    int width;
+    int height;
+    char message[256];
+} ds_png_result;
+
+typedef struct {
+    const unsigned char *bytes;
+    size_t size;
+    size_t offset;
+} ds_png_source;
+
+static void ds_png_read(png_structp png, png_bytep out, png_size_t count) {
+    ds_png_source *source = (ds_png_source *)png_get_io_ptr(png);
+    if (source->size - source->offset < count) png_error(png, "file is truncated");
+    memcpy(out, source->bytes + source->offset, count);
+    source->offset += count;
+}
+
+static void ds_png_error(png_structp png, png_const_charp message) {
+    ds_png_result *result = (ds_png_result *)png_get_error_ptr(png);
+    snprintf(result->message, sizeof result->message, "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void ds_png_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
+
+/* Decodes a PNG held in memory to 8-bit RGB the way OpenCV's imread(IMREAD_COLOR)
+   does: palette and gray expanded, 16-bit reduced to its high byte, alpha dropped. */
+static inline int ds_png_decode(const unsigned char *bytes, size_t size, ds_png_result *result) {
+    ds_png_source source = { bytes, size, 0 };
+    unsigned char *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    result->pixels = NULL;
+    result->message[0] = 0;
+    if (size < 8 || png_sig_cmp(bytes, 0, 8)) {
+        snprintf(result->message, sizeof result->message, "not a PNG file");
+        return 1;
+    }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, result, ds_png_error, ds_png_warning);
+    if (!png) { snprintf(result->message, sizeof result->message, "out of memory"); return 1; }
+    png_infop info = png_create_info_struct(png);
+    if (!info || setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(pixels);
+        free(rows);
+        if (!result->message[0]) snprintf(result->message, sizeof result->message, "out of memory");
+        return 1;
+    }
+    png_set_read_fn(png, &source, ds_png_read);
+    png_read_info(png, info);
+    png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    int type = png_get_color_type(png, info);
+    png_set_expand(png);
+    png_set_strip_16(png);
+    png_set_strip_alpha(png);
+    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_channels(png, info) != 3) png_error(png, "unsupported PNG colour layout");
+    if ((size_t)width * height > (size_t)1 << 28) png_error(png, "image is too large");
+    pixels = malloc((size_t)width * height * 3);
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!pixels || !rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < height; ++y) rows[y] = pixels + (size_t)y * width * 3;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    result->width = (int)width;
+    result->height = (int)height;
+    result->pixels = pixels;
+    return 0;
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// One `key=value` line of a cfg section.
+public struct CfgOption: Hashable, Sendable {
+    public var key: String
+    public var value: String
+    public var line: Int
+}
+
+/// One `[type]` section of a cfg file and its options, in file order.
+///
+/// Readers take Darknet's default when a key is absent and record which keys were
+/// read, so that the rest can be reported as unused, as Darknet does.
+public struct CfgSection: Sendable {
+    public var type: String
+    public var line: Int
+    public var file: String
+    public var options: [CfgOption]
+    private(set) var readKeys: Set<String> = []
+
+    init(type: String, line: Int, file: String, options: [CfgOption] = []) {
+        self.type = type
+        self.line = line
+        self.file = file
+        self.options = options
+    }
+
+    /// Darknet's `option_find` takes the first occurrence of a key.
+    private mutating func option(_ key: String) -> CfgOption? {
+        readKeys.insert(key)
+        return options.first { $0.key == key }
+    }
+
+    func error(_ problem: String, line: Int? = nil) -> DarknetError {
+        .cfg(file: file, line: line ?? self.line, problem: problem)
+    }
+
+    public mutating func has(_ key: String) -> Bool { option(key) != nil }
+
+    public mutating func int(_ key: String, default value: Int) throws -> Int {
+        guard let option = option(key) else { return value }
+        guard let number = Int(option.value) else {
+            throw error("[\(type)] \(key): expected a whole number, got '\(option.value)'", line: option.line)
+        }
+        return number
+    }
+
+    public mutating func float(_ key: String, default value: Float) throws -> Float {
+        guard let option = option(key) else { return value }
+        guard let number = Float(option.value), number.isFinite else {
+            throw error("[\(type)] \(key): expected a number, got '\(option.value)'", line: option.line)
+        }
+        return number
+    }
+
+    public mutating func string(_ key: String, default value: String) -> String {
+        option(key)?.value ?? value
+    }
+
+    /// A comma-separated list of whole numbers, or nil when the key is absent.
+    public mutating func intList(_ key: String) throws -> (values: [Int], line: Int)? {
+        guard let option = option(key) else { return nil }
+        let parts = option.value.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0) }
+        guard !parts.isEmpty, values.count == parts.count else {
+            throw error("[\(type)] \(key): expected whole numbers separated by commas, got '\(option.value)'", line: option.line)
+        }
+        return (values, option.line)
+    }
+
+    /// Marks keys Darknet reads but that do not change inference (training settings).
+    public mutating func ignore(_ keys: [String]) {
+        readKeys.formUnion(keys)
+    }
+
+    /// Options never read, in file order: Darknet warns of them as "Unused field".
+    public var unusedOptions: [CfgOption] {
+        options.filter { !readKeys.contains($0.key) }
+    }
+}
+
+/// A cfg file split into sections, in Darknet's INI dialect.
+public struct CfgFile: Sendable {
+    public var path: String
+    public var sections: [CfgSection]
+
+    public static func load(path: String) throws -> CfgFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DarknetError.file(path: path, problem: readProblem(path))
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Parses cfg text. As in Darknet, all white space inside a line is dropped
+    /// (so `size = 3` is `size=3`) and lines starting with `#` or `;` are comments.
+    public static func parse(_ text: String, file: String) throws -> CfgFile {
+        var sections: [CfgSection] = []
+        var number = 0
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            number += 1
+            let line = String(rawLine.filter { !$0.isWhitespace })
+            guard let first = line.first, first != "#", first != ";" else { continue }
+            if first == "[" {
+                guard line.last == "]", line.count > 2 else {
+                    throw DarknetError.cfg(file: file, line: number, problem: "expected a section header like [convolutional], got '\(line)'")
+                }
+                sections.append(CfgSection(type: String(line.dropFirst().dropLast()), line: number, file: file))
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw DarknetError.cfg(file: file, line: number, problem: "expected key=value, got '\(line)'")
+            }
+            let key = String(line[..<equals])
+            let value = String(line[line.index(after: equals)...])
+            guard !key.isEmpty else {
+                throw DarknetError.cfg(file: file, line: number, problem: "missing key before '=' in '\(line)'")
+            }
+            guard !sections.isEmpty else {
+                throw DarknetError.cfg(file: file, line: number, problem: "option '\(key)' comes before any section; the file must start with [net]")
+            }
+            sections[sections.count - 1].options.append(CfgOption(key: key, value: value, line: number))
+        }
+        return CfgFile(path: file, sections: sections)
+    }
+}
+
+/// Why a path could not be read, in words a user can act on.
+func readProblem(_ path: String) -> String {
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "no such file" }
+    if isDirectory.boolValue { return "is a directory, not a file" }
+    return "cannot be read (permission denied?)"
+}

@@ -1,0 +1,66 @@
+import CBLAS
+import Foundation
+
+/// Darknet's `[connected]`: a fully connected layer over the flattened input.
+public struct Connected: Layer {
+    public static let sectionName = "connected"
+    public let input: Shape
+    public let output: Shape
+    public let batchNormalize: Bool
+    public let activation: Activation
+    public let parameterBlocks: [ParameterBlock]
+    public private(set) var parameters: [Float]
+    private let offsets: ParameterOffsets
+
+    init(_ section: inout CfgSection, input: Shape) throws {
+        let outputs = try section.int("output", default: 1)
+        guard outputs > 0 else { throw section.error("[connected] output must be positive, got \(outputs)") }
+        activation = try section.activation(default: "logistic")
+        batchNormalize = try section.int("batch_normalize", default: 0) != 0
+        self.input = input
+        output = Shape(width: 1, height: 1, channels: outputs)
+        var blocks = [ParameterBlock(kind: .biases, count: outputs),
+                      ParameterBlock(kind: .weights(fanIn: input.count), count: input.count * outputs)]
+        if batchNormalize {
+            blocks += ParameterBlock.batchNorm(count: outputs)
+        }
+        parameterBlocks = blocks
+        offsets = ParameterOffsets(blocks)
+        parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })
+    }
+
+    public mutating func load(_ values: [Float], transposed: Bool) {
+        parameters = values
+        guard transposed else { return }
+        // Such files hold an inputs × outputs matrix; ours is outputs × inputs.
+        let start = offsets[.weights(fanIn: 0)]!
+        let stored = Array(values[start..<(start + input.count * output.count)])
+        for i in 0..<input.count {
+            for o in 0..<output.count { parameters[start + o * input.count + i] = stored[i * output.count + o] }
+        }
+    }
+
+    public var tableEntry: String {
+        String(format: "connected                            %4d  ->  %4d", input.count, output.count)
+    }
+
+    public var operations: Int { 2 * input.count * output.count }
+
+    public func forward(_ context: ForwardContext) {
+        let outputs = output.count
+        parameters.withUnsafeBufferPointer { buffer in
+            let p = buffer.baseAddress!
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(context.batch), Int32(outputs), Int32(input.count),
+                        1, context.input, Int32(input.count), p + offsets[.weights(fanIn: 0)]!, Int32(input.count),
+                        0, context.output, Int32(outputs))
+            if batchNormalize {
+                forwardBatchNorm(context.output, batch: context.batch, channels: outputs, spatial: 1,
+                               scales: p + offsets[.scales]!, mean: p + offsets[.rollingMean]!,
+                               variance: p + offsets[.rollingVariance]!, biases: p)
+            } else {
+                addBias(context.output, batch: context.batch, channels: outputs, spatial: 1, biases: p)
+            }
+        }
+        activation.apply(context.output, count: context.batch * outputs)
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+/// Darknet's `[dropout]`: only active in training, so the identity here.
+public struct Dropout: Layer {
+    public static let sectionName = "dropout"
+    public let input: Shape
+    public var output: Shape { input }
+    public let probability: Float
+
+    init(_ section: inout CfgSection, input: Shape) throws {
+        probability = try section.float("probability", default: 0.5)
+        guard probability >= 0, probability < 1 else {
+            throw section.error("[dropout] probability must be in [0, 1), got \(probability)")
+        }
+        self.input = input
+    }
+
+    public var tableEntry: String {
+        String(format: "dropout       p = %.2f               %4d  ->  %4d", probability, input.count, input.count)
+    }
+
+    public func forward(_ context: ForwardContext) {
+        context.output.update(from: context.input, count: context.batch * input.count)
+    }
+}

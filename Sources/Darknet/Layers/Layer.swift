@@ -1,0 +1,83 @@
+/// What a block of a layer's parameters is, in the order a `.weights` file stores them.
+public enum ParameterKind: Hashable, Sendable {
+    case biases
+    case scales
+    case rollingMean
+    case rollingVariance
+    /// Connection weights; `fanIn` is how many inputs each output sums (for He scaling).
+    case weights(fanIn: Int)
+}
+
+public struct ParameterBlock: Hashable, Sendable {
+    public var kind: ParameterKind
+    public var count: Int
+
+    /// The three blocks batch norm adds after the biases, one value per output channel.
+    static func batchNorm(count: Int) -> [ParameterBlock] {
+        [.scales, .rollingMean, .rollingVariance].map { ParameterBlock(kind: $0, count: count) }
+    }
+}
+
+/// Where a layer reads and writes during one forward pass.
+///
+/// Pointers, not arrays: the network owns one buffer per layer, reused across passes.
+public struct ForwardContext {
+    public var batch: Int
+    /// The previous layer's output (the network input for layer 0).
+    public var input: UnsafePointer<Float>
+    public var output: UnsafeMutablePointer<Float>
+    /// Outputs of every layer before this one, for `Route` and `Shortcut`.
+    public var layerOutputs: [UnsafePointer<Float>]
+    /// Scratch space of at least `workspaceCount` floats.
+    public var workspace: UnsafeMutablePointer<Float>
+}
+
+/// One of Darknet's layers: its shape, its parameters and its forward pass.
+public protocol Layer: Sendable {
+    /// The cfg section name (`convolutional`, `maxpool`, …).
+    static var sectionName: String { get }
+    var input: Shape { get }
+    var output: Shape { get }
+    /// The line Darknet prints for this layer while parsing, without the index.
+    var tableEntry: String { get }
+    /// Floating-point operations of one forward pass (Darknet's BFLOPs × 10⁹).
+    var operations: Int { get }
+    /// Parameter blocks in `.weights` order; empty for layers without parameters.
+    var parameterBlocks: [ParameterBlock] { get }
+    var parameters: [Float] { get }
+    /// Takes this layer's values from a `.weights` file, in `parameterBlocks` order.
+    /// `transposed` marks files whose connected weights are stored input-major.
+    mutating func load(_ parameters: [Float], transposed: Bool)
+    /// Floats of scratch space the forward pass needs.
+    var workspaceCount: Int { get }
+    func forward(_ context: ForwardContext)
+}
+
+extension Layer {
+    public var operations: Int { 0 }
+    public var parameterBlocks: [ParameterBlock] { [] }
+    public var parameters: [Float] { [] }
+    public mutating func load(_ parameters: [Float], transposed: Bool) {}
+    public var workspaceCount: Int { 0 }
+    public var sectionName: String { Self.sectionName }
+    public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }
+}
+
+/// Offsets of each parameter block inside a layer's flat parameter array.
+struct ParameterOffsets {
+    private var offsets: [ParameterKind: Int] = [:]
+
+    init(_ blocks: [ParameterBlock]) {
+        var offset = 0
+        for block in blocks {
+            let key: ParameterKind = if case .weights = block.kind { .weights(fanIn: 0) } else { block.kind }
+            offsets[key] = offset
+            offset += block.count
+        }
+    }
+
+    subscript(kind: ParameterKind) -> Int? {
+        if case .weights = kind { return offsets[.weights(fanIn: 0)] }
+        return offsets[kind]
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Darknet's `[maxpool]`. Its `padding` (default `size - 1`) is the total over both
+/// sides; the window starts `padding / 2` before the image and cells outside never win.
+public struct MaxPool: Layer {
+    public static let sectionName = "maxpool"
+    public let input: Shape
+    public let output: Shape
+    public let size: Int
+    public let stride: Int
+    public let padding: Int
+
+    init(_ section: inout CfgSection, input: Shape) throws {
+        guard input.isImage else { throw section.error("[maxpool] needs an image as input, but the layer before outputs \(input.count) flat values") }
+        stride = try section.int("stride", default: 1)
+        size = try section.int("size", default: stride)
+        padding = try section.int("padding", default: size - 1)
+        guard size > 0, stride > 0, padding >= 0 else {
+            throw section.error("[maxpool] size and stride must be positive and padding not negative (size=\(size) stride=\(stride) padding=\(padding))")
+        }
+        self.input = input
+        output = Shape(
+            width: (input.width + padding - size) / stride + 1,
+            height: (input.height + padding - size) / stride + 1,
+            channels: input.channels)
+    }
+
+    public var tableEntry: String {
+        String(format: "max          %d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d",
+               size, size, stride, input.width, input.height, input.channels,
+               output.width, output.height, output.channels)
+    }
+
+    public func forward(_ context: ForwardContext) {
+        let offset = -padding / 2
+        var index = 0
+        for plane in 0..<(context.batch * input.channels) {
+            let source = context.input + plane * input.spatial
+            for y in 0..<output.height {
+                for x in 0..<output.width {
+                    var best = -Float.greatestFiniteMagnitude
+                    for dy in 0..<size {
+                        let row = offset + y * stride + dy
+                        guard row >= 0 && row < input.height else { continue }
+                        for dx in 0..<size {
+                            let column = offset + x * stride + dx
+                            guard column >= 0 && column < input.width else { continue }
+                            best = max(best, source[row * input.width + column])
+                        }
+                    }
+                    context.output[index] = best
+                    index += 1
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// Darknet's `[shortcut]`: adds an earlier layer's output to the previous one
+/// (`alpha * previous + beta * from`), sampling when their sizes differ, then activates.
+public struct Shortcut: Layer {
+    public static let sectionName = "shortcut"
+    public let input: Shape
+    public var output: Shape { input }
+    /// Absolute index of the layer added.
+    public let from: Int
+    public let fromShape: Shape
+    public let activation: Activation
+    public let alpha: Float
+    public let beta: Float
+
+    init(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws {
+        guard section.has("from") else { throw section.error("[shortcut] needs from=, the earlier layer to add") }
+        let given = try section.int("from", default: 0)
+        from = given < 0 ? index + given : given
+        guard from >= 0, from < index else {
+            throw section.error("[shortcut] from=\(given) points at layer \(from), but only layers 0...\(index - 1) come before layer \(index)")
+        }
+        fromShape = earlier[from]
+        guard input.isImage, fromShape.isImage else { throw section.error("[shortcut] needs image outputs on both sides") }
+        let stride = fromShape.width / input.width, sample = input.width / fromShape.width
+        guard stride == fromShape.height / input.height, sample == input.height / fromShape.height else {
+            throw section.error("[shortcut] cannot add layer \(from) (\(fromShape)) to \(input): width and height must scale alike")
+        }
+        activation = try section.activation(default: "linear")
+        alpha = try section.float("alpha", default: 1)
+        beta = try section.float("beta", default: 1)
+        self.input = input
+    }
+
+    public var tableEntry: String {
+        String(format: "res  %3d                %4d x%4d x%4d   ->  %4d x%4d x%4d",
+               from, fromShape.width, fromShape.height, fromShape.channels, input.width, input.height, input.channels)
+    }
+
+    public func forward(_ context: ForwardContext) {
+        context.output.update(from: context.input, count: context.batch * output.count)
+        let add = context.layerOutputs[from]
+        let stride = max(fromShape.width / output.width, 1), sample = max(output.width / fromShape.width, 1)
+        let width = min(fromShape.width, output.width), height = min(fromShape.height, output.height)
+        let channels = min(fromShape.channels, output.channels)
+        for b in 0..<context.batch {
+            for c in 0..<channels {
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let out = x * sample + output.width * (y * sample + output.height * (c + output.channels * b))
+                        let source = x * stride + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
+                        context.output[out] = alpha * context.output[out] + beta * add[source]
+                    }
+                }
+            }
+        }
+        activation.apply(context.output, count: context.batch * output.count)
+    }
+}

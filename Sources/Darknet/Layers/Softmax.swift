@@ -1,0 +1,45 @@
+import Foundation
+
+/// Darknet's `[softmax]`, over `groups` equal slices of the input, with a temperature.
+public struct Softmax: Layer {
+    public static let sectionName = "softmax"
+    public let input: Shape
+    public let output: Shape
+    public let groups: Int
+    public let temperature: Float
+
+    init(_ section: inout CfgSection, input: Shape) throws {
+        groups = try section.int("groups", default: 1)
+        temperature = try section.float("temperature", default: 1)
+        guard groups > 0, input.count % groups == 0 else {
+            throw section.error("[softmax] groups=\(groups) must divide the \(input.count) inputs")
+        }
+        guard temperature != 0 else { throw section.error("[softmax] temperature must not be 0") }
+        if section.has("tree") { throw section.error("[softmax] hierarchical softmax (tree=) is not supported") }
+        section.ignore(["spatial", "noloss"])
+        self.input = input
+        output = .flat(input.count)
+    }
+
+    public var tableEntry: String { String(format: "softmax                                        %4d", input.count) }
+
+    public func forward(_ context: ForwardContext) {
+        let n = input.count / groups
+        for slice in 0..<(context.batch * groups) {
+            softmax(context.input + slice * n, count: n, temperature: temperature, into: context.output + slice * n)
+        }
+    }
+}
+
+/// Darknet's `softmax`: the float sum and the double `exp` are as in its C.
+func softmax(_ input: UnsafePointer<Float>, count: Int, temperature: Float, into output: UnsafeMutablePointer<Float>) {
+    var largest = -Float.greatestFiniteMagnitude
+    for i in 0..<count where input[i] > largest { largest = input[i] }
+    var sum: Float = 0
+    for i in 0..<count {
+        let e = Float(exp(Double(input[i] / temperature - largest / temperature)))
+        sum += e
+        output[i] = e
+    }
+    for i in 0..<count { output[i] /= sum }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+/// A Darknet network: its layers as the cfg describes them, with their parameters.
+///
+/// A value: copying one is cheap and the copies never share mutable state.
+/// Run it with a `Predictor`.
+public struct Network: Sendable {
+    public var cfgPath: String
+    /// The image the network takes (`width`, `height`, `channels` of `[net]`).
+    public let input: Shape
+    public private(set) var layers: [any Layer]
+    /// Options the cfg gave but no layer reads, as Darknet's "Unused field" warnings.
+    public let warnings: [String]
+    /// The `.weights` header, once weights are loaded.
+    public private(set) var weightsHeader: WeightsHeader?
+
+    /// Reads and checks a cfg file.
+    public init(cfg path: String) throws {
+        try self.init(cfg: CfgFile.load(path: path))
+    }
+
+    public init(cfg: CfgFile) throws {
+        cfgPath = cfg.path
+        guard var net = cfg.sections.first else {
+            throw DarknetError.cfg(file: cfg.path, line: 1, problem: "the file has no sections; a network starts with [net]")
+        }
+        guard net.type == "net" || net.type == "network" else {
+            throw net.error("the first section must be [net] or [network], not [\(net.type)]")
+        }
+        let width = try net.int("width", default: 0)
+        let height = try net.int("height", default: 0)
+        let channels = try net.int("channels", default: 0)
+        let inputs = try net.int("inputs", default: width * height * channels)
+        net.ignore(Network.trainingKeys)
+        if width > 0 && height > 0 && channels > 0 {
+            input = Shape(width: width, height: height, channels: channels)
+        } else if inputs > 0 {
+            input = .flat(inputs)
+        } else {
+            throw net.error("[net] must give width, height and channels (or inputs), all positive")
+        }
+        var warnings = Network.unusedWarnings(net)
+        var layers: [any Layer] = []
+        var shapes: [Shape] = []
+        for var section in cfg.sections.dropFirst() {
+            let previous = shapes.last ?? input
+            let layer = try Network.makeLayer(&section, index: layers.count, input: previous, earlier: shapes)
+            section.ignore(Network.commonLayerKeys)
+            guard layer.output.count > 0, !layer.output.isImage || layer.output.width > 0 && layer.output.height > 0 else {
+                throw section.error("[\(section.type)] layer \(layers.count) would have an empty output (\(layer.output.width) x \(layer.output.height) x \(layer.output.channels)) from its \(previous) input")
+            }
+            warnings += Network.unusedWarnings(section)
+            layers.append(layer)
+            shapes.append(layer.output)
+        }
+        guard !layers.isEmpty else { throw net.error("the network has no layers after [net]") }
+        self.layers = layers
+        self.warnings = warnings
+    }
+
+    private static func makeLayer(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws -> any Layer {
+        switch section.type {
+        case "convolutional", "conv": try Convolutional(&section, input: input)
+        case "maxpool", "max": try MaxPool(&section, input: input)
+        case "avgpool", "avg": try AvgPool(&section, input: input)
+        case "connected", "conn": try Connected(&section, input: input)
+        case "softmax", "soft": try Softmax(&section, input: input)
+        case "dropout": try Dropout(&section, input: input)
+        case "route": try Route(&section, index: index, earlier: earlier)
+        case "shortcut": try Shortcut(&section, index: index, input: input, earlier: earlier)
+        case "crop": try Crop(&section, input: input)
+        case "cost": try Cost(&section, input: input)
+        case "net", "network":
+            throw section.error("[\(section.type)] may only be the first section")
+        case let other where darknetOnlyTypes.contains(other):
+            throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost)")
+        case let other:
+            throw section.error("unknown section [\(other)]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop or cost")
+        }
+    }
+
+    private static let darknetOnlyTypes: Set<String> = [
+        "deconvolutional", "deconv", "local", "activation", "logistic", "l2norm", "rnn", "gru", "lstm", "crnn",
+        "detection", "region", "yolo", "iseg", "normalization", "lrn", "batchnorm", "reorg", "upsample",
+    ]
+
+    /// `[net]` keys Darknet reads for training or data augmentation only.
+    static let trainingKeys = [
+        "batch", "subdivisions", "time_steps", "notruth", "random", "adam", "B1", "B2", "eps", "max_crop", "min_crop",
+        "max_ratio", "min_ratio", "center", "clip", "angle", "aspect", "saturation", "exposure", "hue", "policy",
+        "burn_in", "power", "step", "scale", "steps", "scales", "gamma", "max_batches", "learning_rate", "momentum", "decay",
+    ]
+
+    /// Keys Darknet reads on every layer; none changes inference.
+    static let commonLayerKeys = [
+        "truth", "onlyforward", "stopbackward", "dontsave", "dontload", "numload", "dontloadscales", "learning_rate", "smooth",
+    ]
+
+    private static func unusedWarnings(_ section: CfgSection) -> [String] {
+        section.unusedOptions.map { "\(section.file):\($0.line): unused field '\($0.key) = \($0.value)' in [\(section.type)]" }
+    }
+
+    /// The layer whose output is the network's prediction: the last one that is not `[cost]`.
+    public var outputLayerIndex: Int {
+        layers.lastIndex { !($0 is Cost) } ?? layers.count - 1
+    }
+
+    public var outputCount: Int { layers[outputLayerIndex].output.count }
+
+    /// Floats a `.weights` file holds after its header.
+    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+
+    /// Floating-point operations of one forward pass, connected layers included.
+    public var operations: Int { layers.reduce(0) { $0 + $1.operations } }
+
+    /// Takes parameters from a `.weights` file, checking its size exactly.
+    public mutating func loadWeights(path: String) throws {
+        let file = try WeightsFile(path: path)
+        try load(file)
+    }
+
+    public mutating func load(_ file: WeightsFile) throws {
+        let expected = parameterCount
+        guard file.values.count == expected else {
+            throw DarknetError.weights(file: file.path, problem: mismatch(expected: expected, actual: file.values.count))
+        }
+        load(parameters: file.values, transposed: file.header.transposed)
+        weightsHeader = file.header
+    }
+
+    /// Says how a file of `actual` floats fails a network that needs `expected`, and
+    /// for a short file, the layer where it runs out.
+    private func mismatch(expected: Int, actual: Int) -> String {
+        let counts = "the network needs \(expected) floats after the header (\(16 + 4 * expected)+ bytes) but the file has \(actual)"
+        if actual > expected {
+            return counts + ": \(actual - expected) floats left over; the weights are for a different network"
+        }
+        var offset = 0
+        for (index, layer) in layers.enumerated() where layer.parameterCount > 0 {
+            if offset + layer.parameterCount > actual {
+                return counts + ": it runs out in layer \(index) (\(layer.sectionName)), which needs floats \(offset)..<\(offset + layer.parameterCount)"
+            }
+            offset += layer.parameterCount
+        }
+        return counts
+    }
+
+    /// Fills every parameter with deterministic random values (see `WeightsFile.random`).
+    public mutating func randomize(seed: UInt64) {
+        load(parameters: WeightsFile.randomValues(for: layers.map(\.parameterBlocks), seed: seed), transposed: false)
+        weightsHeader = WeightsHeader()
+    }
+
+    private mutating func load(parameters values: [Float], transposed: Bool) {
+        var offset = 0
+        for i in layers.indices where layers[i].parameterCount > 0 {
+            let count = layers[i].parameterCount
+            layers[i].load(Array(values[offset..<(offset + count)]), transposed: transposed)
+            offset += count
+        }
+    }
+
+    /// Every parameter in `.weights` order, as written by `WeightsFile.write`.
+    public var parameters: [Float] { layers.flatMap(\.parameters) }
+}

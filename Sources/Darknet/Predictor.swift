@@ -1,0 +1,82 @@
+import Foundation
+
+/// One forward pass's results: every layer's output and how long each took.
+public struct ForwardResult: Sendable {
+    public var batch: Int
+    /// `layerOutputs[i]` holds layer i's output for every image, image after image.
+    public var layerOutputs: [[Float]]
+    /// Wall time of each layer, in seconds.
+    public var layerSeconds: [Double]
+    public var outputLayerIndex: Int
+
+    /// The network's prediction for image `image` of the batch.
+    public func prediction(image: Int = 0) -> ArraySlice<Float> {
+        let all = layerOutputs[outputLayerIndex]
+        let count = all.count / batch
+        return all[(image * count)..<((image + 1) * count)]
+    }
+
+    public var totalSeconds: Double { layerSeconds.reduce(0, +) }
+}
+
+/// Runs a network. Owns one output buffer per layer and the scratch space, allocated
+/// once per batch size and reused, so steady-state passes allocate nothing but results.
+///
+/// Not thread-safe: give each thread its own predictor.
+public final class Predictor {
+    public let network: Network
+    private var batch = 0
+    private var outputs: [UnsafeMutablePointer<Float>] = []
+    private var workspace: UnsafeMutablePointer<Float>?
+
+    public init(network: Network) {
+        self.network = network
+    }
+
+    deinit { release() }
+
+    private func release() {
+        outputs.forEach { $0.deallocate() }
+        workspace?.deallocate()
+        outputs = []
+        workspace = nil
+    }
+
+    private func prepare(batch: Int) {
+        guard batch != self.batch else { return }
+        release()
+        self.batch = batch
+        outputs = network.layers.map { layer in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: batch * layer.output.count)
+            buffer.initialize(repeating: 0, count: batch * layer.output.count)
+            return buffer
+        }
+        let scratch = network.layers.map(\.workspaceCount).max() ?? 0
+        workspace = .allocate(capacity: max(scratch, 1))
+    }
+
+    /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
+    public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardResult {
+        guard batch > 0, input.count == batch * network.input.count else {
+            throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
+        }
+        prepare(batch: batch)
+        var seconds = [Double](repeating: 0, count: network.layers.count)
+        input.withUnsafeBufferPointer { source in
+            var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
+                                         layerOutputs: outputs.map { UnsafePointer($0) }, workspace: workspace!)
+            for (index, layer) in network.layers.enumerated() {
+                context.output = outputs[index]
+                let start = DispatchTime.now().uptimeNanoseconds
+                layer.forward(context)
+                seconds[index] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                context.input = UnsafePointer(outputs[index])
+            }
+        }
+        let layerOutputs = zip(network.layers, outputs).map { layer, buffer in
+            Array(UnsafeBufferPointer(start: buffer, count: batch * layer.output.count))
+        }
+        return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
+                             outputLayerIndex: network.outputLayerIndex)
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Darknet
+import Foundation
+
+@main
+struct Darkscope: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "darkscope",
+        abstract: "A terminal microscope for Darknet image classifiers.",
+        version: "0.1.0",
+        subcommands: [Classify.self, Layers.self, WeightsCommand.self]
+    )
+
+    /// Runs a command as darkscope does every one: a broken pipe is an error, not a signal,
+    /// and a failure is one line on stderr with a non-zero exit.
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            try Output.finish()
+        } catch let error as DarknetError {
+            Output.fail("\(error)")
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

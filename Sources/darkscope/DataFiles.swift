@@ -1,0 +1,33 @@
+import Darknet
+import Foundation
+
+/// Finds the files darkscope ships (`cfg/`, `assets/`) wherever it runs from.
+///
+/// Search order: `$DARKSCOPE_DATA`, the current folder, the executable's folder and
+/// its ancestors (a build inside the source tree), `/usr/local/share/darkscope`,
+/// `/usr/share/darkscope`.
+enum DataFiles {
+    static var roots: [String] {
+        var roots: [String] = []
+        if let data = ProcessInfo.processInfo.environment["DARKSCOPE_DATA"] { roots.append(data) }
+        roots.append(FileManager.default.currentDirectoryPath)
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            roots.append(folder.path)
+            folder.deleteLastPathComponent()
+        }
+        return roots + ["/usr/local/share/darkscope", "/usr/share/darkscope"]
+    }
+
+    static func find(_ relative: String) -> String? {
+        roots.lazy.map { ($0 as NSString).appendingPathComponent(relative) }
+            .first { FileManager.default.isReadableFile(atPath: $0) }
+    }
+
+    /// The labels for a network: the given file, else ImageNet's for 1000 outputs, else none.
+    static func labels(path: String?, outputs: Int) throws -> Labels {
+        if let path { return try Labels(path: path) }
+        if outputs == 1000, let shipped = find("assets/imagenet1k.names") { return try Labels(path: shipped) }
+        return Labels(names: [])
+    }
+}
