@@ -1,0 +1,99 @@
+import Darknet
+import Foundation
+import XCTest
+
+/// darkscope against Debian's darknet: the same cfg, weights and image give the same numbers.
+final class OracleTests: XCTestCase {
+    static let photos = ["dog", "eagle", "giraffe", "horses", "kite"]
+
+    /// Every classification cfg Debian ships, and the SqueezeNet we ship.
+    static let parityCfgs = [
+        "alexnet", "darknet", "tiny", "extraction", "darknet19", "darknet53", "resnet18", "resnet34", "resnet50",
+        "resnet101", "resnet152", "resnext50", "resnext101-32x4d", "resnext152-32x4d", "densenet201", "vgg-16",
+    ].map { "\(Oracle.share)/cfg/\($0).cfg" } + [Repo.path("cfg/squeezenet.cfg")]
+
+    func requireTinyWeights() throws {
+        guard FileManager.default.fileExists(atPath: Repo.tinyWeights) else {
+            if Repo.isCI { return XCTFail("no Tiny Darknet weights at \(Repo.tinyWeights)") }
+            throw XCTSkip("no Tiny Darknet weights at \(Repo.tinyWeights); set DARKSCOPE_WEIGHTS")
+        }
+    }
+
+    func testClassifyPrintsWhatDarknetPrintsForEveryPhoto() throws {
+        try Oracle.requireDarknet()
+        try requireTinyWeights()
+        for photo in Self.photos {
+            let image = "\(Oracle.share)/data/\(photo).jpg"
+            let theirs = try runProcess(Oracle.darknet, ["classify", "cfg/tiny.cfg", Repo.tinyWeights, image], currentDirectory: Oracle.share)
+            let ours = try darkscope("classify", Repo.path("cfg/tiny.cfg"), Repo.tinyWeights, image)
+            XCTAssertEqual(ours.status, 0, ours.stderr)
+            XCTAssertEqual(theirs.stdout.split(separator: "\n").count, 5)
+            XCTAssertEqual(ours.stdout, theirs.stdout, photo)
+            XCTAssertTrue(ours.stderr.hasPrefix("\(image): Predicted in "), ours.stderr)
+        }
+    }
+
+    func testDogIsAMalamute() throws {
+        try requireTinyWeights()
+        let ours = try darkscope("classify", "cfg/tiny.cfg", Repo.tinyWeights, "assets/dog.jpg", in: Repo.root.path)
+        XCTAssertEqual(ours.stdout.split(separator: "\n").first, "14.18%: malamute")
+    }
+
+    func testLetterboxedPhotosMatchDarknetsExactly() throws {
+        let directory = try Repo.temporaryDirectory()
+        for photo in Self.photos {
+            let path = "\(Oracle.share)/data/\(photo).jpg"
+            let theirs = try Oracle.image(path, width: 224, height: 224, in: directory)
+            let ours = try Image(contentsOf: path).letterboxed(width: 224, height: 224)
+            XCTAssertEqual(ours.values.count, theirs.values.count)
+            XCTAssertEqual(relativeError(ours.values, theirs.values), 0, photo)
+        }
+    }
+
+    /// Each cfg with random weights from `weights init`: the layer table line for line,
+    /// every layer within 1e-4 relative error and the probabilities within 1e-5.
+    func testEveryLayerOfEveryClassificationCfgMatchesDarknet() throws {
+        try Oracle.requireDarknet()
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let photo = try Image(contentsOf: Repo.path("assets/dog.jpg"))
+        for cfg in Self.parityCfgs {
+            let name = URL(fileURLWithPath: cfg).lastPathComponent
+            let weights = directory.appendingPathComponent("\(name).weights").path
+            let made = try darkscope("weights", "init", cfg, weights, "--seed", "7")
+            XCTAssertEqual(made.status, 0, made.stderr)
+            var network = try Network(cfg: cfg)
+            try network.loadWeights(path: weights)
+            let input = photo.letterboxed(width: network.input.width, height: network.input.height).values
+            let theirs = try Oracle.layers(cfg: cfg, weights: weights, input: input, in: directory)
+            XCTAssertEqual(network.layerTable, theirs.table, name)
+            let ours = try Predictor(network: network).forward(input)
+            XCTAssertEqual(ours.layerOutputs.count, theirs.outputs.count, name)
+            for (index, (mine, reference)) in zip(ours.layerOutputs, theirs.outputs).enumerated() {
+                XCTAssertEqual(mine.count, reference.count, "\(name) layer \(index)")
+                let error = relativeError(mine, reference)
+                XCTAssertLessThanOrEqual(error, 1e-4, "\(name) layer \(index) (\(network.layers[index].sectionName))")
+            }
+            let probabilities = zip(ours.prediction(), theirs.outputs[network.outputLayerIndex]).map { abs($0 - $1) }.max() ?? 1
+            XCTAssertLessThanOrEqual(probabilities, 1e-5, "\(name) probabilities")
+            try FileManager.default.removeItem(atPath: weights)
+        }
+    }
+
+    func testShippedCfgsPrintDebiansTables() throws {
+        try Oracle.requireDarknet()
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for name in ["tiny", "darknet", "alexnet", "extraction", "darknet19", "resnet18"] {
+            let ours = try darkscope("layers", Repo.path("cfg/\(name).cfg"))
+            XCTAssertEqual(ours.status, 0, ours.stderr)
+            var network = try Network(cfg: "\(Oracle.share)/cfg/\(name).cfg")
+            network.randomize(seed: 1)
+            let weights = directory.appendingPathComponent("\(name).weights").path
+            try WeightsFile(path: weights, header: WeightsHeader(), values: network.parameters).write()
+            let input = [Float](repeating: 0.5, count: network.input.count)
+            let theirs = try Oracle.layers(cfg: "\(Oracle.share)/cfg/\(name).cfg", weights: weights, input: input, in: directory)
+            XCTAssertEqual(Array(ours.stdout.split(separator: "\n").map(String.init).dropLast()), theirs.table, name)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Darknet
+import Foundation
+import XCTest
+
+/// Paths and processes the tests share.
+enum Repo {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+
+    /// The darkscope binary built beside this test bundle.
+    static var binary: String {
+        let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        return products.appendingPathComponent("darkscope").path
+    }
+
+    /// The real Tiny Darknet weights: `DARKSCOPE_WEIGHTS`, else the shared copy beside the project.
+    static var tinyWeights: String {
+        ProcessInfo.processInfo.environment["DARKSCOPE_WEIGHTS"] ?? root.deletingLastPathComponent().appendingPathComponent("shared/weights/tiny.weights").path
+    }
+
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("darkscope-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Bytes one reader thread fills; read only after the group it belongs to is waited on.
+private final class Collected: @unchecked Sendable {
+    var data = Data()
+}
+
+struct ProcessResult {
+    var status: Int32
+    var signalled: Bool
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion, with a time limit so a hang fails instead of blocking.
+func runProcess(_ executable: String, _ arguments: [String], currentDirectory: String? = nil, timeout: TimeInterval = 300) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Drain both pipes while the process runs, so a chatty child cannot block on a full pipe.
+    let outData = Collected(), errData = Collected()
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { outData.data = out.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: group) { errData.data = err.fileHandleForReading.readDataToEndOfFile() }
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+        process.terminate()
+        throw DarknetError.usage("\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
+    }
+    group.wait()
+    return ProcessResult(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
+                         stdout: String(decoding: outData.data, as: UTF8.self), stderr: String(decoding: errData.data, as: UTF8.self))
+}
+
+func darkscope(_ arguments: String..., in directory: String? = nil) throws -> ProcessResult {
+    try runProcess(Repo.binary, arguments, currentDirectory: directory)
+}
+
+/// Debian's libdarknet, driven through a small C program built on first use.
+/// Missing Darknet skips the oracle tests on a developer's machine and fails them in CI.
+enum Oracle {
+    static let library = "/usr/lib/darknet/libdarknet.so"
+    static let darknet = "/usr/bin/darknet"
+    static let share = "/usr/share/darknet"
+
+    static func requireDarknet() throws {
+        guard FileManager.default.fileExists(atPath: library), FileManager.default.fileExists(atPath: darknet) else {
+            if Repo.isCI { throw DarknetError.usage("Debian's darknet is not installed; CI must install it (apt-get install darknet)") }
+            throw XCTSkip("Debian's darknet is not installed (apt-get install darknet)")
+        }
+    }
+
+    private static let built = Result<String, Error> {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("darknet_oracle-\(getpid())").path
+        let result = try runProcess("/usr/bin/cc", ["-O2", Repo.path("Tests/Oracle/darknet_oracle.c"), "-I/usr/lib/darknet/include",
+                                             "-L/usr/lib/darknet", "-ldarknet", "-Wl,-rpath,/usr/lib/darknet", "-o", output])
+        guard result.status == 0 else { throw DarknetError.usage("building the oracle failed: \(result.stderr)") }
+        return output
+    }
+
+    static func helper() throws -> String {
+        try requireDarknet()
+        return try built.get()
+    }
+
+    /// Darknet's layer table as it prints it while parsing, and every layer's output for `input`.
+    static func layers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> (table: [String], outputs: [[Float]]) {
+        let inputPath = directory.appendingPathComponent("input.f32").path
+        let outputPath = directory.appendingPathComponent("layers.bin").path
+        _ = FileManager.default.createFile(atPath: inputPath, contents: input.withUnsafeBytes { Data($0) })
+        let result = try runProcess(helper(), ["layers", cfg, weights, inputPath, outputPath])
+        guard result.status == 0 else { throw DarknetError.usage("oracle failed on \(cfg): \(result.stderr)") }
+        // Darknet interleaves notes such as "shift: Using default '0.000000'" with its table.
+        let table = result.stderr.split(separator: "\n").map(String.init).prefix { !$0.hasPrefix("Loading weights") }
+            .filter { $0.hasPrefix("layer ") || $0.prefix(6).allSatisfy { $0 == " " || $0.isNumber } }
+        return (table, try records(outputPath))
+    }
+
+    /// Darknet's `load_image_color`, letterboxed to `width × height` unless they are 0.
+    static func image(_ path: String, width: Int = 0, height: Int = 0, in directory: URL) throws -> Image {
+        let outputPath = directory.appendingPathComponent("image.bin").path
+        let result = try runProcess(helper(), ["image", path, "\(width)", "\(height)", outputPath])
+        guard result.status == 0 else { throw DarknetError.usage("oracle failed on \(path): \(result.stderr)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: outputPath))
+        let header = data.withUnsafeBytes { bytes in (0..<3).map { Int(bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) } }
+        let values = floats(data, from: 12, count: header[0] * header[1] * header[2])
+        return Image(width: header[0], height: header[1], channels: header[2], values: values)
+    }
+
+    private static func records(_ path: String) throws -> [[Float]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var offset = 0
+        var records: [[Float]] = []
+        while offset < data.count {
+            let count = Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Int32.self) })
+            records.append(floats(data, from: offset + 4, count: count))
+            offset += 4 + 4 * count
+        }
+        return records
+    }
+
+    private static func floats(_ data: Data, from offset: Int, count: Int) -> [Float] {
+        data.withUnsafeBytes { bytes in (0..<count).map { bytes.loadUnaligned(fromByteOffset: offset + 4 * $0, as: Float.self) } }
+    }
+}
+
+/// The largest difference between two tensors, relative to the reference's largest magnitude.
+func relativeError(_ actual: some Collection<Float>, _ expected: some Collection<Float>) -> Float {
+    let scale = max(expected.map(abs).max() ?? 0, Float.leastNormalMagnitude)
+    return zip(actual, expected).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+}
