@@ -14,13 +14,17 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
+        .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .target(
             name: "Darknet",
             dependencies: ["CBLAS", "CJPEG", "CPNG"]
         ),
+        .target(name: "Render", dependencies: ["CChafa", "CPNG"]),
+        .target(name: "Explorer", dependencies: ["Darknet", "Render", "CNcurses"]),
         .executableTarget(
             name: "darkscope",
-            dependencies: ["Darknet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Darknet", "Render", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "DarknetTests", dependencies: ["Darknet"]),
     ]

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <setjmp.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct {
     unsigned char *pixels; /* width * height * 3, RGB, malloc'd; caller frees */
@@ -24,7 +25,12 @@ static void ds_jpeg_error_exit(j_common_ptr info) {
     longjmp(error->jump, 1);
 }
 
-static void ds_jpeg_silence(j_common_ptr info, int level) { (void)info; (void)level; }
+/* Prints nothing. Counts only the warning that the data ran out, so that a
+   truncated file (a mere warning to libjpeg) is refused below, while recoverable
+   damage such as extraneous bytes is tolerated, as OpenCV tolerates it for Darknet. */
+static void ds_jpeg_silence(j_common_ptr info, int level) {
+    if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) info->err->num_warnings++;
+}
 
 /* Decodes a JPEG held in memory to 8-bit RGB. Returns 0 on success; otherwise
    result->message says why. */
@@ -51,6 +57,12 @@ static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size,
         jpeg_destroy_decompress(&info);
         return 1;
     }
+    /* As for PNGs; checked before libjpeg allocates (a progressive file buffers it all). */
+    if ((size_t)info.image_width * info.image_height > (size_t)1 << 28) {
+        snprintf(result->message, JMSG_LENGTH_MAX, "image is too large (%u x %u)", info.image_width, info.image_height);
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
     size_t stride = (size_t)info.output_width * 3;
@@ -60,7 +72,7 @@ static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size,
         jpeg_destroy_decompress(&info);
         return 1;
     }
-    while (info.output_scanline < info.output_height) {
+    while (info.output_scanline < info.output_height && info.err->num_warnings == 0) {
         JSAMPROW row = pixels + stride * info.output_scanline;
         jpeg_read_scanlines(&info, &row, 1);
     }

@@ -80,3 +80,28 @@ static inline int ds_png_decode(const unsigned char *bytes, size_t size, ds_png_
     result->pixels = pixels;
     return 0;
 }
+
+/* Writes 8-bit RGB rows as a PNG file. Returns 0 on success; otherwise message says why. */
+static inline int ds_png_write(const char *path, const unsigned char *rgb, int width, int height,
+                               char *message, size_t message_size) {
+    ds_png_result result = { 0 };
+    FILE *volatile file = fopen(path, "wb");
+    if (!file) { snprintf(message, message_size, "cannot be written (does its folder exist?)"); return 1; }
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &result, ds_png_error, ds_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info || setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(file);
+        snprintf(message, message_size, "%s", result.message[0] ? result.message : "out of memory");
+        return 1;
+    }
+    png_init_io(png, file);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < height; ++y) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(file) != 0) { snprintf(message, message_size, "could not be written completely"); return 1; }
+    return 0;
+}

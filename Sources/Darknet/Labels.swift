@@ -10,6 +10,9 @@ public struct Labels: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError.file(path: path, problem: readProblem(path))
         }
+        if let (line, problem) = binaryData(in: data) {
+            throw DarknetError.file(path: path, problem: "expected class names as text, found \(problem) on line \(line); is this a binary file?")
+        }
         names = String(decoding: data, as: UTF8.self)
             .split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }

@@ -30,10 +30,12 @@ public struct Network: Sendable {
         let width = try net.int("width", default: 0)
         let height = try net.int("height", default: 0)
         let channels = try net.int("channels", default: 0)
-        let inputs = try net.int("inputs", default: width * height * channels)
+        let image = Shape(width: width, height: height, channels: channels)
+        let inputs = try net.int("inputs", default: image.count)
         net.ignore(Network.trainingKeys)
-        if width > 0 && height > 0 && channels > 0 {
-            input = Shape(width: width, height: height, channels: channels)
+        if image.isImage {
+            _ = try net.count(of: "the input", width, height, channels)
+            input = image
         } else if inputs > 0 {
             input = .flat(inputs)
         } else {
@@ -48,6 +50,9 @@ public struct Network: Sendable {
             section.ignore(Network.commonLayerKeys)
             guard layer.output.count > 0, !layer.output.isImage || layer.output.width > 0 && layer.output.height > 0 else {
                 throw section.error("[\(section.type)] layer \(layers.count) would have an empty output (\(layer.output.width) x \(layer.output.height) x \(layer.output.channels)) from its \(previous) input")
+            }
+            guard Int32(exactly: layer.output.count) != nil else {
+                throw section.error("[\(section.type)] layer \(layers.count) would output more than \(Int32.max) values (\(layer.output.width) x \(layer.output.height) x \(layer.output.channels)) from its \(previous) input")
             }
             warnings += Network.unusedWarnings(section)
             layers.append(layer)
@@ -131,7 +136,7 @@ public struct Network: Sendable {
     /// Says how a file of `actual` floats fails a network that needs `expected`, and
     /// for a short file, the layer where it runs out.
     private func mismatch(expected: Int, actual: Int) -> String {
-        let counts = "the network needs \(expected) floats after the header (\(16 + 4 * expected)+ bytes) but the file has \(actual)"
+        let counts = "the network needs \(expected) floats (\(4 * expected) bytes) after the header but the file has \(actual)"
         if actual > expected {
             return counts + ": \(actual - expected) floats left over; the weights are for a different network"
         }

@@ -14,7 +14,15 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
         self.width = width
         self.height = height
         self.channels = channels
-        self.count = width * height * channels
+        // No values unless every side is positive, so an impossible shape is empty
+        // rather than negative; a count past Int.max is held as Int.max, for callers to refuse.
+        let (area, areaOverflows) = width.multipliedReportingOverflow(by: height)
+        let (volume, volumeOverflows) = area.multipliedReportingOverflow(by: channels)
+        if width <= 0 || height <= 0 || channels <= 0 {
+            self.count = 0
+        } else {
+            self.count = areaOverflows || volumeOverflows ? .max : volume
+        }
     }
 
     public static func flat(_ count: Int) -> Shape {

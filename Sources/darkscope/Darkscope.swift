@@ -1,5 +1,6 @@
 import ArgumentParser
 import Darknet
+import Explorer
 import Foundation
 
 @main
@@ -8,7 +9,8 @@ struct Darkscope: ParsableCommand {
         commandName: "darkscope",
         abstract: "A terminal microscope for Darknet image classifiers.",
         version: "0.1.0",
-        subcommands: [Classify.self, Layers.self, WeightsCommand.self]
+        subcommands: [Explore.self, Classify.self, Layers.self, Show.self, WeightsCommand.self, Benchmark.self, Models.self],
+        defaultSubcommand: Explore.self
     )
 
     /// Runs a command as darkscope does every one: a broken pipe is an error, not a signal,
@@ -20,6 +22,8 @@ struct Darkscope: ParsableCommand {
             try command.run()
             try Output.finish()
         } catch let error as DarknetError {
+            Output.fail("\(error)")
+        } catch let error as TerminalUnusable {
             Output.fail("\(error)")
         } catch {
             exit(withError: error)

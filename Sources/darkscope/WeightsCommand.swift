@@ -41,12 +41,13 @@ struct WeightsCommand: ParsableCommand {
 
         func run() throws {
             let file = try WeightsFile(path: weights)
+            // Checked before anything is printed, so a failure leaves standard output empty.
+            var network = try cfg.map { try Network(cfg: $0) }
+            try network?.load(file)
             let header = file.header
             Output.line("version \(header.major).\(header.minor).\(header.revision), seen \(header.seen) (\(header.seenIs64Bit ? 64 : 32)-bit)\(header.transposed ? ", connected weights transposed" : "")")
             Output.line("\(file.values.count) floats after a \(header.byteCount)-byte header")
-            guard let cfg else { return }
-            var network = try Network(cfg: cfg)
-            try network.load(file)
+            guard let cfg, let network else { return }
             var offset = 0
             for (index, layer) in network.layers.enumerated() where layer.parameterCount > 0 {
                 Output.line(String(format: "%5d %@ %d floats at %d", index, layer.sectionName, layer.parameterCount, offset))

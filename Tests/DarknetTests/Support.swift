@@ -28,11 +28,6 @@ enum Repo {
     }
 }
 
-/// Bytes one reader thread fills; read only after the group it belongs to is waited on.
-private final class Collected: @unchecked Sendable {
-    var data = Data()
-}
-
 struct ProcessResult {
     var status: Int32
     var signalled: Bool
@@ -41,30 +36,40 @@ struct ProcessResult {
 }
 
 /// Runs a program to completion, with a time limit so a hang fails instead of blocking.
+/// Spawned and reaped directly, output through files: a child that daemonizes (tmux)
+/// must not keep the caller waiting on pipes it inherited.
 func runProcess(_ executable: String, _ arguments: [String], currentDirectory: String? = nil, timeout: TimeInterval = 300) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Drain both pipes while the process runs, so a chatty child cannot block on a full pipe.
-    let outData = Collected(), errData = Collected()
-    let group = DispatchGroup()
-    DispatchQueue.global().async(group: group) { outData.data = out.fileHandleForReading.readDataToEndOfFile() }
-    DispatchQueue.global().async(group: group) { errData.data = err.fileHandleForReading.readDataToEndOfFile() }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("darkscope-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let outPath = directory.appendingPathComponent("stdout").path, errPath = directory.appendingPathComponent("stderr").path
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    // Glibc's addchdir is not exposed to Swift; a shell changes folder, then becomes the program.
+    let command = currentDirectory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments } ?? [executable] + arguments
+    let argv = command.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+    guard spawned == 0 else { throw DarknetError.usage("cannot run \(executable): \(String(cString: strerror(spawned)))") }
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        process.terminate()
-        throw DarknetError.usage("\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
+    var status: Int32 = 0
+    while waitpid(pid, &status, WNOHANG) == 0 {
+        guard Date() < deadline else {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+            throw DarknetError.usage("\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s")
+        }
+        usleep(5_000)
     }
-    group.wait()
-    return ProcessResult(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
-                         stdout: String(decoding: outData.data, as: UTF8.self), stderr: String(decoding: errData.data, as: UTF8.self))
+    let signalled = status & 0x7F != 0
+    return ProcessResult(status: signalled ? status & 0x7F : (status >> 8) & 0xFF, signalled: signalled,
+                         stdout: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
+                         stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
 }
 
 func darkscope(_ arguments: String..., in directory: String? = nil) throws -> ProcessResult {

@@ -42,7 +42,25 @@ public struct CfgSection: Sendable {
         guard let number = Int(option.value) else {
             throw error("[\(type)] \(key): expected a whole number, got '\(option.value)'", line: option.line)
         }
+        // Darknet reads every whole number into a C int.
+        guard let _ = Int32(exactly: number) else {
+            throw error("[\(type)] \(key): expected a whole number from \(Int32.min) to \(Int32.max), got \(number)", line: option.line)
+        }
         return number
+    }
+
+    /// The product of `factors`, refused past Darknet's C `int`, where its counts overflow,
+    /// instead of trapping or allocating without end.
+    func count(of what: String, _ factors: Int...) throws -> Int {
+        var product = 1
+        for factor in factors {
+            let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+            guard !overflow, Int32(exactly: next) != nil else {
+                throw error("[\(type)] \(what) would be more than \(Int32.max) values (\(factors.map(String.init).joined(separator: " x ")))")
+            }
+            product = next
+        }
+        return product
     }
 
     public mutating func float(_ key: String, default value: Float) throws -> Float {
@@ -74,8 +92,11 @@ public struct CfgSection: Sendable {
     }
 
     /// Options never read, in file order: Darknet warns of them as "Unused field".
+    /// A repeated key counts as read only at its first occurrence, the one Darknet takes.
     public var unusedOptions: [CfgOption] {
-        options.filter { !readKeys.contains($0.key) }
+        options.enumerated().filter { index, option in
+            !readKeys.contains(option.key) || options.firstIndex { $0.key == option.key } != index
+        }.map(\.element)
     }
 }
 
@@ -88,7 +109,16 @@ public struct CfgFile: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError.file(path: path, problem: readProblem(path))
         }
+        try checkText(data, file: path)
         return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Refuses binary data (invalid UTF-8, or control bytes other than white space)
+    /// at the line where it starts, rather than quoting it back in an error.
+    static func checkText(_ data: Data, file: String) throws {
+        if let (line, what) = binaryData(in: data) {
+            throw DarknetError.cfg(file: file, line: line, problem: "expected a text cfg file, found \(what); is this a binary file?")
+        }
     }
 
     /// Parses cfg text. As in Darknet, all white space inside a line is dropped
@@ -122,6 +152,31 @@ public struct CfgFile: Sendable {
         }
         return CfgFile(path: file, sections: sections)
     }
+}
+
+/// The first line of `data` that is not text, and what is wrong with it: invalid UTF-8,
+/// or a control byte other than white space. Lines are counted as `CfgFile.parse`
+/// counts them, where \r, \r\n and other line breaks also end lines.
+func binaryData(in data: Data) -> (line: Int, problem: String)? {
+    let bytes = [UInt8](data)
+    var start = 0
+    while start < bytes.count {
+        let end = bytes[start...].firstIndex { (0x0A...0x0D).contains($0) } ?? bytes.count
+        let line = bytes[start..<end]
+        var problem: String?
+        if let control = line.first(where: { $0 < 0x20 && !(0x09...0x0D).contains($0) || $0 == 0x7F }) {
+            problem = String(format: "control byte 0x%02X", control)
+        } else if String(validating: line, as: UTF8.self) == nil {
+            problem = "bytes that are not UTF-8"
+        }
+        if let problem {
+            let number = String(decoding: bytes[..<start], as: UTF8.self)
+                .split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).count
+            return (number, problem)
+        }
+        start = end + 1
+    }
+    return nil
 }
 
 /// Why a path could not be read, in words a user can act on.

@@ -25,9 +25,10 @@ public struct Image: Equatable, Sendable {
 
     /// Darknet's `resize_image`: bilinear, corners aligned, first across then down,
     /// with its float arithmetic, so results match Darknet's bit for bit.
+    /// A height of 1 takes the first row, where Darknet's scale is 0/0 or x/0.
     public func resized(width newWidth: Int, height newHeight: Int) -> Image {
         let xScale = Float(width - 1) / Float(newWidth - 1)
-        let yScale = Float(height - 1) / Float(newHeight - 1)
+        let yScale = newHeight == 1 ? 0 : Float(height - 1) / Float(newHeight - 1)
         var across = Image(width: newWidth, height: height, channels: channels, filledWith: 0)
         for c in 0..<channels {
             for y in 0..<height {

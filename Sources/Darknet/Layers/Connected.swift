@@ -20,7 +20,7 @@ public struct Connected: Layer {
         self.input = input
         output = Shape(width: 1, height: 1, channels: outputs)
         var blocks = [ParameterBlock(kind: .biases, count: outputs),
-                      ParameterBlock(kind: .weights(fanIn: input.count), count: input.count * outputs)]
+                      ParameterBlock(kind: .weights(fanIn: input.count), count: try section.count(of: "weights", input.count, outputs))]
         if batchNormalize {
             blocks += ParameterBlock.batchNorm(count: outputs)
         }

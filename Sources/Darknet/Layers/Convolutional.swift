@@ -45,8 +45,8 @@ public struct Convolutional: Layer {
         if batchNormalize {
             blocks += ParameterBlock.batchNorm(count: filters)
         }
-        let fanIn = input.channels / groups * size * size
-        blocks.append(ParameterBlock(kind: .weights(fanIn: fanIn), count: fanIn * filters))
+        let weightCount = try section.count(of: "weights", input.channels / groups, size, size, filters)
+        blocks.append(ParameterBlock(kind: .weights(fanIn: weightCount / filters), count: weightCount))
         parameterBlocks = blocks
         offsets = ParameterOffsets(blocks)
         parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })

@@ -1,0 +1,168 @@
+import Darknet
+import Foundation
+import Render
+
+/// What the explorer opens.
+public struct ExplorerOptions {
+    public var network: Network
+    /// nil when the network runs on random weights.
+    public var weightsPath: String?
+    public var images: [String]
+    public var labels: Labels
+    public var pixelMode: PixelMode?
+    public var colors: ColorDepth?
+    /// Where to write each navigation key's time to redrawn screen, in ms (for the benchmark).
+    public var redrawLog: String?
+
+    public init(network: Network, weightsPath: String?, images: [String], labels: Labels,
+                pixelMode: PixelMode? = nil, colors: ColorDepth? = nil, redrawLog: String? = nil) {
+        self.network = network
+        self.weightsPath = weightsPath
+        self.images = images
+        self.labels = labels
+        self.pixelMode = pixelMode
+        self.colors = colors
+        self.redrawLog = redrawLog
+    }
+}
+
+/// The full-screen microscope: composes the core (a worker thread running the network)
+/// and the renderer (pictures of its activations) under ncurses.
+public enum Explorer {
+    public static func run(_ options: ExplorerOptions) throws {
+        let environment = ProcessInfo.processInfo.environment
+        try Terminal.checkUsable(environment: environment)
+        let terminal = try Terminal(environment: environment, forcedMode: options.pixelMode, forcedColors: options.colors)
+        defer { terminal.restore() }
+        var session = Session(options: options, terminal: terminal)
+        try session.loop()
+    }
+}
+
+/// One run of the explorer: the state, the worker, the screen, and the files watched.
+private struct Session {
+    let options: ExplorerOptions
+    let terminal: Terminal
+    let screen: Screen
+    let worker = InferenceWorker()
+    var state: ExplorerState
+    var networkVersion = 0
+    var watched: [String: Date] = [:]
+    var lastWatch = Date()
+    var redrawMilliseconds: [Double] = []
+
+    init(options: ExplorerOptions, terminal: Terminal) {
+        self.options = options
+        self.terminal = terminal
+        screen = Screen(terminal: terminal)
+        let list = Session.imageList(for: options.images)
+        state = ExplorerState(network: options.network, weightsPath: options.weightsPath, images: options.images, imageList: list)
+    }
+
+    /// The images given, or when only one, every image in its folder.
+    static func imageList(for images: [String]) -> [String] {
+        guard images.count == 1, let only = images.first else { return images }
+        let folder = URL(fileURLWithPath: only).deletingLastPathComponent()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let pictures = names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let paths = pictures.map { folder.appendingPathComponent($0).path }
+        let standardized = URL(fileURLWithPath: only).standardized.path
+        return paths.contains(standardized) ? paths.map { $0 == standardized ? only : $0 } : [only] + paths
+    }
+
+    mutating func loop() throws {
+        defer { worker.stop() }
+        submitAll()
+        watched = modificationDates()
+        screen.draw(state)
+        while !Terminal.stopRequested.load(ordering: .relaxed) {
+            if let key = terminal.readKey() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                if !handle(key) { break }
+                screen.draw(state)
+                if [.up, .down, .character("j"), .character("k")].contains(key) {
+                    redrawMilliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
+                continue
+            }
+            var dirty = false
+            for response in worker.takeResponses() where response.networkVersion == networkVersion {
+                state.accept(response, labels: options.labels)
+                dirty = true
+            }
+            if Date().timeIntervalSince(lastWatch) > 1 { dirty = reloadChangedFiles() || dirty }
+            if dirty { screen.draw(state) }
+        }
+        if let log = options.redrawLog {
+            let text = redrawMilliseconds.map { String(format: "%.3f", $0) }.joined(separator: "\n") + "\n"
+            FileManager.default.createFile(atPath: log, contents: Data(text.utf8))
+        }
+    }
+
+    /// Applies a key; false to quit.
+    private mutating func handle(_ key: Key) -> Bool {
+        let layout = screen.layout()
+        switch key {
+        case .resize:
+            screen.invalidate()
+            return true
+        case let .click(row, _):
+            let visible = layout.tableRows - 1
+            let first = layout.tableTop + 1
+            if (first..<(first + visible)).contains(row) {
+                state.selectLayer(state.firstVisibleLayer(visible: visible) + row - first)
+                state.focus = .layers
+            }
+            return true
+        default:
+            switch state.handle(key, pageSize: max(1, layout.tableRows - 1)) {
+            case .quit: return false
+            case .infer: submitAll()
+            case .none, .openPrompt: break
+            }
+            return true
+        }
+    }
+
+    private func submitAll() {
+        for (slot, subject) in state.subjects.enumerated() where subject.result == nil || subject.generation == 0 {
+            worker.submit(.init(slot: slot, path: subject.path, network: state.network, networkVersion: networkVersion))
+        }
+    }
+
+    private func modificationDates() -> [String: Date] {
+        var paths = [state.cfgPath] + state.subjects.map(\.path)
+        if let weights = state.weightsPath { paths.append(weights) }
+        var dates: [String: Date] = [:]
+        for path in paths {
+            dates[path] = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate]) as? Date
+        }
+        return dates
+    }
+
+    /// Reloads the network or images whose files changed on disk; true when anything did.
+    private mutating func reloadChangedFiles() -> Bool {
+        lastWatch = Date()
+        let now = modificationDates()
+        defer { watched = now }
+        let changed = Set(now.keys.filter { now[$0] != watched[$0] && watched[$0] != nil })
+        guard !changed.isEmpty else { return false }
+        if changed.contains(state.cfgPath) || state.weightsPath.map(changed.contains) == true {
+            do {
+                var network = try Network(cfg: state.cfgPath)
+                if let weights = state.weightsPath { try network.loadWeights(path: weights) } else { network.randomize(seed: 1) }
+                networkVersion += 1
+                state.replace(network, weightsPath: state.weightsPath)
+                state.message = "reloaded \(URL(fileURLWithPath: state.cfgPath).lastPathComponent)"
+                for slot in state.subjects.indices { state.subjects[slot] = Subject(path: state.subjects[slot].path) }
+            } catch {
+                state.message = "not reloaded: \(error)"
+            }
+        }
+        for slot in state.subjects.indices where changed.contains(state.subjects[slot].path) {
+            state.subjects[slot].generation = 0
+        }
+        submitAll()
+        return true
+    }
+}

@@ -1,0 +1,60 @@
+import Darknet
+import Foundation
+
+/// One row of the explorer's layer table, in Darknet's columns.
+struct LayerRow: Equatable, Sendable {
+    var index: Int
+    var type: String
+    var filters: String
+    var window: String
+    var input: Shape
+    var output: Shape
+    var billions: Double?
+
+    init(index: Int, layer: any Layer) {
+        self.index = index
+        input = layer.input
+        output = layer.output
+        billions = layer.operations > 0 ? Double(layer.operations) / 1e9 : nil
+        filters = ""
+        window = ""
+        switch layer {
+        case let conv as Convolutional:
+            type = "conv"
+            filters = "\(conv.filters)"
+            window = "\(conv.size)x\(conv.size)/\(conv.stride)"
+        case let pool as MaxPool:
+            type = "max"
+            window = "\(pool.size)x\(pool.size)/\(pool.stride)"
+        case is AvgPool: type = "avg"
+        case let connected as Connected:
+            type = "connected"
+            filters = "\(connected.output.count)"
+        case is Softmax: type = "softmax"
+        case is Dropout: type = "dropout"
+        case let route as Route:
+            type = "route"
+            window = route.sources.map(String.init).joined(separator: ",")
+        case let shortcut as Shortcut:
+            type = "res"
+            window = "\(shortcut.from)"
+        case is Crop: type = "crop"
+        case is Cost: type = "cost"
+        default: type = layer.sectionName
+        }
+    }
+
+    static let header = "  #  type      filt  size        input  ->  output     BFLOPs"
+
+    /// The Darknet columns, 61 characters wide.
+    var text: String {
+        func shape(_ s: Shape) -> String {
+            s.isImage ? String(format: "%3dx%3dx%4d", s.width, s.height, s.channels) : String(format: "%12d", s.count)
+        }
+        let flops = billions.map { String(format: "%6.3f", $0) } ?? "      "
+        func left(_ text: String, _ width: Int) -> String { String(text.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0) }
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        return String(format: "%3d  ", index) + left(type, 9) + " " + right(filters, 4) + "  " + left(window, 7) + " "
+            + shape(input) + " -> " + shape(output) + " " + flops
+    }
+}

@@ -1,0 +1,227 @@
+import ArgumentParser
+import CBLAS
+import Darknet
+import Foundation
+
+/// `darkscope benchmark`: times the forward pass alone, for `bench/run` and for profiling.
+///
+/// Hidden from `darkscope --help` (it is a developer's tool) but documented here and in
+/// `bench/README.md`. The input is either a raw CHW float32 file of exactly one image
+/// (`--input`, as `bench/run` writes it) or `assets/dog.jpg` letterboxed to the network's
+/// size; a batch repeats that one image. Times are wall time around `Predictor.forward`,
+/// which includes copying each layer's output into the result.
+struct Benchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time a network's forward pass (warm-up, then timed runs; median, min, p90).",
+        discussion: """
+            Loads CFG with WEIGHTS, or with random weights (seed 1) when WEIGHTS is not given, \
+            sets OpenBLAS's thread count, runs --warmup untimed passes then --runs timed ones \
+            and prints the median, minimum and 90th percentile in milliseconds. --json prints \
+            the same as one JSON object, with the top-1 class of image 0 and a checksum of its \
+            probabilities (the sum over i of p[i] * (i + 1)). --layers adds each layer's median \
+            time. --output writes image 0's probabilities as raw float32 (or, with --output-layer, \
+            that layer's output).
+            """,
+        shouldDisplay: false)
+
+    @Argument(help: "The network's .cfg file.")
+    var cfg: String
+
+    @Argument(help: "The network's .weights file (default: random weights, seed 1).")
+    var weights: String?
+
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    var threads: Int?
+
+    @Option(help: "Timed forward passes.")
+    var runs = 20
+
+    @Option(help: "Untimed forward passes first.")
+    var warmup = 3
+
+    @Option(help: "Images per forward pass (copies of the one input).")
+    var batch = 1
+
+    @Option(help: "One image as raw CHW float32 at the network's size (default: assets/dog.jpg, letterboxed).")
+    var input: String?
+
+    @Option(help: "Write image 0's output probabilities here as raw float32.")
+    var output: String?
+
+    @Option(help: "Write this layer's output instead (0-based, as `darkscope layers` numbers them), e.g. the logits before a softmax.")
+    var outputLayer: Int?
+
+    @Flag(help: "Also print each layer's median time.")
+    var layers = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard runs > 0 else { throw ValidationError("--runs must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard batch > 0 else { throw ValidationError("--batch must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    struct LayerTime: Codable {
+        var index: Int
+        var type: String
+        var output: String
+        var medianMs: Double
+        var share: Double
+        /// Floating-point operations per second at the median time (0 for layers without).
+        var gflopPerSecond: Double
+    }
+
+    struct Report: Codable {
+        var cfg: String
+        var weights: String
+        var input: String
+        var batch: Int
+        var threads: Int
+        var blasCore: String
+        var warmup: Int
+        var runs: Int
+        var medianMs: Double
+        var minMs: Double
+        var p90Ms: Double
+        /// Median over runs of the summed per-layer times: the rest of `medianMs` is spent
+        /// outside the layers (copying outputs into the result).
+        var layerSumMs: Double
+        var imagesPerSecond: Double
+        var timesMs: [Double]
+        var top1: Int
+        var top1Probability: Float
+        var checksum: Double
+        var probabilitySum: Double
+        var gflops: Double
+        var layers: [LayerTime]?
+    }
+
+    func run() throws {
+        var network = try Network(cfg: cfg)
+        network.warnings.forEach(Output.warn)
+        if let weights {
+            try network.loadWeights(path: weights)
+        } else {
+            network.randomize(seed: 1)
+        }
+        guard network.input.isImage else {
+            throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
+        }
+        if let outputLayer, !network.layers.indices.contains(outputLayer) {
+            throw DarknetError.usage("--output-layer \(outputLayer): the network has layers 0...\(network.layers.count - 1)")
+        }
+        let (image, inputName) = try loadInput(network.input)
+        var values: [Float] = []
+        values.reserveCapacity(batch * image.count)
+        for _ in 0..<batch { values += image }
+
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        let blasThreads = Int(openblas_get_num_threads())
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+
+        let predictor = Predictor(network: network)
+        for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch) }
+        var times: [Double] = []
+        var layerTimes = [[Double]](repeating: [], count: network.layers.count)
+        var layerSums: [Double] = []
+        var last: ForwardResult?
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try predictor.forward(values, batch: batch)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            for (i, seconds) in result.layerSeconds.enumerated() { layerTimes[i].append(seconds * 1e3) }
+            layerSums.append(result.totalSeconds * 1e3)
+            last = result
+        }
+        let prediction = Array(last!.prediction())
+        if let output {
+            var written = prediction
+            if let outputLayer {
+                written = Array(last!.layerOutputs[outputLayer].prefix(network.layers[outputLayer].output.count))
+            }
+            let data = written.withUnsafeBytes { Data($0) }
+            guard FileManager.default.createFile(atPath: output, contents: data) else {
+                throw DarknetError.usage("cannot write \(output)")
+            }
+        }
+
+        let sorted = times.sorted()
+        let median = Self.median(sorted)
+        let top1 = prediction.indices.max { prediction[$0] < prediction[$1] } ?? 0
+        var checksum = 0.0, sum = 0.0
+        for (i, p) in prediction.enumerated() {
+            checksum += Double(p) * Double(i + 1)
+            sum += Double(p)
+        }
+        var layerReport: [LayerTime]?
+        if layers {
+            let medians = layerTimes.map { Self.median($0.sorted()) }
+            let total = medians.reduce(0, +)
+            layerReport = network.layers.enumerated().map { index, layer in
+                LayerTime(index: index, type: layer.sectionName, output: layer.output.description,
+                          medianMs: medians[index], share: total > 0 ? medians[index] / total : 0,
+                          gflopPerSecond: medians[index] > 0 ? Double(batch * layer.operations) / medians[index] / 1e6 : 0)
+            }
+        }
+        let report = Report(
+            cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: blasThreads,
+            blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
+            p90Ms: sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)],
+            layerSumMs: Self.median(layerSums.sorted()),
+            imagesPerSecond: Double(batch) * 1000 / median, timesMs: times, top1: top1,
+            top1Probability: prediction.isEmpty ? 0 : prediction[top1], checksum: checksum, probabilitySum: sum,
+            gflops: Double(network.operations) / 1e9, layers: layerReport)
+        json ? try printJSON(report) : printText(report)
+    }
+
+    private func loadInput(_ shape: Shape) throws -> ([Float], String) {
+        if let input {
+            let data = try Data(contentsOf: URL(fileURLWithPath: input))
+            guard data.count == shape.count * MemoryLayout<Float>.size else {
+                throw DarknetError.usage("\(input) holds \(data.count) bytes; the network takes one \(shape) image, \(shape.count) float32 values (\(shape.count * 4) bytes)")
+            }
+            let values = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            return (values, input)
+        }
+        guard let dog = DataFiles.find("assets/dog.jpg") else {
+            throw DarknetError.usage("assets/dog.jpg not found; give --input FILE.f32")
+        }
+        let image = try Image(contentsOf: dog).letterboxed(width: shape.width, height: shape.height)
+        guard image.channels == shape.channels else {
+            throw DarknetError.usage("the network takes \(shape.channels) channels; \(dog) has \(image.channels); give --input")
+        }
+        return (image.values, dog + " (letterboxed)")
+    }
+
+    private static func median(_ sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    private func printJSON(_ report: Report) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        Output.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
+    private func printText(_ report: Report) {
+        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) OpenBLAS thread(s) (\(report.blasCore))")
+        Output.line(String(format: "forward: median %.3f ms, min %.3f ms, p90 %.3f ms over %d runs after %d warm-up; %.1f images/s",
+                           report.medianMs, report.minMs, report.p90Ms, report.runs, report.warmup, report.imagesPerSecond))
+        Output.line(String(format: "layers: median %.3f ms summed; %.3f ms outside them", report.layerSumMs, report.medianMs - report.layerSumMs))
+        Output.line(String(format: "top-1: class %d (p = %.6f), checksum %.6f", report.top1, report.top1Probability, report.checksum))
+        guard let layers = report.layers else { return }
+        Output.line("layer  type            output          median ms   share  GFLOP/s")
+        for layer in layers {
+            Output.line(String(format: "%5d  %@ %@ %10.3f  %5.1f%%  %@", layer.index,
+                               layer.type.padding(toLength: 15, withPad: " ", startingAt: 0),
+                               layer.output.padding(toLength: 15, withPad: " ", startingAt: 0),
+                               layer.medianMs, layer.share * 100,
+                               layer.gflopPerSecond > 0 ? String(format: "%7.1f", layer.gflopPerSecond) : "      -"))
+        }
+    }
+}

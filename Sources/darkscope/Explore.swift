@@ -1,0 +1,83 @@
+import ArgumentParser
+import Darknet
+import Explorer
+import Foundation
+import Render
+
+struct Explore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open the full-screen explorer (the default command).",
+        discussion: """
+            Files are told apart by their ending: a .cfg is the network, a .weights its weights, \
+            anything else an image; two images open side by side. Without a cfg, the shipped \
+            cfg/tiny.cfg; without an image, assets/dog.jpg; without weights, the first found \
+            (--weights, $DARKSCOPE_WEIGHTS, NAME.weights beside the cfg, in the current folder, \
+            ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), else random weights.
+            """)
+
+    @Argument(help: "[CFG [WEIGHTS]] [IMAGE...]")
+    var files: [String] = []
+
+    @Option(help: "The weights file (before DARKSCOPE_WEIGHTS and the search path).")
+    var weights: String?
+
+    @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
+    var labels: String?
+
+    @Option(help: "Force symbols, ascii or sixel (default: sixel where the terminal has it, else symbols, or ascii outside UTF-8).")
+    var format: PixelMode?
+
+    @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
+    var colors: ColorDepth?
+
+    @Option(help: .hidden)
+    var redrawLog: String?
+
+    func run() throws {
+        let cfgs = files.filter { $0.hasSuffix(".cfg") }
+        let weightFiles = files.filter { $0.hasSuffix(".weights") }
+        var images = files.filter { !$0.hasSuffix(".cfg") && !$0.hasSuffix(".weights") }
+        guard cfgs.count <= 1, weightFiles.count <= 1 else { throw ValidationError("give at most one .cfg and one .weights") }
+        guard let cfg = cfgs.first ?? DataFiles.find("cfg/tiny.cfg") else {
+            throw DarknetError.usage("no cfg given and the shipped cfg/tiny.cfg is not found (set DARKSCOPE_DATA to darkscope's folder)")
+        }
+        if images.isEmpty {
+            guard let dog = DataFiles.find("assets/dog.jpg") else {
+                throw DarknetError.usage("no image given and the shipped assets/dog.jpg is not found (set DARKSCOPE_DATA to darkscope's folder)")
+            }
+            images = [dog]
+        }
+        for image in images where !FileManager.default.isReadableFile(atPath: image) {
+            throw DarknetError.file(path: image, problem: "no such readable image")
+        }
+        var network = try Network(cfg: cfg)
+        let weightsPath = try WeightsSearch.find(explicit: weightFiles.first ?? weights, for: network)
+        if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
+        let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
+        try Explorer.run(ExplorerOptions(network: network, weightsPath: weightsPath, images: images, labels: names,
+                                         pixelMode: format, colors: colors, redrawLog: redrawLog))
+    }
+}
+
+/// Where darkscope looks for a network's weights when none is given.
+enum WeightsSearch {
+    /// The given file; else `DARKSCOPE_WEIGHTS` when it fits the network; else `NAME.weights`
+    /// for `NAME.cfg` in the cfg's folder, the current folder, `~/.local/share/darkscope/weights`
+    /// and `/usr/share/darkscope/weights`. nil when there is none.
+    static func find(explicit: String?, for network: Network) throws -> String? {
+        if let explicit { return explicit }
+        let fits = { (path: String) -> Bool in
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int ?? -1
+            return size == 16 + 4 * network.parameterCount || size == 20 + 4 * network.parameterCount
+        }
+        if let variable = ProcessInfo.processInfo.environment["DARKSCOPE_WEIGHTS"], !variable.isEmpty, fits(variable) {
+            return variable
+        }
+        let cfg = URL(fileURLWithPath: network.cfgPath)
+        let name = cfg.deletingPathExtension().lastPathComponent + ".weights"
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let folders = [cfg.deletingLastPathComponent().path, FileManager.default.currentDirectoryPath,
+                       "\(home)/.local/share/darkscope/weights", "/usr/share/darkscope/weights"]
+        return folders.map { ($0 as NSString).appendingPathComponent(name) }.first { FileManager.default.isReadableFile(atPath: $0) }
+    }
+}

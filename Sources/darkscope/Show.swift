@@ -1,0 +1,81 @@
+import ArgumentParser
+import Darknet
+import Explorer
+import Foundation
+import Render
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one layer's activation map for an image (the explorer's renderer, on stdout).")
+
+    @Argument(help: "The network's .cfg file.")
+    var cfg: String
+
+    @Argument(help: "The network's .weights file.")
+    var weights: String
+
+    @Argument(help: "The image (JPEG or PNG).")
+    var image: String
+
+    @Option(help: "The layer to show (its index in the layer table).")
+    var layer: Int
+
+    @Option(help: "The channel to show.")
+    var channel = 0
+
+    @Flag(help: "Show every channel as a grid.")
+    var grid = false
+
+    @Option(help: "symbols, ascii or sixel (default: symbols, or ascii outside a UTF-8 locale).")
+    var format: PixelMode?
+
+    @Option(help: "truecolor, 256, 16 or none (default: from COLORTERM, TERM and NO_COLOR).")
+    var colors: ColorDepth?
+
+    @Option(help: "grayscale, viridis or diverging.")
+    var colormap: Colormap = .viridis
+
+    @Option(help: "channel or layer: the range each channel's colours span.")
+    var normalize: Normalization = .perChannel
+
+    @Option(help: "Width of the picture in terminal columns.")
+    var width = 80
+
+    @Option(help: "Also write the picture as a PNG file (never over an existing file).")
+    var png: String?
+
+    func run() throws {
+        var network = try Network(cfg: cfg)
+        network.warnings.forEach(Output.warn)
+        try network.loadWeights(path: weights)
+        guard network.layers.indices.contains(layer) else {
+            throw DarknetError.usage("--layer \(layer): the network has layers 0...\(network.layers.count - 1)")
+        }
+        let input = try Image(contentsOf: image).letterboxed(width: network.input.width, height: network.input.height)
+        let result = try Predictor(network: network).forward(input.values)
+        let maps = FeatureMaps(result, layer: layer, shape: network.layers[layer].output)
+        guard grid || (0..<maps.channels).contains(channel) else {
+            throw DarknetError.usage("--channel \(channel): layer \(layer) has channels 0...\(maps.channels - 1)")
+        }
+        let scale = max(1, 256 / max(maps.width, maps.height))
+        // Padded to whole sixel bands (6 rows), so the PNG and the sixel are the same picture.
+        let picture = (grid
+            ? maps.grid(channels: 0..<maps.channels, normalization: normalize, colormap: colormap, scale: max(1, scale / 4))
+            : maps.picture(channel: channel, normalization: normalize, colormap: colormap, scale: scale)).padded(toMultipleOf: 6)
+        if let png { try picture.writePNG(to: png) }
+        setlocale(LC_ALL, "")
+        let environment = ProcessInfo.processInfo.environment
+        let mode = format ?? (TerminalCapabilities.localeIsUTF8 ? .symbols : .ascii)
+        let depth = colors ?? TerminalCapabilities.colorDepth(environment: environment)
+        // A sixel is drawn pixel for pixel: one "cell" per pixel, in full colour.
+        let encoded = mode == .sixel
+            ? TerminalImage(picture, columns: picture.width, rows: picture.height, mode: .sixel, colors: .truecolor, cellWidth: 1, cellHeight: 1)
+            : TerminalImage(picture, columns: width, rows: 1000, mode: mode, colors: depth)
+        Output.line(encoded.text)
+    }
+}
+
+extension PixelMode: ExpressibleByArgument {}
+extension ColorDepth: ExpressibleByArgument {}
+extension Colormap: ExpressibleByArgument {}
+extension Normalization: ExpressibleByArgument {}
