@@ -36,14 +36,25 @@ public enum Activation: String, CaseIterable, Sendable {
     }
 
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        apply(values, count: count, adding: 0)
+    }
+
+    /// Adds `bias` to every value, then activates: one pass over the memory.
+    /// Leaky and ReLU are branch-free so the compiler vectorises them.
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, adding bias: Float) {
         switch self {
-        case .linear: return
+        case .linear:
+            guard bias != 0 else { return }
+            for i in 0..<count { values[i] += bias }
         case .leaky:
-            for i in 0..<count where values[i] <= 0 { values[i] = Float(0.1 * Double(values[i])) }
+            for i in 0..<count {
+                let x = values[i] + bias
+                values[i] = x > 0 ? x : Float(0.1 * Double(x))
+            }
         case .relu:
-            for i in 0..<count where values[i] <= 0 { values[i] = 0 }
+            for i in 0..<count { values[i] = max(values[i] + bias, 0) }
         default:
-            for i in 0..<count { values[i] = self(values[i]) }
+            for i in 0..<count { values[i] = self(values[i] + bias) }
         }
     }
 }

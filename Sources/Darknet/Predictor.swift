@@ -3,7 +3,8 @@ import Foundation
 /// One forward pass's results: every layer's output and how long each took.
 public struct ForwardResult: Sendable {
     public var batch: Int
-    /// `layerOutputs[i]` holds layer i's output for every image, image after image.
+    /// `layerOutputs[i]` holds layer i's output for every image, image after image;
+    /// empty for layers not kept (see `Predictor.forward(_:batch:keepingLayerOutputs:)`).
     public var layerOutputs: [[Float]]
     /// Wall time of each layer, in seconds.
     public var layerSeconds: [Double]
@@ -27,6 +28,7 @@ public final class Predictor {
     public let network: Network
     private var batch = 0
     private var outputs: [UnsafeMutablePointer<Float>] = []
+    private var readOnlyOutputs: [UnsafePointer<Float>] = []
     private var workspace: UnsafeMutablePointer<Float>?
 
     public init(network: Network) {
@@ -39,6 +41,7 @@ public final class Predictor {
         outputs.forEach { $0.deallocate() }
         workspace?.deallocate()
         outputs = []
+        readOnlyOutputs = []
         workspace = nil
     }
 
@@ -51,12 +54,15 @@ public final class Predictor {
             buffer.initialize(repeating: 0, count: batch * layer.output.count)
             return buffer
         }
+        readOnlyOutputs = outputs.map { UnsafePointer($0) }
         let scratch = network.layers.map(\.workspaceCount).max() ?? 0
         workspace = .allocate(capacity: max(scratch, 1))
     }
 
     /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
-    public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardResult {
+    /// Every layer's output is copied into the result unless `keepingLayerOutputs` is false,
+    /// when only the prediction is.
+    public func forward(_ input: [Float], batch: Int = 1, keepingLayerOutputs: Bool = true) throws -> ForwardResult {
         guard batch > 0, input.count == batch * network.input.count else {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
@@ -64,7 +70,7 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
-                                         layerOutputs: outputs.map { UnsafePointer($0) }, workspace: workspace!)
+                                         layerOutputs: readOnlyOutputs, workspace: workspace!)
             for (index, layer) in network.layers.enumerated() {
                 context.output = outputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -73,8 +79,9 @@ public final class Predictor {
                 context.input = UnsafePointer(outputs[index])
             }
         }
-        let layerOutputs = zip(network.layers, outputs).map { layer, buffer in
-            Array(UnsafeBufferPointer(start: buffer, count: batch * layer.output.count))
+        let kept = network.outputLayerIndex
+        let layerOutputs = zip(network.layers, outputs).enumerated().map { index, pair in
+            keepingLayerOutputs || index == kept ? Array(UnsafeBufferPointer(start: pair.1, count: batch * pair.0.output.count)) : []
         }
         return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
                              outputLayerIndex: network.outputLayerIndex)

@@ -123,14 +123,14 @@ struct Benchmark: ParsableCommand {
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 
         let predictor = Predictor(network: network)
-        for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch) }
+        for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil) }
         var times: [Double] = []
         var layerTimes = [[Double]](repeating: [], count: network.layers.count)
         var layerSums: [Double] = []
         var last: ForwardResult?
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
-            let result = try predictor.forward(values, batch: batch)
+            let result = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             for (i, seconds) in result.layerSeconds.enumerated() { layerTimes[i].append(seconds * 1e3) }
             layerSums.append(result.totalSeconds * 1e3)

@@ -47,7 +47,7 @@ struct Classify: ParsableCommand {
         var results: [Result] = []
         for path in images {
             let image = try Image(contentsOf: path).letterboxed(width: network.input.width, height: network.input.height)
-            let result = try predictor.forward(image.values)
+            let result = try predictor.forward(image.values, keepingLayerOutputs: false)
             let predictions = names.top(top, of: result.prediction())
             if json {
                 results.append(Result(image: path, seconds: result.totalSeconds, predictions: predictions))

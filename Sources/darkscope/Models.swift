@@ -86,9 +86,9 @@ struct Models: ParsableCommand {
     static func medianForwardMs(_ network: Network, runs: Int) throws -> Double {
         let predictor = Predictor(network: network)
         let input = [Float](repeating: 0.5, count: network.input.count)
-        _ = try predictor.forward(input)
+        _ = try predictor.forward(input, keepingLayerOutputs: false)
         var times: [Double] = []
-        for _ in 0..<runs { times.append(try predictor.forward(input).totalSeconds * 1e3) }
+        for _ in 0..<runs { times.append(try predictor.forward(input, keepingLayerOutputs: false).totalSeconds * 1e3) }
         times.sort()
         let middle = times.count / 2
         return times.count % 2 == 1 ? times[middle] : (times[middle - 1] + times[middle]) / 2

@@ -32,3 +32,37 @@ func addBias(_ values: UnsafeMutablePointer<Float>, batch: Int, channels: Int, s
         }
     }
 }
+
+/// One output channel's pass after the GEMM: batch norm (or the bias), then the
+/// activation, in a single sweep over the channel, with Darknet's exact arithmetic.
+struct ChannelNormalization: Sendable {
+    var mean: Float = 0
+    /// `sqrt(variance) + .000001` in double, as Darknet divides by it; nil without batch norm.
+    var divisor: Double?
+    var scale: Float = 1
+    var bias: Float
+
+    static func make(_ parameters: [Float], channels: Int, offsets: ParameterOffsets, batchNormalize: Bool) -> [ChannelNormalization] {
+        (0..<channels).map { c in
+            guard batchNormalize else { return ChannelNormalization(bias: parameters[c]) }
+            return ChannelNormalization(
+                mean: parameters[offsets[.rollingMean]! + c],
+                divisor: Double(parameters[offsets[.rollingVariance]! + c]).squareRoot() + Double(Float(0.000001)),
+                scale: parameters[offsets[.scales]! + c],
+                bias: parameters[c])
+        }
+    }
+
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, activation: Activation) {
+        guard let divisor else { return activation.apply(values, count: count, adding: bias) }
+        if activation == .leaky {
+            for i in 0..<count {
+                let x = Float(Double(values[i] - mean) / divisor) * scale + bias
+                values[i] = x > 0 ? x : Float(0.1 * Double(x))
+            }
+            return
+        }
+        for i in 0..<count { values[i] = Float(Double(values[i] - mean) / divisor) * scale }
+        activation.apply(values, count: count, adding: bias)
+    }
+}

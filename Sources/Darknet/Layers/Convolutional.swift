@@ -53,6 +53,8 @@ public struct Convolutional: Layer {
     }
 
     public let parameterBlocks: [ParameterBlock]
+    /// Per filter, what the pass after GEMM applies: Darknet's batch norm, or the bias.
+    private var normalization: [ChannelNormalization] = []
 
     public mutating func load(_ values: [Float], transposed: Bool) {
         parameters = values
@@ -64,6 +66,7 @@ public struct Convolutional: Layer {
                 for f in 0..<filters { parameters[start + f * rows + r] = weights[r * filters + f] }
             }
         }
+        normalization = ChannelNormalization.make(parameters, channels: filters, offsets: offsets, batchNormalize: batchNormalize)
     }
 
     public var tableEntry: String {
@@ -83,8 +86,7 @@ public struct Convolutional: Layer {
         let n = output.spatial
         let groupInput = input.channels / groups * input.spatial
         parameters.withUnsafeBufferPointer { buffer in
-            let p = buffer.baseAddress!
-            let weights = p + offsets[.weights(fanIn: 0)]!
+            let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
             for b in 0..<context.batch {
                 for g in 0..<groups {
                     let image = context.input + (b * groups + g) * groupInput
@@ -99,14 +101,9 @@ public struct Convolutional: Layer {
                                 1, weights + g * m * k, Int32(k), columns, Int32(n), 0, out, Int32(n))
                 }
             }
-            if batchNormalize {
-                forwardBatchNorm(context.output, batch: context.batch, channels: filters, spatial: n,
-                               scales: p + offsets[.scales]!, mean: p + offsets[.rollingMean]!,
-                               variance: p + offsets[.rollingVariance]!, biases: p)
-            } else {
-                addBias(context.output, batch: context.batch, channels: filters, spatial: n, biases: p)
-            }
         }
-        activation.apply(context.output, count: context.batch * output.count)
+        for plane in 0..<(context.batch * filters) {
+            normalization[plane % filters].apply(context.output + plane * n, count: n, activation: activation)
+        }
     }
 }

@@ -33,24 +33,53 @@ public struct MaxPool: Layer {
 
     public func forward(_ context: ForwardContext) {
         let offset = -padding / 2
+        // Where every window lies inside the image (the usual case), skip the bounds checks.
+        let inside = offset >= 0 && (output.width - 1) * stride + offset + size <= input.width
+            && (output.height - 1) * stride + offset + size <= input.height
+        if inside && size == 2 && stride == 2 {
+            forwardTwoByTwo(context, offset: offset)
+            return
+        }
         var index = 0
         for plane in 0..<(context.batch * input.channels) {
             let source = context.input + plane * input.spatial
             for y in 0..<output.height {
                 for x in 0..<output.width {
                     var best = -Float.greatestFiniteMagnitude
-                    for dy in 0..<size {
-                        let row = offset + y * stride + dy
-                        guard row >= 0 && row < input.height else { continue }
-                        for dx in 0..<size {
-                            let column = offset + x * stride + dx
-                            guard column >= 0 && column < input.width else { continue }
-                            best = max(best, source[row * input.width + column])
+                    if inside {
+                        let corner = source + (y * stride + offset) * input.width + x * stride + offset
+                        for dy in 0..<size {
+                            for dx in 0..<size { best = max(best, corner[dy * input.width + dx]) }
+                        }
+                    } else {
+                        for dy in 0..<size {
+                            let row = offset + y * stride + dy
+                            guard row >= 0 && row < input.height else { continue }
+                            for dx in 0..<size {
+                                let column = offset + x * stride + dx
+                                guard column >= 0 && column < input.width else { continue }
+                                best = max(best, source[row * input.width + column])
+                            }
                         }
                     }
                     context.output[index] = best
                     index += 1
                 }
+            }
+        }
+    }
+
+    /// The common 2×2, stride-2 pooling with every window inside: two rows at a time.
+    private func forwardTwoByTwo(_ context: ForwardContext, offset: Int) {
+        var out = context.output
+        for plane in 0..<(context.batch * input.channels) {
+            let source = context.input + plane * input.spatial + offset * input.width + offset
+            for y in 0..<output.height {
+                let top = source + 2 * y * input.width, bottom = top + input.width
+                for x in 0..<output.width {
+                    out[x] = max(max(top[2 * x], top[2 * x + 1]), max(bottom[2 * x], bottom[2 * x + 1]))
+                }
+                out += output.width
             }
         }
     }
