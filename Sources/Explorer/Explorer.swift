@@ -13,13 +13,16 @@ public struct ExplorerOptions {
     public var colors: ColorDepth?
     /// Where to write each navigation key's time to redrawn screen, in ms (for the benchmark).
     public var redrawLog: String?
+    /// The networks `m` switches between and `N` runs side by side; without one, only this network.
+    public var catalog: NetworkCatalog
 
-    public init(network: Network, weightsPath: String?, images: [String], labels: Labels,
+    public init(network: Network, weightsPath: String?, images: [String], labels: Labels, catalog: NetworkCatalog? = nil,
                 pixelMode: PixelMode? = nil, colors: ColorDepth? = nil, redrawLog: String? = nil) {
         self.network = network
         self.weightsPath = weightsPath
         self.images = images
         self.labels = labels
+        self.catalog = catalog ?? NetworkCatalog(cfgs: [network.cfgPath], findWeights: { _ in weightsPath }, labels: { _ in labels })
         self.pixelMode = pixelMode
         self.colors = colors
         self.redrawLog = redrawLog
@@ -47,6 +50,10 @@ private struct Session {
     let worker = InferenceWorker()
     var state: ExplorerState
     var networkVersion = 0
+    /// Counts `m`'s requests, so only the newest switch is taken.
+    var loadVersion = 0
+    /// Counts the networks view's openings, so only the newest one's answers are taken.
+    var networksVersion = 0
     var watched: [String: Date] = [:]
     var lastWatch = Date()
     var redrawMilliseconds: [Double] = []
@@ -56,7 +63,8 @@ private struct Session {
         self.terminal = terminal
         screen = Screen(terminal: terminal)
         let list = Session.imageList(for: options.images)
-        state = ExplorerState(network: options.network, weightsPath: options.weightsPath, images: options.images, imageList: list)
+        state = ExplorerState(network: options.network, weightsPath: options.weightsPath, labels: options.labels,
+                              images: options.images, imageList: list)
     }
 
     /// The images given, or when only one, every image in its folder.
@@ -86,9 +94,8 @@ private struct Session {
                 continue
             }
             var dirty = false
-            for response in worker.takeResponses() where response.networkVersion == networkVersion {
-                state.accept(response, labels: options.labels)
-                dirty = true
+            for update in worker.takeUpdates() {
+                dirty = take(update) || dirty
             }
             if Date().timeIntervalSince(lastWatch) > 1 { dirty = reloadChangedFiles() || dirty }
             if dirty { screen.draw(state) }
@@ -119,9 +126,59 @@ private struct Session {
             case .quit: return false
             case .infer: submitAll()
             case .none, .openPrompt: break
+            case let .switchNetwork(step): switchNetwork(step: step)
+            case .compareNetworks:
+                submitAll()
+                openNetworksView()
+            case .closeNetworks:
+                state.networks = nil
+                worker.compare(nil)
             }
             return true
         }
+    }
+
+    /// Takes one answer of the worker; true when the screen changed.
+    private mutating func take(_ update: InferenceWorker.Update) -> Bool {
+        switch update {
+        case let .inference(response):
+            guard response.networkVersion == networkVersion else { return false }
+            state.accept(response)
+        case let .loaded(version, cfgPath, network, error):
+            guard version == loadVersion else { return false }
+            state.accept(loaded: cfgPath, network: network, error: error)
+            if network != nil {
+                networkVersion += 1
+                submitAll()
+                watched = modificationDates()
+            }
+        case .networksPlanned, .networkRan:
+            state.accept(update)
+        }
+        return true
+    }
+
+    /// Asks the worker for the next or previous network of the catalog; the current one
+    /// stays on screen until the new one is ready.
+    private mutating func switchNetwork(step: Int) {
+        let current = NetworkCatalog.identity(state.cfgPath)
+        guard options.catalog.cfgs.contains(where: { NetworkCatalog.identity($0) != current }),
+              let next = options.catalog.cfg(after: state.networkCursor ?? state.cfgPath, step: step) else {
+            state.message = "no other network: put cfgs in darkscope's cfg/ folder or give one on the command line"
+            return
+        }
+        loadVersion += 1
+        state.networkCursor = next
+        state.loadingNetwork = URL(fileURLWithPath: next).lastPathComponent
+        worker.load(.init(cfgPath: next, version: loadVersion, catalog: options.catalog))
+    }
+
+    /// Opens the networks view on the last image shown and starts its runs on the worker.
+    private mutating func openNetworksView() {
+        guard let image = state.networksImage else { return }
+        networksVersion += 1
+        state.networks = NetworksView(version: networksVersion, imagePath: image)
+        worker.compare(.init(version: networksVersion, imagePath: image, catalog: options.catalog))
     }
 
     private func submitAll() {
@@ -152,9 +209,8 @@ private struct Session {
                 var network = try Network(cfg: state.cfgPath)
                 if let weights = state.weightsPath { try network.loadWeights(path: weights) } else { network.randomize(seed: 1) }
                 networkVersion += 1
-                state.replace(network, weightsPath: state.weightsPath)
+                state.replace(network, weightsPath: state.weightsPath, labels: state.labels)
                 state.message = "reloaded \(URL(fileURLWithPath: state.cfgPath).lastPathComponent)"
-                for slot in state.subjects.indices { state.subjects[slot] = Subject(path: state.subjects[slot].path) }
             } catch {
                 state.message = "not reloaded: \(error)"
             }

@@ -33,6 +33,13 @@ struct ExplorerState {
     var cfgPath: String
     var weightsPath: String?
     var network: Network
+    /// Bumped whenever the network is replaced, so pictures of its weights are redrawn.
+    var networkGeneration = 0
+    var labels: Labels
+    /// The cfg `m` last asked for, while it loads or after it failed; the next `m` steps on from it.
+    var networkCursor: String?
+    /// The cfg being opened on the worker, shown in the title until it replaces the network.
+    var loadingNetwork: String?
     var rows: [LayerRow]
     /// Images to step through with `[` and `]`.
     var imageList: [String]
@@ -45,15 +52,20 @@ struct ExplorerState {
     var colormap = Colormap.viridis
     var focus = Pane.layers
     var showHelp = false
+    /// The maps pane shows the first convolutional layer's filters (`f`).
+    var showFilters = false
+    /// The networks view (`N`), while open.
+    var networks: NetworksView?
     /// The path being typed after `o`, when the prompt is open.
     var prompt: String?
     var message: String?
     /// Cosine similarity of the two images' outputs, layer by layer, in compare mode.
     var similarities: [Float] = []
 
-    init(network: Network, weightsPath: String?, images: [String], imageList: [String]) {
+    init(network: Network, weightsPath: String?, labels: Labels, images: [String], imageList: [String]) {
         self.network = network
         self.weightsPath = weightsPath
+        self.labels = labels
         cfgPath = network.cfgPath
         networkName = URL(fileURLWithPath: network.cfgPath).lastPathComponent
         rows = network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
@@ -70,7 +82,7 @@ struct ExplorerState {
     }
 
     /// Takes a finished forward pass for a slot, if it is still wanted.
-    mutating func accept(_ response: InferenceWorker.Response, labels: Labels) {
+    mutating func accept(_ response: InferenceWorker.Response) {
         guard subjects.indices.contains(response.slot), subjects[response.slot].path == response.path else { return }
         var subject = Subject(path: response.path, generation: subjects[response.slot].generation + 1)
         subject.input = response.input
@@ -89,13 +101,48 @@ struct ExplorerState {
         similarities = zip(a.layerOutputs, b.layerOutputs).map { cosineSimilarity($0, $1) }
     }
 
-    /// Replaces the network (after its cfg or weights changed on disk).
-    mutating func replace(_ network: Network, weightsPath: String?) {
+    /// Replaces the network (after its cfg or weights changed on disk, or `m` switched it);
+    /// the selected layer and channel stay where the new network has them, and the images
+    /// wait for the new network's results.
+    mutating func replace(_ network: Network, weightsPath: String?, labels: Labels) {
         self.network = network
         self.weightsPath = weightsPath
+        self.labels = labels
+        networkGeneration += 1
+        cfgPath = network.cfgPath
+        networkName = URL(fileURLWithPath: network.cfgPath).lastPathComponent
         rows = network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
         selectLayer(selectedLayer)
         similarities = []
+        subjects = subjects.map { Subject(path: $0.path, generation: $0.generation + 1) }
+    }
+
+    /// Takes the network `m` asked for, if it is still the one wanted.
+    mutating func accept(loaded cfgPath: String, network opened: OpenNetwork?, error: String?) {
+        loadingNetwork = nil
+        let name = URL(fileURLWithPath: cfgPath).lastPathComponent
+        guard let opened else {
+            message = "cannot open \(name): \(error ?? "unknown error")"
+            return
+        }
+        networkCursor = nil
+        replace(opened.network, weightsPath: opened.weightsPath, labels: opened.labels)
+        message = opened.weightsPath == nil ? "\(name): no weights found, on random weights" : "\(name) with \(URL(fileURLWithPath: opened.weightsPath!).lastPathComponent)"
+    }
+
+    /// Takes an answer of the networks view, if it is still open for it.
+    mutating func accept(_ update: InferenceWorker.Update) {
+        switch update {
+        case let .networksPlanned(version, runs, noneTrained):
+            guard networks?.version == version else { return }
+            networks?.runs = runs
+            networks?.noneTrained = noneTrained
+        case let .networkRan(version, index, run):
+            guard networks?.version == version, networks?.runs?.indices.contains(index) == true else { return }
+            networks?.runs?[index] = run
+        case .inference, .loaded:
+            break
+        }
     }
     var selectedShape: Shape { network.layers[selectedLayer].output }
     var channelCount: Int { selectedShape.isImage ? selectedShape.channels : 1 }
@@ -103,7 +150,16 @@ struct ExplorerState {
     /// What a key press asks of the explorer beyond changing state.
     enum Effect: Equatable {
         case none, quit, infer, openPrompt
+        /// Open the next (1) or previous (-1) network of the catalog.
+        case switchNetwork(step: Int)
+        /// Open the networks view on the last image shown.
+        case compareNetworks
+        /// Close the networks view.
+        case closeNetworks
     }
+
+    /// The image the networks view runs: the last one shown (the one `[`, `]` and `o` change).
+    var networksImage: String? { subjects.last?.path }
 
     mutating func handle(_ key: Key, pageSize: Int) -> Effect {
         if showHelp {
@@ -112,6 +168,7 @@ struct ExplorerState {
         }
         if prompt != nil { return handlePrompt(key) }
         message = nil
+        if networks != nil { return handleNetworksView(key) }
         switch key {
         case .character("q"): return .quit
         case .character("?"): showHelp = true
@@ -133,8 +190,26 @@ struct ExplorerState {
             return .openPrompt
         case .character("]"): return stepImage(by: 1)
         case .character("["): return stepImage(by: -1)
+        case .character("m"): return .switchNetwork(step: 1)
+        case .character("M"): return .switchNetwork(step: -1)
+        case .character("N"): return .compareNetworks
+        case .character("f"): showFilters.toggle()
         case .wheelDown: moveDown()
         case .wheelUp: moveUp()
+        default: break
+        }
+        return .none
+    }
+
+    /// The networks view covers the screen: `N` or `Esc` closes it, `[` `]` run another
+    /// image through the networks, `q` quits, `?` lists the keys; other keys do nothing.
+    private mutating func handleNetworksView(_ key: Key) -> Effect {
+        switch key {
+        case .character("q"): return .quit
+        case .character("?"): showHelp = true
+        case .character("N"), .escape: return .closeNetworks
+        case .character("]"): return stepImage(by: 1) == .infer ? .compareNetworks : .none
+        case .character("["): return stepImage(by: -1) == .infer ? .compareNetworks : .none
         default: break
         }
         return .none

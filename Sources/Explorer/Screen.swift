@@ -53,9 +53,14 @@ final class Screen {
             return
         }
         drawTitle(state, layout)
-        drawTable(state, layout)
-        var pictures = drawMaps(state, layout)
-        pictures += drawSide(state, layout)
+        var pictures: [(key: PictureKey, image: TerminalImage)] = []
+        if let view = state.networks {
+            drawNetworks(view, layout)
+        } else {
+            drawTable(state, layout)
+            pictures = drawMaps(state, layout)
+            pictures += drawSide(state, layout)
+        }
         drawStatus(state, layout)
         if state.showHelp {
             drawHelp(layout)
@@ -105,15 +110,26 @@ final class Screen {
         }
     }
 
+    /// Networks whose trained weights Darknet's author publishes as pjreddie.com/media/files/NAME.weights.
+    static let publishedWeights: Set<String> = ["tiny", "darknet", "darknet19", "extraction", "resnet18", "alexnet"]
+
     private func drawTitle(_ state: ExplorerState, _ layout: Layout) {
         terminal.fill(row: 0, column: 0, width: layout.columns, attributes: ds_attr_reverse())
-        guard let weights = state.weightsPath else {
-            let banner = " \(state.networkName) UNTRAINED random weights: get pjreddie.com/media/files/tiny.weights "
+        var end: Int
+        if let weights = state.weightsPath {
+            let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)"
+            terminal.put(title, row: 0, column: 0, attributes: ds_attr_reverse())
+            end = title.count
+        } else {
+            let name = (state.networkName as NSString).deletingPathExtension
+            let hint = Screen.publishedWeights.contains(name) ? "get pjreddie.com/media/files/\(name).weights" : "no \(name).weights found"
+            let banner = " \(state.networkName) UNTRAINED random weights: \(hint) "
             terminal.put(banner, row: 0, column: 0, attributes: ds_attr_bold() | ds_color_pair(2))
-            return
+            end = banner.count
         }
-        let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)"
-        terminal.put(title, row: 0, column: 0, attributes: ds_attr_reverse())
+        if let loading = state.loadingNetwork, end + 2 < layout.columns {
+            terminal.put("  opening \(loading)…", row: 0, column: end, width: layout.columns - end, attributes: ds_attr_reverse() | ds_attr_bold())
+        }
     }
 
     private func drawTable(_ state: ExplorerState, _ layout: Layout) {
@@ -148,6 +164,7 @@ final class Screen {
 
     /// The maps pane: header, pictures of the selected layer, colour scale.
     private func drawMaps(_ state: ExplorerState, _ layout: Layout) -> [(key: PictureKey, image: TerminalImage)] {
+        if state.showFilters { return drawFilters(state, layout) }
         let shape = state.selectedShape
         let row = state.rows[state.selectedLayer]
         let channels = state.channelCount
@@ -183,6 +200,74 @@ final class Screen {
             heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap).scaled(by: 1)
         }) { pictures.append(gradient) }
         return pictures
+    }
+
+    /// The maps pane in filters mode (`f`): the first convolutional layer's filters, as
+    /// Darknet's `visualize` draws them.
+    private func drawFilters(_ state: ExplorerState, _ layout: Layout) -> [(key: PictureKey, image: TerminalImage)] {
+        let attributes = state.focus == .maps ? ds_attr_bold() | ds_attr_reverse() : ds_attr_bold()
+        guard let filters = FirstLayerFilters(state.network) else {
+            terminal.put("filters: the network has no convolutional layer", row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: attributes)
+            return []
+        }
+        let header = "layer \(filters.layer) conv weights  \(filters.summary)  (f: maps)"
+        terminal.put(header, row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: attributes)
+        let note = (filters.channels == 3 ? "per-filter min-max, RGB" : "per-filter min-max, channels apart") + ": Darknet's visualize"
+        terminal.put(note, row: layout.pictureTop + layout.pictureRows, column: 0, width: layout.mapsWidth)
+        let key = PictureKey(what: "filters", generations: [state.networkGeneration], row: layout.pictureTop, column: 0,
+                             columns: layout.mapsWidth, rows: layout.pictureRows)
+        guard let picture = picture(key, make: { filters.grid(scale: filters.scale(toAbout: 24)) }) else { return [] }
+        return [picture]
+    }
+
+    /// The networks view (`N`): each network's top-5 for the image and its forward time, side by side.
+    private func drawNetworks(_ view: NetworksView, _ layout: Layout) {
+        let image = URL(fileURLWithPath: view.imagePath).lastPathComponent
+        terminal.put("networks on \(image): top-5 and forward time (ms, after a warm-up pass)", row: 1, column: 0,
+                     width: layout.columns, attributes: ds_attr_bold())
+        if view.noneTrained {
+            terminal.put("no network has weights: all run on random weights (untrained)", row: 2, column: 0,
+                         width: layout.columns, attributes: ds_color_pair(2))
+        }
+        guard let runs = view.runs else {
+            terminal.put("computing… (finding each network's weights)", row: 3, column: 0, width: layout.columns)
+            return
+        }
+        guard !runs.isEmpty else {
+            terminal.put("no networks to run", row: 3, column: 0, width: layout.columns)
+            return
+        }
+        let perBand = max(1, min(runs.count, layout.columns / 26))
+        let width = layout.columns / perBand
+        let bandRows = 8
+        for (index, run) in runs.enumerated() {
+            let top = 3 + index / perBand * bandRows, left = index % perBand * width
+            guard top + bandRows - 1 <= layout.rows - 1 else {
+                terminal.put("+\(runs.count - index) more networks: enlarge the terminal", row: layout.rows - 2, column: 0,
+                             width: layout.columns, attributes: ds_attr_bold())
+                break
+            }
+            terminal.put(run.name, row: top, column: left, width: width - 1, attributes: ds_attr_bold())
+            let untrained = run.untrained ? " untrained" : ""
+            if let error = run.error {
+                terminal.put(error, row: top + 1, column: left, width: width - 1, attributes: ds_color_pair(2))
+                continue
+            }
+            guard let milliseconds = run.milliseconds else {
+                terminal.put("computing…" + untrained, row: top + 1, column: left, width: width - 1)
+                continue
+            }
+            terminal.put(String(format: "%.2f ms", milliseconds), row: top + 1, column: left, width: width - 1)
+            if run.untrained {
+                let time = String(format: "%.2f ms", milliseconds)
+                terminal.put(untrained, row: top + 1, column: left + time.count, width: max(0, width - 1 - time.count),
+                             attributes: ds_color_pair(2))
+            }
+            for (offset, prediction) in run.predictions.prefix(5).enumerated() {
+                let percent = String(format: "%5.2f%%", prediction.probability * 100)
+                terminal.put("\(percent) \(prediction.name)", row: top + 2 + offset, column: left, width: width - 1)
+            }
+        }
     }
 
     /// How many channel tiles fit the picture area legibly, and which page holds the channel.
@@ -252,9 +337,12 @@ final class Screen {
             terminal.put("open image (Tab completes, Enter opens, Esc cancels): " + prompt, row: row, column: 0, attributes: ds_attr_reverse())
             return
         }
-        let text = state.message ?? "q quit  ? keys  j/k layer  h/l channel  a grid  n norm  c colours  v compare  o open  [ ] image"
+        let keys = state.networks == nil ? Screen.statusKeys : "N Esc close  [ ] image  ? keys  q quit"
+        let text = state.message ?? keys
         terminal.put(text, row: row, column: 0, attributes: state.message == nil ? ds_attr_dim() : ds_color_pair(4))
     }
+
+    static let statusKeys = "q quit  ? keys  j/k layer  h/l channel  a grid  n norm  c colours  v compare  o open  [ ] image"
 
     static let keys: [(String, String)] = [
         ("j k  ↓ ↑", "next / previous layer (in the maps pane: channel)"),
@@ -268,6 +356,9 @@ final class Screen {
         ("v", "compare two images side by side"),
         ("o", "open an image by path (Tab completes)"),
         ("[ ]", "previous / next image"),
+        ("m M", "next / previous network (cfg/ and the command line)"),
+        ("N", "networks view: the image through every network with weights"),
+        ("f", "first conv layer's filters (Darknet's visualize) / the maps"),
         ("mouse", "click a layer row to select it; wheel scrolls"),
         ("?", "this help"),
         ("q", "quit"),

@@ -12,7 +12,9 @@ struct Explore: ParsableCommand {
             anything else an image; two images open side by side. Without a cfg, the shipped \
             cfg/tiny.cfg; without an image, assets/dog.jpg; without weights, the first found \
             (--weights, $DARKSCOPE_WEIGHTS, NAME.weights beside the cfg, in the current folder, \
-            ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), else random weights.
+            ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), else random weights. \
+            The m key switches between the cfg and those of the shipped cfg/ folder, each with \
+            the weights found for it the same way (--weights or a WEIGHTS file for the given cfg only).
             """)
 
     @Argument(help: "[CFG [WEIGHTS]] [IMAGE...]")
@@ -50,12 +52,20 @@ struct Explore: ParsableCommand {
         for image in images where !FileManager.default.isReadableFile(atPath: image) {
             throw DarknetError.file(path: image, problem: "no such readable image")
         }
-        var network = try Network(cfg: cfg)
-        let weightsPath = try WeightsSearch.find(explicit: weightFiles.first ?? weights, for: network)
-        if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
-        let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
-        try Explorer.run(ExplorerOptions(network: network, weightsPath: weightsPath, images: images, labels: names,
-                                         pixelMode: format, colors: colors, redrawLog: redrawLog))
+        let explicit = weightFiles.first ?? weights
+        let given = URL(fileURLWithPath: cfg).standardizedFileURL.path
+        let labelsPath = labels
+        let shipped = DataFiles.find("cfg/tiny.cfg").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        let catalog = NetworkCatalog(
+            cfgs: ((try? Models.cfgFiles(in: shipped)) ?? []) + [cfg],
+            findWeights: { network in
+                let isGiven = URL(fileURLWithPath: network.cfgPath).standardizedFileURL.path == given
+                return try WeightsSearch.find(explicit: isGiven ? explicit : nil, for: network)
+            },
+            labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) })
+        let opened = try catalog.open(cfg)
+        try Explorer.run(ExplorerOptions(network: opened.network, weightsPath: opened.weightsPath, images: images, labels: opened.labels,
+                                         catalog: catalog, pixelMode: format, colors: colors, redrawLog: redrawLog))
     }
 }
 
