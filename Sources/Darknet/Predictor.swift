@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// One forward pass's results: every layer's output and how long each took.
@@ -31,8 +32,15 @@ public final class Predictor {
     private var readOnlyOutputs: [UnsafePointer<Float>] = []
     private var workspace: UnsafeMutablePointer<Float>?
 
-    public init(network: Network) {
+    /// Threads for the network's own loops and OpenBLAS's GEMM.
+    public let threads: Int
+
+    /// `threads` defaults to the processors available; a count given is also set as
+    /// OpenBLAS's (process-wide) thread count.
+    public init(network: Network, threads: Int? = nil) {
         self.network = network
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     deinit { release() }
@@ -70,7 +78,7 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
-                                         layerOutputs: readOnlyOutputs, workspace: workspace!)
+                                         layerOutputs: readOnlyOutputs, workspace: workspace!, threads: threads)
             for (index, layer) in network.layers.enumerated() {
                 context.output = outputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds

@@ -118,11 +118,10 @@ struct Benchmark: ParsableCommand {
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
 
-        if let threads { openblas_set_num_threads(Int32(threads)) }
+        let predictor = Predictor(network: network, threads: threads)
         let blasThreads = Int(openblas_get_num_threads())
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 
-        let predictor = Predictor(network: network)
         for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil) }
         var times: [Double] = []
         var layerTimes = [[Double]](repeating: [], count: network.layers.count)

@@ -93,8 +93,12 @@ public struct Convolutional: Layer {
                     let out = context.output + (b * groups + g) * n * m
                     var columns = image
                     if size != 1 {
-                        im2col(image, channels: input.channels / groups, height: input.height, width: input.width,
-                               size: size, stride: stride, padding: padding, into: context.workspace)
+                        let plane = input.spatial, rows = size * size * n
+                        context.parallel(input.channels / groups) { channels in
+                            im2col(image + channels.lowerBound * plane, channels: channels.count, height: input.height,
+                                   width: input.width, size: size, stride: stride, padding: padding,
+                                   into: context.workspace + channels.lowerBound * rows)
+                        }
                         columns = UnsafePointer(context.workspace)
                     }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
@@ -102,8 +106,10 @@ public struct Convolutional: Layer {
                 }
             }
         }
-        for plane in 0..<(context.batch * filters) {
-            normalization[plane % filters].apply(context.output + plane * n, count: n, activation: activation)
+        context.parallel(context.batch * filters) { planes in
+            for plane in planes {
+                normalization[plane % filters].apply(context.output + plane * n, count: n, activation: activation)
+            }
         }
     }
 }

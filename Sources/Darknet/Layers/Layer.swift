@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What a block of a layer's parameters is, in the order a `.weights` file stores them.
 public enum ParameterKind: Hashable, Sendable {
     case biases
@@ -30,6 +32,17 @@ public struct ForwardContext {
     public var layerOutputs: [UnsafePointer<Float>]
     /// Scratch space of at least `workspaceCount` floats.
     public var workspace: UnsafeMutablePointer<Float>
+    /// Threads a layer may use for its own loops (OpenBLAS has its own, used in turn).
+    public var threads: Int
+
+    /// Runs `body` over `0..<count` cut into one contiguous range per thread.
+    func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(threads, count)
+        guard parts > 1 else { return body(0..<count) }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            body((count * part / parts)..<(count * (part + 1) / parts))
+        }
+    }
 }
 
 /// One of Darknet's layers: its shape, its parameters and its forward pass.

@@ -40,8 +40,14 @@ public struct MaxPool: Layer {
             forwardTwoByTwo(context, offset: offset)
             return
         }
-        var index = 0
-        for plane in 0..<(context.batch * input.channels) {
+        context.parallel(context.batch * input.channels) { planes in
+            forward(context, planes: planes, offset: offset, inside: inside)
+        }
+    }
+
+    private func forward(_ context: ForwardContext, planes: Range<Int>, offset: Int, inside: Bool) {
+        var index = planes.lowerBound * output.spatial
+        for plane in planes {
             let source = context.input + plane * input.spatial
             for y in 0..<output.height {
                 for x in 0..<output.width {
@@ -71,8 +77,14 @@ public struct MaxPool: Layer {
 
     /// The common 2×2, stride-2 pooling with every window inside: two rows at a time.
     private func forwardTwoByTwo(_ context: ForwardContext, offset: Int) {
-        var out = context.output
-        for plane in 0..<(context.batch * input.channels) {
+        context.parallel(context.batch * input.channels) { planes in
+            forwardTwoByTwo(context, planes: planes, offset: offset)
+        }
+    }
+
+    private func forwardTwoByTwo(_ context: ForwardContext, planes: Range<Int>, offset: Int) {
+        var out = context.output + planes.lowerBound * output.spatial
+        for plane in planes {
             let source = context.input + plane * input.spatial + offset * input.width + offset
             for y in 0..<output.height {
                 let top = source + 2 * y * input.width, bottom = top + input.width
