@@ -167,9 +167,7 @@ final class BadInputTests: XCTestCase {
     }
 
     func testClassifyTinyIntoAClosedPipeIsAnErrorNotASignal() throws {
-        guard FileManager.default.fileExists(atPath: Repo.tinyWeights) else {
-            throw XCTSkip("no Tiny Darknet weights at \(Repo.tinyWeights); set DARKSCOPE_WEIGHTS")
-        }
+        _ = try Repo.requireTinyWeights()
         try requireClosedPipeKills()
         try assertSurvivesClosedPipe(["classify", "cfg/tiny.cfg", Repo.tinyWeights, "assets/dog.jpg", "assets/kite.jpg"], in: Repo.root.path)
     }

@@ -8,7 +8,7 @@ final class TmuxSession {
 
     init(command: String, columns: Int = 100, rows: Int = 30, environment: [String: String] = [:]) throws {
         guard FileManager.default.isExecutableFile(atPath: tmux) else {
-            if Repo.isCI { throw XCTSkip("tmux missing") }
+            if Repo.isCI { throw DarknetTestError("tmux is not installed; scripts/setup-debian installs it") }
             throw XCTSkip("tmux is not installed (apt-get install tmux)")
         }
         let exports = environment.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
@@ -58,13 +58,7 @@ struct DarknetTestError: Error, CustomStringConvertible {
 final class ExplorerTests: XCTestCase {
     private var binary: String { "'\(Repo.binary)'" }
 
-    private func realWeights() throws -> [String: String] {
-        guard FileManager.default.fileExists(atPath: Repo.tinyWeights) else {
-            if Repo.isCI { throw DarknetTestError("no Tiny Darknet weights at \(Repo.tinyWeights)") }
-            throw XCTSkip("no Tiny Darknet weights at \(Repo.tinyWeights)")
-        }
-        return ["DARKSCOPE_WEIGHTS": Repo.tinyWeights]
-    }
+    private func realWeights() throws -> [String: String] { ["DARKSCOPE_WEIGHTS": try Repo.requireTinyWeights()] }
 
     func testFirstScreenShowsLayerTableAndMalamute() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())

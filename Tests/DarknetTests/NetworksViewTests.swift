@@ -6,13 +6,7 @@ import XCTest
 final class NetworksViewTests: XCTestCase {
     private var binary: String { "'\(Repo.binary)'" }
 
-    private func realWeights() throws -> [String: String] {
-        guard FileManager.default.fileExists(atPath: Repo.tinyWeights) else {
-            if Repo.isCI { throw DarknetTestError("no Tiny Darknet weights at \(Repo.tinyWeights)") }
-            throw XCTSkip("no Tiny Darknet weights at \(Repo.tinyWeights)")
-        }
-        return ["DARKSCOPE_WEIGHTS": Repo.tinyWeights]
-    }
+    private func realWeights() throws -> [String: String] { ["DARKSCOPE_WEIGHTS": try Repo.requireTinyWeights()] }
 
     /// The shipped cfg `m` opens after tiny.cfg: the next by name, wrapping around.
     private func cfgAfterTiny() throws -> String {

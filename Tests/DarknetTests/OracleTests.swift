@@ -12,16 +12,9 @@ final class OracleTests: XCTestCase {
         "resnet101", "resnet152", "resnext50", "resnext101-32x4d", "resnext152-32x4d", "densenet201", "vgg-16",
     ].map { "\(Oracle.share)/cfg/\($0).cfg" } + [Repo.path("cfg/squeezenet.cfg")]
 
-    func requireTinyWeights() throws {
-        guard FileManager.default.fileExists(atPath: Repo.tinyWeights) else {
-            if Repo.isCI { return XCTFail("no Tiny Darknet weights at \(Repo.tinyWeights)") }
-            throw XCTSkip("no Tiny Darknet weights at \(Repo.tinyWeights); set DARKSCOPE_WEIGHTS")
-        }
-    }
-
     func testClassifyPrintsWhatDarknetPrintsForEveryPhoto() throws {
         try Oracle.requireDarknet()
-        try requireTinyWeights()
+        _ = try Repo.requireTinyWeights()
         for photo in Self.photos {
             let image = "\(Oracle.share)/data/\(photo).jpg"
             let theirs = try runProcess(Oracle.darknet, ["classify", "cfg/tiny.cfg", Repo.tinyWeights, image], currentDirectory: Oracle.share)
@@ -34,7 +27,7 @@ final class OracleTests: XCTestCase {
     }
 
     func testDogIsAMalamute() throws {
-        try requireTinyWeights()
+        _ = try Repo.requireTinyWeights()
         let ours = try darkscope("classify", "cfg/tiny.cfg", Repo.tinyWeights, "assets/dog.jpg", in: Repo.root.path)
         XCTAssertEqual(ours.stdout.split(separator: "\n").first, "14.18%: malamute")
     }

@@ -21,6 +21,15 @@ enum Repo {
 
     static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
 
+    /// The real weights' path; a skip on a developer's machine without them, a failure in CI.
+    static func requireTinyWeights() throws -> String {
+        guard FileManager.default.fileExists(atPath: tinyWeights) else {
+            if isCI { throw DarknetError.usage("no Tiny Darknet weights at \(tinyWeights); CI has them in ../shared/weights") }
+            throw XCTSkip("no Tiny Darknet weights at \(tinyWeights); set DARKSCOPE_WEIGHTS")
+        }
+        return tinyWeights
+    }
+
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("darkscope-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
