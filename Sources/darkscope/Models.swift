@@ -12,10 +12,11 @@ struct Models: ParsableCommand {
             One row per network (default: every cfg in the shipped cfg/ folder). Ops are Darknet's \
             BFLOPs summed over the layers, connected layers included (2 x inputs x outputs each), \
             in billions; Size is the weights as float32 in MB of 2^20 bytes, as Darknet's authors \
-            count. Where a network's weights are found (as the explorer finds them: \
-            $DARKSCOPE_WEIGHTS when it fits, NAME.weights beside the cfg, in the current folder, \
-            ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), Forward is the median \
-            time of --runs passes over a mid-grey image after one warm-up, summed over the layers. \
+            count. Forward is the median time of --runs passes over a mid-grey image after one \
+            warm-up, summed over the layers, with the network's weights where they are found (as \
+            the explorer finds them: $DARKSCOPE_WEIGHTS when it fits, NAME.weights beside the cfg, \
+            in the current folder, ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), \
+            else on random weights, which take the same time. \
             Top-1, Top-5 and the published Ops and Size come from cfg/models.tsv, with the page \
             each row is copied from; its note says why the computed Ops or Size differ where they do.
             """)
@@ -37,7 +38,7 @@ struct Models: ParsableCommand {
 
     @Flag var format: Format = .text
 
-    @Option(help: "Timed forward passes per network that has weights; the median is shown.")
+    @Option(help: "Timed forward passes per network; the median is shown.")
     var runs = 5
 
     func validate() throws {
@@ -59,11 +60,13 @@ struct Models: ParsableCommand {
                 do {
                     try network.loadWeights(path: weights)
                     row.weights = weights
-                    row.forwardMs = try Self.medianForwardMs(network, runs: runs)
                 } catch {
-                    Output.warn("\(error); \(file) is not timed")
+                    Output.warn("\(error); \(file) is timed on random weights")
                 }
             }
+            // The time does not depend on the values: a network without weights runs on random ones.
+            if row.weights == nil { network.randomize(seed: 1) }
+            row.forwardMs = try Self.medianForwardMs(network, runs: runs)
             rows.append(row)
         }
         switch format {
@@ -259,7 +262,7 @@ enum ModelTable {
             String(format: "%.2f Bn", row.bflops),
             String(format: "%.2f M", Double(row.parameters) / 1e6),
             String(format: "%.2f MB", row.megabytes),
-            row.forwardMs.map { String(format: "%.1f ms", $0) } ?? unknown,
+            row.forwardMs.map { String(format: "%.1f ms", $0) + (row.weights == nil ? "*" : "") } ?? unknown,
             published?.top1.map { String(format: "%.1f", $0) } ?? unknown,
             published?.top5.map { String(format: "%.1f", $0) } ?? unknown,
             figures.allSatisfy { $0 == nil } ? unknown : figures.map { $0 ?? unknown }.joined(separator: ", "),
@@ -271,11 +274,7 @@ enum ModelTable {
     static func footer(_ rows: [ModelRow], runs: Int) -> [String] {
         var lines = ["Ops: Darknet's BFLOPs summed, connected layers included. Size: float32 weights in MB of 2^20 bytes."]
         let threads = Int(openblas_get_num_threads())
-        if rows.contains(where: { $0.forwardMs != nil }) {
-            lines.append("Forward: median of \(runs) pass\(runs == 1 ? "" : "es") after one warm-up on this machine (\(threads) OpenBLAS thread\(threads == 1 ? "" : "s")); \(unknown) where no weights were found or they did not load.")
-        } else {
-            lines.append("Forward: \(unknown) where no weights were found (give NAME.weights beside the cfg or set DARKSCOPE_WEIGHTS).")
-        }
+        lines.append("Forward: median of \(runs) pass\(runs == 1 ? "" : "es") after one warm-up on this machine (\(threads) OpenBLAS thread\(threads == 1 ? "" : "s")); * on random weights, none being found (the time is the same).")
         lines.append("Top-1, Top-5 and Published (Ops, Size) as published:")
         for (index, source) in sources(rows).enumerated() { lines.append("[\(index + 1)] \(source)") }
         return lines
