@@ -95,7 +95,9 @@ final class Screen {
         if let image = cache[key] { return (key, image) }
         guard let raster = make() else { return nil }
         let caps = terminal.capabilities
-        let image = TerminalImage(raster, columns: key.columns, rows: key.rows, mode: terminal.pixelMode, colors: caps.colors,
+        // A sixel carries its own palette, whatever colours the terminal's text has.
+        let colors = terminal.pixelMode == .sixel ? .truecolor : caps.colors
+        let image = TerminalImage(raster, columns: key.columns, rows: key.rows, mode: terminal.pixelMode, colors: colors,
                                   cellWidth: caps.cellWidth, cellHeight: caps.cellHeight)
         cache[key] = image
         return (key, image)

@@ -94,7 +94,7 @@ public struct Convolutional: Layer {
                     var columns = image
                     if size != 1 {
                         let plane = input.spatial, rows = size * size * n
-                        context.parallel(input.channels / groups) { channels in
+                        context.parallel(input.channels / groups, work: k * n) { channels in
                             im2col(image + channels.lowerBound * plane, channels: channels.count, height: input.height,
                                    width: input.width, size: size, stride: stride, padding: padding,
                                    into: context.workspace + channels.lowerBound * rows)
@@ -106,7 +106,7 @@ public struct Convolutional: Layer {
                 }
             }
         }
-        context.parallel(context.batch * filters) { planes in
+        context.parallel(context.batch * filters, work: context.batch * output.count) { planes in
             for plane in planes {
                 normalization[plane % filters].apply(context.output + plane * n, count: n, activation: activation)
             }

@@ -35,9 +35,10 @@ public struct ForwardContext {
     /// Threads a layer may use for its own loops (OpenBLAS has its own, used in turn).
     public var threads: Int
 
-    /// Runs `body` over `0..<count` cut into one contiguous range per thread.
-    func parallel(_ count: Int, _ body: (Range<Int>) -> Void) {
-        let parts = min(threads, count)
+    /// Runs `body` over `0..<count` cut into one contiguous range per thread, when the
+    /// `work` (values touched) is enough to repay waking the threads.
+    func parallel(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let parts = work < 1 << 18 ? 1 : min(threads, count)
         guard parts > 1 else { return body(0..<count) }
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             body((count * part / parts)..<(count * (part + 1) / parts))

@@ -40,7 +40,7 @@ public struct MaxPool: Layer {
             forwardTwoByTwo(context, offset: offset)
             return
         }
-        context.parallel(context.batch * input.channels) { planes in
+        context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
             forward(context, planes: planes, offset: offset, inside: inside)
         }
     }
@@ -77,7 +77,7 @@ public struct MaxPool: Layer {
 
     /// The common 2×2, stride-2 pooling with every window inside: two rows at a time.
     private func forwardTwoByTwo(_ context: ForwardContext, offset: Int) {
-        context.parallel(context.batch * input.channels) { planes in
+        context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
             forwardTwoByTwo(context, planes: planes, offset: offset)
         }
     }
