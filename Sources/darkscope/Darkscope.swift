@@ -2,6 +2,7 @@ import ArgumentParser
 import Darknet
 import Explorer
 import Foundation
+import Render
 
 @main
 struct Darkscope: ParsableCommand {
@@ -24,6 +25,8 @@ struct Darkscope: ParsableCommand {
         } catch let error as DarknetError {
             Output.fail("\(error)")
         } catch let error as TerminalUnusable {
+            Output.fail("\(error)")
+        } catch let error as RenderError {
             Output.fail("\(error)")
         } catch {
             exit(withError: error)
