@@ -113,12 +113,15 @@ private struct Session {
         case .resize:
             screen.invalidate()
             return true
-        case let .click(row, _):
+        case let .click(row, column):
             let visible = layout.tableRows - 1
             let first = layout.tableTop + 1
             if (first..<(first + visible)).contains(row) {
                 state.selectLayer(state.firstVisibleLayer(visible: visible) + row - first)
                 state.focus = .layers
+            } else if let channel = screen.channel(atRow: row, column: column) {
+                state.selectChannel(channel)
+                state.focus = .maps
             }
             return true
         default:

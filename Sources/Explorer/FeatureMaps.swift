@@ -69,10 +69,13 @@ public struct FeatureMaps: Sendable {
         return raster.scaled(by: scale)
     }
 
+    /// Tiles per row of a grid of `count` channels: as square as the count allows.
+    static func gridColumns(_ count: Int) -> Int { Int(Double(count).squareRoot().rounded(.up)) }
+
     /// Channels `range` as a grid of pictures, as square as the count allows.
     public func grid(channels range: Range<Int>, normalization: Normalization, colormap: Colormap, scale: Int = 1, columns: Int? = nil) -> Raster {
         let tiles = range.map { picture(channel: $0, normalization: normalization, colormap: colormap, scale: scale) }
-        let columns = columns ?? Int(Double(range.count).squareRoot().rounded(.up))
+        let columns = columns ?? FeatureMaps.gridColumns(range.count)
         return Raster.grid(tiles, columns: columns, gap: max(1, scale / 4))
     }
 }

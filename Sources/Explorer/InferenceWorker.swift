@@ -60,6 +60,7 @@ final class InferenceWorker: @unchecked Sendable {
     private var comparison: ComparisonJob?
     private var updates: [Update] = []
     private var stopped = false
+    private var finished = false
 
     init() {
         let thread = Thread { [unowned self] in self.loop() }
@@ -95,10 +96,13 @@ final class InferenceWorker: @unchecked Sendable {
         return updates
     }
 
+    /// Stops the thread and waits for it to finish the pass under way: exiting while it is
+    /// inside OpenBLAS deadlocks OpenBLAS's exit-time clean-up.
     func stop() {
         condition.lock()
         stopped = true
-        condition.signal()
+        condition.broadcast()
+        while !finished { condition.wait() }
         condition.unlock()
     }
 
@@ -114,7 +118,12 @@ final class InferenceWorker: @unchecked Sendable {
         while true {
             condition.lock()
             while pending.isEmpty && pendingLoad == nil && comparison == nil && !stopped { condition.wait() }
-            if stopped { condition.unlock(); return }
+            if stopped {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
             if let load = pendingLoad {
                 pendingLoad = nil
                 condition.unlock()

@@ -30,6 +30,8 @@ final class Screen {
     /// What was last drawn over ncurses' text, to know when it must be erased.
     private var drawnPictures: [PictureKey] = []
     private var drawnLayout: Layout?
+    /// Where the channel grid was last drawn, to map a click to its channel.
+    private var drawnGrid: (key: PictureKey, image: TerminalImage, page: Range<Int>)?
 
     init(terminal: Terminal) {
         self.terminal = terminal
@@ -194,7 +196,11 @@ final class Screen {
         var pictures: [(key: PictureKey, image: TerminalImage)] = []
         let key = PictureKey(what: what, generations: generations, row: layout.pictureTop, column: 0,
                              columns: layout.mapsWidth, rows: layout.pictureRows)
-        if let picture = picture(key, make: { self.mapsRaster(state, maps: maps, page: page) }) { pictures.append(picture) }
+        drawnGrid = nil
+        if let picture = picture(key, make: { self.mapsRaster(state, maps: maps, page: page) }) {
+            pictures.append(picture)
+            if state.grid && !state.compare { drawnGrid = (picture.key, picture.image, page) }
+        }
         let gradientColumn = scale.count + 2
         let gradientKey = PictureKey(what: "scale \(state.colormap)", generations: [], row: scaleRow, column: gradientColumn,
                                      columns: max(1, layout.mapsWidth - gradientColumn), rows: 1)
@@ -270,6 +276,17 @@ final class Screen {
                 terminal.put("\(percent) \(prediction.name)", row: top + 2 + offset, column: left, width: width - 1)
             }
         }
+    }
+
+    /// The channel whose tile in the drawn grid covers a cell, if any.
+    func channel(atRow row: Int, column: Int) -> Int? {
+        guard let (key, image, page) = drawnGrid else { return nil }
+        let y = row - key.row, x = column - key.column
+        guard x >= 0, y >= 0, x < image.columns, y < image.cellRows else { return nil }
+        let tileColumns = FeatureMaps.gridColumns(page.count)
+        let tileRows = (page.count + tileColumns - 1) / tileColumns
+        let channel = page.lowerBound + y * tileRows / image.cellRows * tileColumns + x * tileColumns / image.columns
+        return page.contains(channel) ? channel : nil
     }
 
     /// How many channel tiles fit the picture area legibly, and which page holds the channel.

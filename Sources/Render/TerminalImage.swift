@@ -25,6 +25,8 @@ public struct TerminalImage: Sendable {
     /// closing reset. For sixel: a single string, the whole sixel sequence.
     public var rows: [String]
     public var columns: Int
+    /// Text rows the picture covers (for a sixel too).
+    public var cellRows: Int
     public var mode: PixelMode
 
     /// Encodes `raster` to fill `columns × rows` cells at most, aspect kept, with cells
@@ -56,6 +58,7 @@ public struct TerminalImage: Sendable {
         let text = String(cString: ds_gstring_text(printed))
         ds_gstring_free(printed)
         self.columns = fitColumns
+        self.cellRows = fitRows
         self.mode = mode
         if mode == .sixel {
             self.rows = [text]

@@ -24,6 +24,14 @@ final class TmuxSession {
         _ = try runProcess(tmux, ["-L", socket, "send-keys"] + keys)
     }
 
+    /// A left click at a 0-based cell: xterm (X10) press and release reports typed into the pane.
+    func click(row: Int, column: Int) throws {
+        let cell = String(UnicodeScalar(UInt8(33 + column))) + String(UnicodeScalar(UInt8(33 + row)))
+        for button in [" ", "#"] {
+            _ = try runProcess(tmux, ["-L", socket, "send-keys", "-l", "\u{1B}[M" + button + cell])
+        }
+    }
+
     func resize(columns: Int, rows: Int) throws {
         _ = try runProcess(tmux, ["-L", socket, "resize-window", "-x", "\(columns)", "-y", "\(rows)"])
     }
@@ -80,6 +88,25 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("layer 21 softmax")
         try session.keys("g")
         try session.waitFor("layer 0 conv 224x224x16", "16 channels")
+    }
+
+    func testClicksSelectALayerRowAndAChannelTile() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute", "layer 0 conv 224x224x16", "ch 0 min")
+        // Row 2 of the screen is the table's first entry (layer 0); row 5 is layer 3.
+        try session.click(row: 5, column: 10)
+        try session.waitFor("layer 3 max 56x56x32")
+        try session.keys("g")
+        try session.waitFor("layer 0 conv 224x224x16")
+        // The 16 channels of layer 0 are a square 4 x 4 grid between the maps header and the
+        // colour scale, twice as many columns wide as rows high (cells are 1:2). The middle of
+        // the second tile of the second row is channel 5.
+        let screen = try session.screen().split(separator: "\n", omittingEmptySubsequences: false)
+        let header = try XCTUnwrap(screen.firstIndex { $0.hasPrefix("layer 0 conv") })
+        let scale = try XCTUnwrap(screen.firstIndex { $0.contains(" … ") && $0.contains("norm channel") })
+        let rows = scale - header - 1
+        try session.click(row: header + 1 + rows * 3 / 8, column: 2 * rows * 3 / 8)
+        try session.waitFor("ch 5 min")
     }
 
     func testCompareModeShowsBothImagesPredictions() throws {
