@@ -378,7 +378,7 @@ final class Screen {
         ("m M", "next / previous network (cfg/ and the command line)"),
         ("N", "networks view: the image through every network with weights"),
         ("f", "first conv layer's filters (Darknet's visualize) / the maps"),
-        ("mouse", "click a layer row to select it; wheel scrolls"),
+        ("mouse", "click a layer row or a channel tile; wheel as j/k"),
         ("?", "this help"),
         ("q", "quit"),
     ]
