@@ -208,15 +208,10 @@ private struct Session {
         let changed = Set(now.keys.filter { now[$0] != watched[$0] && watched[$0] != nil })
         guard !changed.isEmpty else { return false }
         if changed.contains(state.cfgPath) || state.weightsPath.map(changed.contains) == true {
-            do {
-                var network = try Network(cfg: state.cfgPath)
-                if let weights = state.weightsPath { try network.loadWeights(path: weights) } else { network.randomize(seed: 1) }
-                networkVersion += 1
-                state.replace(network, weightsPath: state.weightsPath, labels: state.labels)
-                state.message = "reloaded \(URL(fileURLWithPath: state.cfgPath).lastPathComponent)"
-            } catch {
-                state.message = "not reloaded: \(error)"
-            }
+            // Reopened on the worker, as `m` opens a network, so a big one never freezes the screen.
+            loadVersion += 1
+            state.loadingNetwork = URL(fileURLWithPath: state.cfgPath).lastPathComponent
+            worker.load(.init(cfgPath: state.cfgPath, version: loadVersion, catalog: options.catalog))
         }
         for slot in state.subjects.indices where changed.contains(state.subjects[slot].path) {
             state.subjects[slot].generation = 0

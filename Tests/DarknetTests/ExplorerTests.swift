@@ -157,6 +157,25 @@ final class ExplorerTests: XCTestCase {
         try again.waitFor("EXITED", "BEFORE-DARKSCOPE", absent: ["BFLOPs"])
     }
 
+    func testChangedFilesAreReloadedAndPredictionsFollow() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let image = directory.appendingPathComponent("photo.jpg").path
+        let cfg = directory.appendingPathComponent("tiny.cfg").path
+        try FileManager.default.copyItem(atPath: Repo.path("assets/dog.jpg"), toPath: image)
+        try FileManager.default.copyItem(atPath: Repo.path("cfg/tiny.cfg"), toPath: cfg)
+        let session = try TmuxSession(command: "\(binary) '\(cfg)' '\(image)'", environment: realWeights())
+        try session.waitFor("malamute")
+        // A new photo under the same name: the predictions follow.
+        try FileManager.default.removeItem(atPath: image)
+        try FileManager.default.copyItem(atPath: Repo.path("assets/eagle.jpg"), toPath: image)
+        try session.waitFor("bald eagle", absent: ["malamute"])
+        // The cfg changed on disk (a comment added): the network is reopened.
+        let text = try String(contentsOfFile: cfg, encoding: .utf8)
+        try (text + "\n# edited\n").write(toFile: cfg, atomically: true, encoding: .utf8)
+        try session.waitFor("tiny.cfg with tiny.weights", "bald eagle")
+    }
+
     func testHelpListsEveryKey() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
