@@ -375,6 +375,23 @@ final class FormatTests: XCTestCase {
         assertClose(try forward(network, input).prediction(), expected)
     }
 
+    func testConnectedBatchNormalizesAfterTheProduct() throws {
+        let cfg = "[net]\ninputs=2\n[connected]\noutput=2\nbatch_normalize=1\nactivation=leaky\n"
+        // biases (2), weights (2 x 2, output-major), scales, rolling mean, rolling variance
+        let network = try network(cfg, parameters: [0.5, -1, 1, 2, -3, 1, 2, 3, 1, 0, 4, 9])
+        let input: [Float] = [1, -2]
+        let products: [Double] = [-3, -5]  // 1·1 + 2·(-2), -3·1 + 1·(-2)
+        let scales: [Double] = [2, 3], means: [Double] = [1, 0], variances: [Double] = [4, 9], biases: [Double] = [0.5, -1]
+        let expected = (0..<2).map { o -> Double in
+            let normalized: Double = (products[o] - means[o]) / (sqrt(variances[o]) + 0.000001)
+            let y: Double = normalized * scales[o] + biases[o]
+            return y > 0 ? y : 0.1 * y
+        }
+        assertClose(try forward(network, input).prediction(), expected)
+        let two = try forward(network, input + input, batch: 2)
+        assertClose(two.prediction(image: 1), expected)
+    }
+
     func testThreeByThreeConvolutionPadsWithZeros() throws {
         let cfg = "[net]\nwidth=3\nheight=3\nchannels=1\n[convolutional]\nfilters=1\nsize=3\npad=1\nactivation=linear\n"
         let network = try network(cfg, parameters: [0] + [Float](repeating: 1, count: 9))

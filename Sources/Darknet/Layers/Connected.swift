@@ -29,8 +29,12 @@ public struct Connected: Layer {
         parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })
     }
 
+    /// Per output, what follows the matrix product: Darknet's batch norm, or the bias.
+    private var normalization: [ChannelNormalization] = []
+
     public mutating func load(_ values: [Float], transposed: Bool) {
         parameters = values
+        normalization = ChannelNormalization.make(values, channels: output.count, offsets: offsets, batchNormalize: batchNormalize)
         guard transposed else { return }
         // Such files hold an inputs × outputs matrix; ours is outputs × inputs.
         let start = offsets[.weights(fanIn: 0)]!
@@ -49,8 +53,7 @@ public struct Connected: Layer {
     public func forward(_ context: ForwardContext) {
         let outputs = output.count
         parameters.withUnsafeBufferPointer { buffer in
-            let p = buffer.baseAddress!
-            let weights = p + offsets[.weights(fanIn: 0)]!
+            let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
             if context.batch == 1 {
                 // One image: a matrix-vector product, which OpenBLAS runs several times faster than GEMM.
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputs), Int32(input.count), 1, weights, Int32(input.count),
@@ -59,14 +62,9 @@ public struct Connected: Layer {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(context.batch), Int32(outputs), Int32(input.count),
                             1, context.input, Int32(input.count), weights, Int32(input.count), 0, context.output, Int32(outputs))
             }
-            if batchNormalize {
-                forwardBatchNorm(context.output, batch: context.batch, channels: outputs, spatial: 1,
-                               scales: p + offsets[.scales]!, mean: p + offsets[.rollingMean]!,
-                               variance: p + offsets[.rollingVariance]!, biases: p)
-            } else {
-                addBias(context.output, batch: context.batch, channels: outputs, spatial: 1, biases: p)
-            }
         }
-        activation.apply(context.output, count: context.batch * outputs)
+        for index in 0..<(context.batch * outputs) {
+            normalization[index % outputs].apply(context.output + index, count: 1, activation: activation)
+        }
     }
 }
