@@ -99,7 +99,13 @@ final class Screen {
         let caps = terminal.capabilities
         // A sixel carries its own palette, whatever colours the terminal's text has.
         let colors = terminal.pixelMode == .sixel ? .truecolor : caps.colors
-        let image = TerminalImage(raster, columns: key.columns, rows: key.rows, mode: terminal.pixelMode, colors: colors,
+        // A sixel stays within the size the terminal says it can draw.
+        var columns = key.columns, rows = key.rows
+        if terminal.pixelMode == .sixel, let limit = caps.sixelLimit {
+            columns = min(columns, max(1, limit.width / caps.cellWidth))
+            rows = min(rows, max(1, limit.height / caps.cellHeight))
+        }
+        let image = TerminalImage(raster, columns: columns, rows: rows, mode: terminal.pixelMode, colors: colors,
                                   cellWidth: caps.cellWidth, cellHeight: caps.cellHeight)
         cache[key] = image
         return (key, image)

@@ -33,6 +33,7 @@ final class Terminal {
         let unicode = TerminalCapabilities.localeIsUTF8
         let sixel = forcedMode == .sixel
             || forcedMode == nil && TerminalCapabilities.supportsSixel(fd: STDIN_FILENO, environment: environment)
+        let sixelLimit = sixel ? TerminalCapabilities.sixelLimit(fd: STDIN_FILENO) : nil
         var rows: Int32 = 0, columns: Int32 = 0, xpixels: Int32 = 0, ypixels: Int32 = 0
         _ = ds_window_size(STDOUT_FILENO, &rows, &columns, &xpixels, &ypixels)
         let cellWidth = columns > 0 && xpixels > 0 ? Int(xpixels / columns) : 10
@@ -64,7 +65,7 @@ final class Terminal {
         }
         let mode: PixelMode = sixel ? .sixel : (forcedMode ?? (unicode ? .symbols : .ascii))
         capabilities = TerminalCapabilities(colors: colors, unicode: unicode && mode != .ascii, sixel: mode == .sixel,
-                                            cellWidth: max(cellWidth, 1), cellHeight: max(cellHeight, 1))
+                                            cellWidth: max(cellWidth, 1), cellHeight: max(cellHeight, 1), sixelLimit: sixelLimit)
         Terminal.installSignalHandlers()
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What the terminal can show, from the environment, terminfo and the terminal's own replies.
-public struct TerminalCapabilities: Equatable, Sendable {
+public struct TerminalCapabilities: Sendable {
     public var colors: ColorDepth
     /// Whether the locale is UTF-8, so Unicode symbols can be used.
     public var unicode: Bool
@@ -9,11 +9,15 @@ public struct TerminalCapabilities: Equatable, Sendable {
     /// Pixel size of one cell, from TIOCGWINSZ where the terminal reports it.
     public var cellWidth: Int
     public var cellHeight: Int
+    /// The largest sixel the terminal draws, in pixels (XTSMGRAPHICS), when it says.
+    public var sixelLimit: (width: Int, height: Int)?
 
-    public init(colors: ColorDepth, unicode: Bool, sixel: Bool, cellWidth: Int = 10, cellHeight: Int = 20) {
+    public init(colors: ColorDepth, unicode: Bool, sixel: Bool, cellWidth: Int = 10, cellHeight: Int = 20,
+                sixelLimit: (width: Int, height: Int)? = nil) {
         self.colors = colors
         self.unicode = unicode
         self.sixel = sixel
+        self.sixelLimit = sixelLimit
         self.cellWidth = cellWidth
         self.cellHeight = cellHeight
     }
@@ -47,6 +51,17 @@ public struct TerminalCapabilities: Equatable, Sendable {
         guard let reply = query("\u{1B}[c", fd: fd, terminator: UInt8(ascii: "c"), timeout: milliseconds),
               let start = reply.firstIndex(of: "?") else { return false }
         return reply[reply.index(after: start)...].dropLast().split(separator: ";").contains("4")
+    }
+
+    /// Asks the terminal for the largest sixel it draws (XTSMGRAPHICS, item 2 = sixel
+    /// geometry, action 1 = read); nil when it does not answer.
+    public static func sixelLimit(fd: Int32, timeout milliseconds: Int32 = 300) -> (width: Int, height: Int)? {
+        guard let reply = query("\u{1B}[?2;1;0S", fd: fd, terminator: UInt8(ascii: "S"), timeout: milliseconds),
+              let start = reply.firstIndex(of: "?") else { return nil }
+        // The reply is ESC [ ? 2 ; status ; width ; height S, status 0 on success.
+        let fields = reply[reply.index(after: start)...].dropLast().split(separator: ";").compactMap { Int($0) }
+        guard fields.count == 4, fields[0] == 2, fields[1] == 0, fields[2] > 0, fields[3] > 0 else { return nil }
+        return (fields[2], fields[3])
     }
 
     /// Writes `request` and reads the reply up to `terminator`, in raw mode, within the timeout.
