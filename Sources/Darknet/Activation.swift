@@ -64,9 +64,8 @@ extension CfgSection {
     mutating func activation(default name: String) throws -> Activation {
         let value = string("activation", default: name)
         guard let activation = Activation(rawValue: value) else {
-            let line = options.first { $0.key == "activation" }?.line
             let known = Activation.allCases.map(\.rawValue).joined(separator: ", ")
-            throw error("[\(type)] unknown activation '\(value)'; expected one of \(known)", line: line)
+            throw error("[\(type)] unknown activation '\(value)'; expected one of \(known)", line: line(of: "activation"))
         }
         return activation
     }

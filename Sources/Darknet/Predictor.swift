@@ -92,6 +92,6 @@ public final class Predictor {
             keepingLayerOutputs || index == kept ? Array(UnsafeBufferPointer(start: pair.1, count: batch * pair.0.output.count)) : []
         }
         return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
-                             outputLayerIndex: network.outputLayerIndex)
+                             outputLayerIndex: kept)
     }
 }

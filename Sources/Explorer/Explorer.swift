@@ -170,10 +170,15 @@ private struct Session {
             state.message = "no other network: put cfgs in darkscope's cfg/ folder or give one on the command line"
             return
         }
-        loadVersion += 1
         state.networkCursor = next
-        state.loadingNetwork = URL(fileURLWithPath: next).lastPathComponent
-        worker.load(.init(cfgPath: next, version: loadVersion, catalog: options.catalog))
+        open(next)
+    }
+
+    /// Opens a cfg on the worker; the current network stays on screen until it is ready.
+    private mutating func open(_ cfg: String) {
+        loadVersion += 1
+        state.loadingNetwork = URL(fileURLWithPath: cfg).lastPathComponent
+        worker.load(.init(cfgPath: cfg, version: loadVersion, catalog: options.catalog))
     }
 
     /// Opens the networks view on the last image shown and starts its runs on the worker.
@@ -209,9 +214,7 @@ private struct Session {
         guard !changed.isEmpty else { return false }
         if changed.contains(state.cfgPath) || state.weightsPath.map(changed.contains) == true {
             // Reopened on the worker, as `m` opens a network, so a big one never freezes the screen.
-            loadVersion += 1
-            state.loadingNetwork = URL(fileURLWithPath: state.cfgPath).lastPathComponent
-            worker.load(.init(cfgPath: state.cfgPath, version: loadVersion, catalog: options.catalog))
+            open(state.cfgPath)
         }
         for slot in state.subjects.indices where changed.contains(state.subjects[slot].path) {
             state.subjects[slot].generation = 0

@@ -29,10 +29,10 @@ struct Subject {
 /// Everything the screen shows. The explorer's one owner of mutable state; the
 /// screen is drawn from it alone.
 struct ExplorerState {
-    var networkName: String
-    var cfgPath: String
     var weightsPath: String?
-    var network: Network
+    var network: Network {
+        didSet { rows = LayerRow.rows(of: network) }
+    }
     /// Bumped whenever the network is replaced, so pictures of its weights are redrawn.
     var networkGeneration = 0
     var labels: Labels
@@ -40,7 +40,8 @@ struct ExplorerState {
     var networkCursor: String?
     /// The cfg being opened on the worker, shown in the title until it replaces the network.
     var loadingNetwork: String?
-    var rows: [LayerRow]
+    /// The layer table, kept with the network it describes.
+    private(set) var rows: [LayerRow]
     /// Images to step through with `[` and `]`.
     var imageList: [String]
     var subjects: [Subject]
@@ -66,14 +67,14 @@ struct ExplorerState {
         self.network = network
         self.weightsPath = weightsPath
         self.labels = labels
-        cfgPath = network.cfgPath
-        networkName = URL(fileURLWithPath: network.cfgPath).lastPathComponent
-        rows = network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
+        rows = LayerRow.rows(of: network)
         self.imageList = imageList
         subjects = images.prefix(2).map { Subject(path: $0) }
         compare = images.count > 1
     }
 
+    var cfgPath: String { network.cfgPath }
+    var networkName: String { URL(fileURLWithPath: network.cfgPath).lastPathComponent }
     var layerCount: Int { rows.count }
 
     /// The first layer shown when `visible` table rows fit: the selection kept in the middle.
@@ -109,9 +110,6 @@ struct ExplorerState {
         self.weightsPath = weightsPath
         self.labels = labels
         networkGeneration += 1
-        cfgPath = network.cfgPath
-        networkName = URL(fileURLWithPath: network.cfgPath).lastPathComponent
-        rows = network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
         selectLayer(selectedLayer)
         similarities = []
         subjects = subjects.map { Subject(path: $0.path, generation: $0.generation + 1) }

@@ -69,31 +69,33 @@ final class InferenceWorker: @unchecked Sendable {
     }
 
     func submit(_ request: Request) {
-        condition.lock()
-        pending[request.slot] = request
-        condition.signal()
-        condition.unlock()
+        locked { pending[request.slot] = request }
     }
 
     func load(_ request: LoadRequest) {
-        condition.lock()
-        pendingLoad = request
-        condition.signal()
-        condition.unlock()
+        locked { pendingLoad = request }
     }
 
     /// Starts the networks view's runs, abandoning any earlier ones; nil just abandons them.
     func compare(_ request: ComparisonRequest?) {
-        condition.lock()
-        comparison = request.map { ComparisonJob(request: $0) }
-        condition.signal()
-        condition.unlock()
+        locked { comparison = request.map { ComparisonJob(request: $0) } }
     }
 
     func takeUpdates() -> [Update] {
+        locked {
+            defer { updates = [] }
+            return updates
+        }
+    }
+
+    /// Runs `body` holding the lock, then wakes the waiting thread to look at what changed.
+    private func locked<T>(_ body: () -> T) -> T {
         condition.lock()
-        defer { updates = []; condition.unlock() }
-        return updates
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
+        return body()
     }
 
     /// Stops the thread and waits for it to finish the pass under way: exiting while it is
@@ -107,9 +109,7 @@ final class InferenceWorker: @unchecked Sendable {
     }
 
     private func publish(_ update: Update) {
-        condition.lock()
-        updates.append(update)
-        condition.unlock()
+        locked { updates.append(update) }
     }
 
     private func loop() {
@@ -154,8 +154,7 @@ final class InferenceWorker: @unchecked Sendable {
     private static func infer(_ request: Request, predictor: Predictor) -> Response {
         var response = Response(slot: request.slot, path: request.path, networkVersion: request.networkVersion)
         do {
-            let network = request.network
-            let image = try Image(contentsOf: request.path).letterboxed(width: network.input.width, height: network.input.height)
+            let image = try request.network.letterboxedInput(from: request.path)
             response.input = image
             response.result = try predictor.forward(image.values)
         } catch {
@@ -169,23 +168,21 @@ final class InferenceWorker: @unchecked Sendable {
         let version = job.request.version
         guard let runs = job.runs else {
             let (planned, noneTrained) = InferenceWorker.plan(job.request.catalog)
-            condition.lock()
-            if comparison?.request.version == version {
+            locked {
+                guard comparison?.request.version == version else { return }
                 comparison?.runs = planned
                 if planned.isEmpty { comparison = nil }
                 updates.append(.networksPlanned(version: version, runs: planned, noneTrained: noneTrained))
             }
-            condition.unlock()
             return
         }
         let run = InferenceWorker.run(runs[job.next], image: job.request.imagePath, catalog: job.request.catalog)
-        condition.lock()
-        if comparison?.request.version == version {
+        locked {
+            guard comparison?.request.version == version else { return }
             comparison?.next += 1
             if job.next + 1 >= runs.count { comparison = nil }
             updates.append(.networkRan(version: version, index: job.next, run: run))
         }
-        condition.unlock()
     }
 
     /// The networks with weights found; when none has any, every network, on random weights.
@@ -214,7 +211,7 @@ final class InferenceWorker: @unchecked Sendable {
             let opened = try catalog.open(run.cfgPath)
             run.untrained = opened.weightsPath == nil
             let network = opened.network
-            let image = try Image(contentsOf: path).letterboxed(width: network.input.width, height: network.input.height)
+            let image = try network.letterboxedInput(from: path)
             let predictor = Predictor(network: network)
             _ = try predictor.forward(image.values, keepingLayerOutputs: false)
             let result = try predictor.forward(image.values, keepingLayerOutputs: false)

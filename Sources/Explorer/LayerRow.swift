@@ -44,6 +44,11 @@ struct LayerRow: Equatable, Sendable {
         }
     }
 
+    /// Every layer of a network, as the table shows it.
+    static func rows(of network: Network) -> [LayerRow] {
+        network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
+    }
+
     static let header = "  #  type      filt  size        input  ->  output     BFLOPs"
 
     /// The Darknet columns, 61 characters wide.

@@ -21,7 +21,7 @@ public struct NetworkCatalog: Sendable {
     }
 
     /// A path's absolute, standardised form, to tell whether two name one file.
-    static func identity(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+    public static func identity(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     /// The cfg `step` places after (or before) `cfg` in the list, wrapping around.
     func cfg(after cfg: String, step: Int) -> String? {

@@ -113,7 +113,7 @@ struct Benchmark: ParsableCommand {
         if let outputLayer, !network.layers.indices.contains(outputLayer) {
             throw DarknetError.usage("--output-layer \(outputLayer): the network has layers 0...\(network.layers.count - 1)")
         }
-        let (image, inputName) = try loadInput(network.input)
+        let (image, inputName) = try loadInput(network)
         var values: [Float] = []
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
@@ -176,7 +176,8 @@ struct Benchmark: ParsableCommand {
         json ? try printJSON(report) : printText(report)
     }
 
-    private func loadInput(_ shape: Shape) throws -> ([Float], String) {
+    private func loadInput(_ network: Network) throws -> ([Float], String) {
+        let shape = network.input
         if let input {
             let data = try Data(contentsOf: URL(fileURLWithPath: input))
             guard data.count == shape.count * MemoryLayout<Float>.size else {
@@ -188,11 +189,7 @@ struct Benchmark: ParsableCommand {
         guard let dog = DataFiles.find("assets/dog.jpg") else {
             throw DarknetError.usage("assets/dog.jpg not found; give --input FILE.f32")
         }
-        let image = try Image(contentsOf: dog).letterboxed(width: shape.width, height: shape.height)
-        guard image.channels == shape.channels else {
-            throw DarknetError.usage("the network takes \(shape.channels) channels; \(dog) has \(image.channels); give --input")
-        }
-        return (image.values, dog + " (letterboxed)")
+        return (try network.letterboxedInput(from: dog).values, dog + " (letterboxed)")
     }
 
     private static func median(_ sorted: [Double]) -> Double {

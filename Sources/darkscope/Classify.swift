@@ -39,14 +39,11 @@ struct Classify: ParsableCommand {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
         try network.loadWeights(path: weights)
-        guard network.input.isImage else {
-            throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
-        }
         let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
         let predictor = Predictor(network: network)
         var results: [Result] = []
         for path in images {
-            let image = try Image(contentsOf: path).letterboxed(width: network.input.width, height: network.input.height)
+            let image = try network.letterboxedInput(from: path)
             let result = try predictor.forward(image.values, keepingLayerOutputs: false)
             let predictions = names.top(top, of: result.prediction())
             if json {

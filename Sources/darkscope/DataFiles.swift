@@ -24,6 +24,20 @@ enum DataFiles {
             .first { FileManager.default.isReadableFile(atPath: $0) }
     }
 
+    /// The folder of the shipped cfgs, found by its `tiny.cfg`.
+    static var cfgFolder: String? {
+        find("cfg/tiny.cfg").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+    }
+
+    /// Every `.cfg` of the shipped folder, by name.
+    static func shippedCfgs() throws -> [String] {
+        guard let folder = cfgFolder else {
+            throw DarknetError.usage("no cfg given and the shipped cfg/ folder is not found (set DARKSCOPE_DATA to darkscope's folder)")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        return names.filter { $0.hasSuffix(".cfg") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
+    }
+
     /// The labels for a network: the given file, else ImageNet's for 1000 outputs, else none.
     static func labels(path: String?, outputs: Int) throws -> Labels {
         if let path { return try Labels(path: path) }

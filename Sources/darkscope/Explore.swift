@@ -53,13 +53,12 @@ struct Explore: ParsableCommand {
             throw DarknetError.file(path: image, problem: "no such readable image")
         }
         let explicit = weightFiles.first ?? weights
-        let given = URL(fileURLWithPath: cfg).standardizedFileURL.path
+        let given = NetworkCatalog.identity(cfg)
         let labelsPath = labels
-        let shipped = DataFiles.find("cfg/tiny.cfg").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
         let catalog = NetworkCatalog(
-            cfgs: ((try? Models.cfgFiles(in: shipped)) ?? []) + [cfg],
+            cfgs: ((try? DataFiles.shippedCfgs()) ?? []) + [cfg],
             findWeights: { network in
-                let isGiven = URL(fileURLWithPath: network.cfgPath).standardizedFileURL.path == given
+                let isGiven = NetworkCatalog.identity(network.cfgPath) == given
                 return try WeightsSearch.find(explicit: isGiven ? explicit : nil, for: network)
             },
             labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) })

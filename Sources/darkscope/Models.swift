@@ -46,9 +46,8 @@ struct Models: ParsableCommand {
     }
 
     func run() throws {
-        let shipped = DataFiles.find("cfg/tiny.cfg").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
-        let paths = cfgs.isEmpty ? try Self.cfgFiles(in: shipped) : cfgs
-        let figures = try shipped.map { try PublishedFigures(path: ($0 as NSString).appendingPathComponent("models.tsv")) }
+        let paths = cfgs.isEmpty ? try DataFiles.shippedCfgs() : cfgs
+        let figures = try DataFiles.cfgFolder.map { try PublishedFigures(path: ($0 as NSString).appendingPathComponent("models.tsv")) }
         var rows: [ModelRow] = []
         for path in paths {
             var network = try Network(cfg: path)
@@ -74,15 +73,6 @@ struct Models: ParsableCommand {
         case .markdown: ModelTable.printMarkdown(rows, runs: runs)
         case .text: ModelTable.printText(rows, runs: runs)
         }
-    }
-
-    /// The `.cfg` files of the shipped folder, by name.
-    static func cfgFiles(in folder: String?) throws -> [String] {
-        guard let folder else {
-            throw DarknetError.usage("no cfg given and the shipped cfg/ folder is not found (set DARKSCOPE_DATA to darkscope's folder)")
-        }
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        return names.filter { $0.hasSuffix(".cfg") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
     }
 
     /// One warm-up pass, then the median over `runs` of the summed per-layer times, in ms.

@@ -91,7 +91,7 @@ struct Show: ParsableCommand {
         guard network.layers.indices.contains(layer) else {
             throw DarknetError.usage("--layer \(layer): the network has layers 0...\(network.layers.count - 1)")
         }
-        let input = try Image(contentsOf: image).letterboxed(width: network.input.width, height: network.input.height)
+        let input = try network.letterboxedInput(from: image)
         let result = try Predictor(network: network).forward(input.values)
         let maps = FeatureMaps(result, layer: layer, shape: network.layers[layer].output)
         guard grid || (0..<maps.channels).contains(channel) else {

@@ -37,6 +37,9 @@ public struct CfgSection: Sendable {
 
     public mutating func has(_ key: String) -> Bool { option(key) != nil }
 
+    /// The line a key is on (its first occurrence), to point an error at it.
+    func line(of key: String) -> Int? { options.first { $0.key == key }?.line }
+
     public mutating func int(_ key: String, default value: Int) throws -> Int {
         guard let option = option(key) else { return value }
         guard let number = Int(option.value) else {

@@ -77,3 +77,18 @@ public struct Image: Equatable, Sendable {
         return boxed
     }
 }
+
+extension Network {
+    /// An image file as this network takes it, as Darknet's `classify` prepares it:
+    /// `load_image_color`, then `letterbox_image` to the network's input size.
+    public func letterboxedInput(from path: String) throws -> Image {
+        guard input.isImage else {
+            throw DarknetError.usage("\(cfgPath): the network takes \(input.count) flat inputs, not an image")
+        }
+        let image = try Image(contentsOf: path)
+        guard image.channels == input.channels else {
+            throw DarknetError.usage("\(cfgPath): the network takes \(input.channels)-channel images; \(path) loads as \(image.channels) channels (RGB)")
+        }
+        return image.letterboxed(width: input.width, height: input.height)
+    }
+}

@@ -18,8 +18,7 @@ public struct Shortcut: Layer {
         let given = try section.int("from", default: 0)
         from = given < 0 ? index + given : given
         guard from >= 0, from < index else {
-            let line = section.options.first { $0.key == "from" }?.line
-            throw section.error("[shortcut] from=\(given) points at layer \(from), but only layers 0...\(index - 1) come before layer \(index)", line: line)
+            throw section.error("[shortcut] from=\(given) points at layer \(from), but only layers 0...\(index - 1) come before layer \(index)", line: section.line(of: "from"))
         }
         fromShape = earlier[from]
         guard input.isImage, fromShape.isImage else { throw section.error("[shortcut] needs image outputs on both sides") }
