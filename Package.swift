@@ -16,9 +16,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
+        .target(name: "DarknetKernels"),
         .target(
             name: "Darknet",
-            dependencies: ["CBLAS", "CJPEG", "CPNG"]
+            dependencies: ["DarknetKernels", "CBLAS", "CJPEG", "CPNG"]
         ),
         .target(name: "Render", dependencies: ["CChafa", "CPNG"]),
         .target(name: "Explorer", dependencies: ["Darknet", "Render", "CNcurses"]),
@@ -26,6 +27,6 @@ let package = Package(
             name: "darkscope",
             dependencies: ["Darknet", "Render", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "DarknetTests", dependencies: ["Darknet"]),
+        .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels"]),
     ]
 )

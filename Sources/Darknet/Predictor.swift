@@ -21,7 +21,7 @@ public struct ForwardResult: Sendable {
     public var totalSeconds: Double { layerSeconds.reduce(0, +) }
 }
 
-/// Runs a network. Owns one output buffer per layer and the scratch space, allocated
+/// Runs a network. Owns one output buffer per layer, allocated
 /// once per batch size and reused, so steady-state passes allocate nothing but results.
 ///
 /// Not thread-safe: give each thread its own predictor.
@@ -30,7 +30,6 @@ public final class Predictor {
     private var batch = 0
     private var outputs: [UnsafeMutablePointer<Float>] = []
     private var readOnlyOutputs: [UnsafePointer<Float>] = []
-    private var workspace: UnsafeMutablePointer<Float>?
 
     /// Threads for the network's own loops and OpenBLAS's GEMM.
     public let threads: Int
@@ -47,10 +46,8 @@ public final class Predictor {
 
     private func release() {
         outputs.forEach { $0.deallocate() }
-        workspace?.deallocate()
         outputs = []
         readOnlyOutputs = []
-        workspace = nil
     }
 
     private func prepare(batch: Int) {
@@ -63,8 +60,6 @@ public final class Predictor {
             return buffer
         }
         readOnlyOutputs = outputs.map { UnsafePointer($0) }
-        let scratch = network.layers.map(\.workspaceCount).max() ?? 0
-        workspace = .allocate(capacity: max(scratch, 1))
     }
 
     /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
@@ -78,7 +73,7 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
-                                         layerOutputs: readOnlyOutputs, workspace: workspace!, threads: threads)
+                                         layerOutputs: readOnlyOutputs, threads: threads)
             for (index, layer) in network.layers.enumerated() {
                 context.output = outputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds

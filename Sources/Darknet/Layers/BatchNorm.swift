@@ -1,37 +1,63 @@
-import Foundation
+import DarknetKernels
 
-/// One output channel's pass after the GEMM: batch norm as Darknet does it at test time
-/// (`(x - mean) / (sqrt(variance) + .000001)`, then scale, then bias) or just the bias,
-/// then the activation, in a single sweep over the channel.
-struct ChannelNormalization: Sendable {
-    var mean: Float = 0
-    /// `1 / (sqrt(variance) + .000001)` in double: Darknet divides by the sum; multiplying
-    /// by its inverse in double rounds to the same float but for rare ties, and is far cheaper.
-    var inverse: Double?
-    var scale: Float = 1
-    var bias: Float
+/// Per output channel, what follows the matrix product: batch norm as Darknet does it at
+/// test time (`(x - mean) / (sqrt(variance) + .000001)`, then scale), the bias, and the
+/// activation where the kernels fuse it (linear, leaky, ReLU).
+///
+/// Owns the arrays the C kernels read, for the life of the layer.
+final class ChannelEpilogue: @unchecked Sendable {
+    let activation: Activation
+    /// What the kernels apply; an activation they cannot fuse is left to `Activation.apply`.
+    let raw: ds_epilogue
+    private let floats: UnsafeMutableBufferPointer<Float>
+    private let inverse: UnsafeMutableBufferPointer<Double>
 
-    static func make(_ parameters: [Float], channels: Int, offsets: ParameterOffsets, batchNormalize: Bool) -> [ChannelNormalization] {
-        (0..<channels).map { c in
-            guard batchNormalize else { return ChannelNormalization(bias: parameters[c]) }
-            return ChannelNormalization(
-                mean: parameters[offsets[.rollingMean]! + c],
-                inverse: 1 / (Double(parameters[offsets[.rollingVariance]! + c]).squareRoot() + Double(Float(0.000001))),
-                scale: parameters[offsets[.scales]! + c],
-                bias: parameters[c])
+    init(_ parameters: [Float], channels: Int, offsets: ParameterOffsets, batchNormalize: Bool, activation: Activation) {
+        self.activation = activation
+        floats = .allocate(capacity: 3 * channels)
+        inverse = .allocate(capacity: channels)
+        let bias = floats.baseAddress!, mean = bias + channels, scale = mean + channels
+        for c in 0..<channels {
+            bias[c] = parameters[c]
+            guard batchNormalize else { continue }
+            mean[c] = parameters[offsets[.rollingMean]! + c]
+            scale[c] = parameters[offsets[.scales]! + c]
+            // Darknet divides by the sum in double; multiplying by its inverse in double
+            // rounds to the same float but for rare ties, and is far cheaper.
+            inverse[c] = 1 / (Double(parameters[offsets[.rollingVariance]! + c]).squareRoot() + Double(Float(0.000001)))
         }
+        let fused: ds_activation? = switch activation {
+        case .linear: DS_IDENTITY
+        case .leaky: DS_LEAKY
+        case .relu: DS_RELU
+        default: nil
+        }
+        raw = ds_epilogue(mean: batchNormalize ? UnsafePointer(mean) : nil, inverse: UnsafePointer(inverse.baseAddress),
+                          scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY)
+        fusesActivation = fused != nil
     }
 
-    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, activation: Activation) {
-        guard let inverse else { return activation.apply(values, count: count, adding: bias) }
-        if activation == .leaky {
-            for i in 0..<count {
-                let x = Float(Double(values[i] - mean) * inverse) * scale + bias
-                values[i] = x > 0 ? x : Float(0.1 * Double(x))
-            }
-            return
-        }
-        for i in 0..<count { values[i] = Float(Double(values[i] - mean) * inverse) * scale }
-        activation.apply(values, count: count, adding: bias)
+    /// Whether the kernels' pass includes the activation.
+    let fusesActivation: Bool
+
+    deinit {
+        floats.deallocate()
+        inverse.deallocate()
+    }
+
+    /// The epilogue of channels `first...`, for a group of a grouped convolution.
+    func raw(from first: Int) -> ds_epilogue {
+        var shifted = raw
+        shifted.mean = raw.mean.map { $0 + first }
+        shifted.inverse = raw.inverse.map { $0 + first }
+        shifted.scale = raw.scale.map { $0 + first }
+        shifted.bias = raw.bias.map { $0 + first }
+        return shifted
+    }
+
+    /// Applies channel `channel`'s whole epilogue to `count` contiguous values.
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, channel: Int) {
+        withUnsafePointer(to: raw) { ds_finish($0, Int32(channel), values, count) }
+        if !fusesActivation { activation.apply(values, count: count) }
     }
 }

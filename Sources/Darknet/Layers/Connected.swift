@@ -1,4 +1,5 @@
 import CBLAS
+import DarknetKernels
 import Foundation
 
 /// Darknet's `[connected]`: a fully connected layer over the flattened input.
@@ -29,12 +30,13 @@ public struct Connected: Layer {
         parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })
     }
 
-    /// Per output, what follows the matrix product: Darknet's batch norm, or the bias.
-    private var normalization: [ChannelNormalization] = []
+    /// Per output, what follows the matrix product: Darknet's batch norm or the bias, and the activation.
+    private var epilogue: ChannelEpilogue?
 
     public mutating func load(_ values: [Float], transposed: Bool) {
         parameters = values
-        normalization = ChannelNormalization.make(values, channels: output.count, offsets: offsets, batchNormalize: batchNormalize)
+        epilogue = ChannelEpilogue(values, channels: output.count, offsets: offsets, batchNormalize: batchNormalize,
+                                   activation: activation)
         guard transposed else { return }
         // Such files hold an inputs × outputs matrix; ours is outputs × inputs.
         let start = offsets[.weights(fanIn: 0)]!
@@ -63,8 +65,9 @@ public struct Connected: Layer {
                             1, context.input, Int32(input.count), weights, Int32(input.count), 0, context.output, Int32(outputs))
             }
         }
+        guard let epilogue else { preconditionFailure("forward before load") }
         for index in 0..<(context.batch * outputs) {
-            normalization[index % outputs].apply(context.output + index, count: 1, activation: activation)
+            epilogue.apply(context.output + index, count: 1, channel: index % outputs)
         }
     }
 }

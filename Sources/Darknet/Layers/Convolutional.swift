@@ -1,4 +1,4 @@
-import CBLAS
+import DarknetKernels
 import Foundation
 
 /// Darknet's `[convolutional]`: grouped 2-D convolution, optional batch norm, activation.
@@ -53,20 +53,33 @@ public struct Convolutional: Layer {
     }
 
     public let parameterBlocks: [ParameterBlock]
-    /// Per filter, what the pass after GEMM applies: Darknet's batch norm, or the bias.
-    private var normalization: [ChannelNormalization] = []
+    /// Per filter, what follows the GEMM: Darknet's batch norm or the bias, and the activation.
+    private var epilogue: ChannelEpilogue?
+    /// Each group's weights in the panels `ds_convolve` reads.
+    private var packedWeights: [Float] = []
 
     public mutating func load(_ values: [Float], transposed: Bool) {
         parameters = values
+        let start = offsets[.weights(fanIn: 0)]!
+        let m = filters / groups, k = input.channels / groups * size * size
         if flipped {
-            let start = offsets[.weights(fanIn: 0)]!
-            let rows = input.channels / groups * size * size
             let weights = Array(values[start...])
-            for r in 0..<rows {
-                for f in 0..<filters { parameters[start + f * rows + r] = weights[r * filters + f] }
+            for r in 0..<k {
+                for f in 0..<filters { parameters[start + f * k + r] = weights[r * filters + f] }
             }
         }
-        normalization = ChannelNormalization.make(parameters, channels: filters, offsets: offsets, batchNormalize: batchNormalize)
+        epilogue = ChannelEpilogue(parameters, channels: filters, offsets: offsets, batchNormalize: batchNormalize,
+                                   activation: activation)
+        let groupCount = ds_packed_weights_count(Self.kernel, Int32(m), Int32(k))
+        packedWeights = [Float](repeating: 0, count: groupCount * groups)
+        parameters.withUnsafeBufferPointer { weights in
+            packedWeights.withUnsafeMutableBufferPointer { packed in
+                for g in 0..<groups {
+                    ds_pack_weights(Self.kernel, weights.baseAddress! + start + g * m * k, Int32(m), Int32(k),
+                                    packed.baseAddress! + g * groupCount)
+                }
+            }
+        }
     }
 
     public var tableEntry: String {
@@ -77,39 +90,43 @@ public struct Convolutional: Layer {
 
     public var operations: Int { 2 * filters * size * size * input.channels / groups * output.spatial }
 
-    /// Darknet feeds a 1×1 convolution's input straight to GEMM, whatever its stride.
-    public var workspaceCount: Int { size == 1 ? 0 : input.channels / groups * size * size * output.spatial }
-
     public func forward(_ context: ForwardContext) {
-        let m = filters / groups
-        let k = size * size * input.channels / groups
-        let n = output.spatial
-        let groupInput = input.channels / groups * input.spatial
-        parameters.withUnsafeBufferPointer { buffer in
-            let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
-            for b in 0..<context.batch {
-                for g in 0..<groups {
-                    let image = context.input + (b * groups + g) * groupInput
-                    let out = context.output + (b * groups + g) * n * m
-                    var columns = image
-                    if size != 1 {
-                        let plane = input.spatial, rows = size * size * n
-                        context.parallel(input.channels / groups, work: k * n) { channels in
-                            im2col(image + channels.lowerBound * plane, channels: channels.count, height: input.height,
-                                   width: input.width, size: size, stride: stride, padding: padding,
-                                   into: context.workspace + channels.lowerBound * rows)
+        guard let epilogue else { preconditionFailure("forward before load") }
+        let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
+        let groupChannels = input.channels / groups
+        let groupCount = packedWeights.count / groups
+        let panels = (n + 15) / 16
+        packedWeights.withUnsafeBufferPointer { packed in
+            for g in 0..<groups {
+                withUnsafePointer(to: epilogue.raw(from: g * m)) { finish in
+                    for b in 0..<context.batch {
+                        let image = context.input + (b * groups + g) * groupChannels * input.spatial
+                        // Darknet feeds a 1×1 convolution's input straight to GEMM, whatever its
+                        // stride: as a k × n matrix, which is a 1 × n image with k channels.
+                        let convolution = size == 1
+                            ? ds_convolution(image: image, channels: Int32(k), height: 1, width: Int32(n), size: 1,
+                                             stride: 1, padding: 0, out_height: 1, out_width: Int32(n))
+                            : ds_convolution(image: image, channels: Int32(groupChannels), height: Int32(input.height),
+                                             width: Int32(input.width), size: Int32(size), stride: Int32(stride),
+                                             padding: Int32(padding), out_height: Int32(output.height),
+                                             out_width: Int32(output.width))
+                        let out = context.output + (b * groups + g) * m * n
+                        let weights = packed.baseAddress! + g * groupCount
+                        withUnsafePointer(to: convolution) { convolution in
+                            context.parallel(panels, work: k * n) { part in
+                                ds_convolve(Self.kernel, convolution, weights, Int32(m), finish, part.lowerBound * 16,
+                                            min(n, part.upperBound * 16), out)
+                            }
                         }
-                        columns = UnsafePointer(context.workspace)
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                                1, weights + g * m * k, Int32(k), columns, Int32(n), 0, out, Int32(n))
                 }
             }
         }
-        context.parallel(context.batch * filters, work: context.batch * output.count) { planes in
-            for plane in planes {
-                normalization[plane % filters].apply(context.output + plane * n, count: n, activation: activation)
-            }
+        if !epilogue.fusesActivation {
+            epilogue.activation.apply(context.output, count: context.batch * output.count)
         }
     }
+
+    /// The fastest inner loops this CPU runs.
+    static let kernel = [DS_AVX512, DS_AVX2].first { ds_kernel_runs_here($0) != 0 } ?? DS_PORTABLE
 }

@@ -30,8 +30,6 @@ public struct ForwardContext {
     public var output: UnsafeMutablePointer<Float>
     /// Outputs of every layer before this one, for `Route` and `Shortcut`.
     public var layerOutputs: [UnsafePointer<Float>]
-    /// Scratch space of at least `workspaceCount` floats.
-    public var workspace: UnsafeMutablePointer<Float>
     /// Threads a layer may use for its own loops (OpenBLAS has its own, used in turn).
     public var threads: Int
 
@@ -62,8 +60,6 @@ public protocol Layer: Sendable {
     /// Takes this layer's values from a `.weights` file, in `parameterBlocks` order.
     /// `transposed` marks files whose connected weights are stored input-major.
     mutating func load(_ parameters: [Float], transposed: Bool)
-    /// Floats of scratch space the forward pass needs.
-    var workspaceCount: Int { get }
     func forward(_ context: ForwardContext)
 }
 
@@ -72,7 +68,6 @@ extension Layer {
     public var parameterBlocks: [ParameterBlock] { [] }
     public var parameters: [Float] { [] }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
-    public var workspaceCount: Int { 0 }
     public var sectionName: String { Self.sectionName }
     public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }
 }

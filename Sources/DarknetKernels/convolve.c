@@ -1,0 +1,319 @@
+// Convolution as a blocked GEMM (after BLIS's layout): weights packed once into panels of
+// MR rows (MR depends on the kernel); the im2col columns packed NR at a time into a small
+// panel that stays in L1; an MR × NR tile of outputs accumulated in registers over a block
+// of K, then stored with the epilogue applied if it was the last block.
+#include "DarknetKernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+// Darknet's GEMM adds each product, rounded, to the sum so far, k after k; so do we (no
+// fused multiply-add, and a K block starts from the sum the last one left), which makes
+// a convolution's sums bit for bit Darknet's. On CPUs with separate multiply and add
+// pipes (AMD Zen) this costs nothing.
+#pragma STDC FP_CONTRACT OFF
+
+enum { NR = 16, KC_MAX = 256 };
+
+/// Rows of a weight panel: as many accumulators as the kernel's registers hold.
+static int panel_rows(ds_kernel kernel) { return kernel == DS_AVX512 ? 24 : 6; }
+// The packed weights of one K block (all panels) should stay in L2.
+static const long weight_block_budget = 512 * 1024 / sizeof(float);
+
+static inline float finish_one(const ds_epilogue *e, int channel, float x) {
+    if (e->mean) {
+        x = (float)((double)(x - e->mean[channel]) * e->inverse[channel]);
+        x = x * e->scale[channel];
+    }
+    x = x + e->bias[channel];
+    switch (e->activation) {
+    case DS_LEAKY: return x > 0 ? x : (float)(0.1 * (double)x);
+    case DS_RELU: return x > 0 ? x : 0;
+    default: return x;
+    }
+}
+
+void ds_finish(const ds_epilogue *epilogue, int channel, float *values, long count) {
+    for (long i = 0; i < count; i++) values[i] = finish_one(epilogue, channel, values[i]);
+}
+
+long ds_packed_weights_count(ds_kernel kernel, int m, int k) {
+    const int mr = panel_rows(kernel);
+    return (long)((m + mr - 1) / mr) * mr * k;
+}
+
+void ds_pack_weights(ds_kernel kernel, const float *weights, int m, int k, float *packed) {
+    const int mr = panel_rows(kernel);
+    for (int panel = 0; panel < m; panel += mr) {
+        for (int p = 0; p < k; p++) {
+            for (int r = 0; r < mr; r++) {
+                *packed++ = panel + r < m ? weights[(long)(panel + r) * k + p] : 0;
+            }
+        }
+    }
+}
+
+/// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
+/// NR floats a row, zero beyond `cols`. Runs of at most NR floats: loops, not libc calls.
+__attribute__((no_builtin("memcpy", "memset")))
+static void pack_columns(const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
+    // The columns as runs that each lie in one output row: where each starts in the panel,
+    // how long it is, and where its receptive fields start in the input plane.
+    int at[NR + 1], top[NR], left[NR], runs = 0;
+    at[0] = 0;
+    while (at[runs] < cols) {
+        const long n = n0 + at[runs];
+        const int x = (int)(n % c->out_width), room = c->out_width - x;
+        top[runs] = (int)(n / c->out_width) * c->stride - c->padding;
+        left[runs] = x * c->stride - c->padding;
+        at[runs + 1] = at[runs] + (room < cols - at[runs] ? room : cols - at[runs]);
+        runs++;
+    }
+    const int area = c->size * c->size;
+    int channel = k0 / area, dy = k0 % area / c->size, dx = k0 % c->size;
+    for (int p = 0; p < kc; p++, panel += NR) {
+        const float *plane = c->image + (long)channel * c->height * c->width;
+        for (int r = 0; r < runs; r++) {
+            float *to = panel + at[r];
+            const int len = at[r + 1] - at[r], y = top[r] + dy, x = left[r] + dx;
+            if (y < 0 || y >= c->height) {
+                for (int t = 0; t < len; t++) to[t] = 0;
+                continue;
+            }
+            const float *row = plane + (long)y * c->width;
+            if (c->stride == 1 && x >= 0 && x + len <= c->width) {
+                for (int t = 0; t < len; t++) to[t] = row[x + t];
+            } else {
+                for (int t = 0; t < len; t++) {
+                    const int xt = x + t * c->stride;
+                    to[t] = xt >= 0 && xt < c->width ? row[xt] : 0;
+                }
+            }
+        }
+        for (int j = cols; j < NR; j++) panel[j] = 0;
+        if (++dx == c->size) {
+            dx = 0;
+            if (++dy == c->size) dy = 0, channel++;
+        }
+    }
+}
+
+/// One tile: `rows` × NR outputs at `out` (row stride `ldc`, `cols` of them real),
+/// over a K block of `kc`; `a` is the block's packed weights; row p of its im2col columns
+/// is the NR floats at `b + rows_at[p]`.
+typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+                              int cols, int accumulate, const ds_epilogue *finish, int row0);
+
+static void tile_portable(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+                          int cols, int accumulate, const ds_epilogue *finish, int row0) {
+    enum { MR = 6 };
+    float acc[MR][NR] = {{0}};
+    for (int r = 0; r < rows && accumulate; r++) {
+        for (int j = 0; j < cols; j++) acc[r][j] = out[r * ldc + j];
+    }
+    for (int p = 0; p < kc; p++, a += MR) {
+        const float *column = b + rows_at[p];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * column[j];
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < cols; j++) out[r * ldc + j] = finish ? finish_one(finish, row0 + r, acc[r][j]) : acc[r][j];
+    }
+}
+
+__attribute__((target("avx2")))
+static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
+    if (e->mean) {
+        x = _mm256_sub_ps(x, _mm256_set1_ps(e->mean[channel]));
+        const __m256d inverse = _mm256_set1_pd(e->inverse[channel]);
+        const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), inverse));
+        const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), inverse));
+        x = _mm256_mul_ps(_mm256_set_m128(hi, lo), _mm256_set1_ps(e->scale[channel]));
+    }
+    x = _mm256_add_ps(x, _mm256_set1_ps(e->bias[channel]));
+    const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+    switch (e->activation) {
+    case DS_LEAKY: {
+        const __m256d tenth = _mm256_set1_pd(0.1);
+        const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), tenth));
+        const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), tenth));
+        return _mm256_blendv_ps(_mm256_set_m128(hi, lo), x, positive);
+    }
+    case DS_RELU: return _mm256_and_ps(x, positive);
+    default: return x;
+    }
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void tile_avx2_rows(const int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+                                  int cols, int accumulate, const ds_epilogue *finish, int row0) {
+    enum { MR = 6 };
+    __m256 acc[MR][2];
+    float edge[MR][NR] __attribute__((aligned(32)));
+    float *lines[MR];
+    long stride = ldc;
+    if (cols < NR) {
+        // A partial tile goes through `edge`, so that loads and stores stay whole vectors.
+        for (int r = 0; r < rows; r++) {
+            if (accumulate) memcpy(edge[r], out + r * ldc, sizeof(float) * cols);
+            lines[r] = edge[r];
+        }
+        stride = NR;
+    }
+    float *base = cols < NR ? edge[0] : out;
+    for (int r = 0; r < rows; r++) {
+        acc[r][0] = accumulate ? _mm256_loadu_ps(base + r * stride) : _mm256_setzero_ps();
+        acc[r][1] = accumulate ? _mm256_loadu_ps(base + r * stride + 8) : _mm256_setzero_ps();
+    }
+    for (int p = 0; p < kc; p++, a += MR) {
+        const __m256 b0 = _mm256_loadu_ps(b + rows_at[p]), b1 = _mm256_loadu_ps(b + rows_at[p] + 8);
+        for (int r = 0; r < rows; r++) {
+            const __m256 x = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(x, b0));
+            acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(x, b1));
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        if (finish) {
+            acc[r][0] = finish_avx2(finish, row0 + r, acc[r][0]);
+            acc[r][1] = finish_avx2(finish, row0 + r, acc[r][1]);
+        }
+        _mm256_storeu_ps(base + r * stride, acc[r][0]);
+        _mm256_storeu_ps(base + r * stride + 8, acc[r][1]);
+    }
+    if (cols < NR) {
+        for (int r = 0; r < rows; r++) memcpy(out + r * ldc, lines[r], sizeof(float) * cols);
+    }
+}
+
+__attribute__((target("avx2")))
+static void tile_avx2(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+                      int cols, int accumulate, const ds_epilogue *finish, int row0) {
+    // One copy per row count, so that the accumulators stay in registers.
+    switch (rows) {
+    case 6: tile_avx2_rows(6, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 5: tile_avx2_rows(5, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 4: tile_avx2_rows(4, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 3: tile_avx2_rows(3, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 2: tile_avx2_rows(2, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    default: tile_avx2_rows(1, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    }
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 finish_avx512(const ds_epilogue *e, int channel, __m512 x) {
+    if (e->mean) {
+        x = _mm512_sub_ps(x, _mm512_set1_ps(e->mean[channel]));
+        const __m512d inverse = _mm512_set1_pd(e->inverse[channel]);
+        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), inverse));
+        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), inverse));
+        x = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+        x = _mm512_mul_ps(x, _mm512_set1_ps(e->scale[channel]));
+    }
+    x = _mm512_add_ps(x, _mm512_set1_ps(e->bias[channel]));
+    const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    switch (e->activation) {
+    case DS_LEAKY: {
+        const __m512d tenth = _mm512_set1_pd(0.1);
+        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), tenth));
+        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), tenth));
+        const __m512 small = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+        return _mm512_mask_blend_ps(positive, small, x);
+    }
+    case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
+    default: return x;
+    }
+}
+
+/// `rows` (a multiple of 4) rows computed, the first `real` of them stored.
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_avx512_rows(const int rows, int real, int kc, const float *a, const float *b, const int *rows_at,
+                                    float *out, long ldc, int cols, int accumulate, const ds_epilogue *finish, int row0) {
+    enum { MR = 24 };
+    const __mmask16 mask = (__mmask16)((1u << cols) - 1);
+    __m512 acc[MR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++) {
+        acc[r] = accumulate && r < real ? _mm512_maskz_loadu_ps(mask, out + r * ldc) : _mm512_setzero_ps();
+    }
+    for (int p = 0; p < kc; p++, a += MR) {
+        const __m512 column = _mm512_loadu_ps(b + rows_at[p]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < rows; r++) acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_set1_ps(a[r]), column));
+    }
+    for (int r = 0; r < real; r++) {
+        _mm512_mask_storeu_ps(out + r * ldc, mask, finish ? finish_avx512(finish, row0 + r, acc[r]) : acc[r]);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void tile_avx512(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+                        int cols, int accumulate, const ds_epilogue *finish, int row0) {
+    // One copy per multiple of four rows, so that the accumulators stay in registers.
+    switch ((rows + 3) / 4) {
+    case 6: tile_avx512_rows(24, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 5: tile_avx512_rows(20, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 4: tile_avx512_rows(16, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 3: tile_avx512_rows(12, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    case 2: tile_avx512_rows(8, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    default: tile_avx512_rows(4, rows, kc, a, b, rows_at, out, ldc, cols, accumulate, finish, row0); break;
+    }
+}
+
+void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
+                 long first, long last, float *out) {
+    const tile_function tile = kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
+    const int mr = panel_rows(kernel);
+    const int k = c->channels * c->size * c->size;
+    const long n = (long)c->out_height * c->out_width;
+    const long padded_m = (m + mr - 1) / mr * mr;
+    int kc = weight_block_budget / padded_m;
+    kc = kc < 32 ? 32 : kc > KC_MAX ? KC_MAX : kc;
+    // Blocks of equal size: a short last block would reload every output tile for little work.
+    kc = (k + (k + kc - 1) / kc - 1) / ((k + kc - 1) / kc);
+    float panel[KC_MAX * NR] __attribute__((aligned(64)));
+    // Where the rows of a packed panel are, and, for a panel whose receptive fields lie
+    // inside the image with unit stride, where they are in the image itself (so it is
+    // read in place: a 1×1 convolution always is, being a 1 × n image).
+    int packed_rows[KC_MAX], image_rows[KC_MAX];
+    for (int p = 0; p < KC_MAX; p++) packed_rows[p] = p * NR;
+    for (int k0 = 0; k0 < k; k0 += kc) {
+        const int block = k - k0 < kc ? k - k0 : kc;
+        const ds_epilogue *finish = k0 + block == k ? epilogue : NULL;
+        for (int p = 0; p < block; p++) {
+            const int channel = (k0 + p) / (c->size * c->size), dy = (k0 + p) / c->size % c->size, dx = (k0 + p) % c->size;
+            image_rows[p] = (channel * c->height + dy) * c->width + dx;
+        }
+        for (long n0 = first; n0 < last; n0 += NR) {
+            const int cols = last - n0 < NR ? (int)(last - n0) : NR;
+            const int y = (int)(n0 / c->out_width), x = (int)(n0 % c->out_width);
+            const int top = y - c->padding, left = x - c->padding;
+            const float *columns = panel;
+            const int *rows_at = packed_rows;
+            if (c->stride == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
+                left >= 0 && left + NR - 1 + c->size <= c->width) {
+                columns = c->image + (long)top * c->width + left;
+                rows_at = image_rows;
+            } else {
+                pack_columns(c, k0, block, n0, cols, panel);
+            }
+            for (int row = 0; row < m; row += mr) {
+                const int rows = m - row < mr ? m - row : mr;
+                tile(rows, block, packed + ((long)row * k + (long)k0 * mr), columns, rows_at, out + row * n + n0, n,
+                     cols, k0 > 0, finish, row);
+            }
+        }
+    }
+}
+
+int ds_kernel_runs_here(ds_kernel kernel) {
+    switch (kernel) {
+    case DS_AVX512: return __builtin_cpu_supports("avx512f");
+    case DS_AVX2: return __builtin_cpu_supports("avx2");
+    default: return 1;
+    }
+}

@@ -1,0 +1,53 @@
+// The convolution's inner loops: im2col, GEMM and what follows it (batch norm, bias,
+// activation) fused tile by tile, so no column matrix is ever built and each output
+// value is written once. Each sum is Darknet's, bit for bit: products added in k order.
+// Vector code for x86-64 CPUs with AVX-512 or AVX2, chosen at run time; plain C elsewhere.
+#ifndef DARKNET_KERNELS_H
+#define DARKNET_KERNELS_H
+
+#include <stddef.h>
+
+/// What follows the GEMM for each output channel, as Darknet computes it at test time.
+typedef enum { DS_IDENTITY = 0, DS_LEAKY = 1, DS_RELU = 2 } ds_activation;
+
+typedef struct {
+    /// Batch norm: NULL without it. Otherwise x = (x - mean) * inverse (in double), x *= scale.
+    const float *mean;
+    const double *inverse;
+    const float *scale;
+    /// Added after batch norm.
+    const float *bias;
+    ds_activation activation;
+} ds_epilogue;
+
+/// Applies channel `channel`'s epilogue to `count` contiguous values.
+void ds_finish(const ds_epilogue *epilogue, int channel, float *values, long count);
+
+/// The inner loops' instruction sets. Each packs weights its own way.
+typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
+
+/// Whether this CPU can run `kernel`.
+int ds_kernel_runs_here(ds_kernel kernel);
+
+/// Floats `ds_pack_weights` writes for an m × k weight matrix.
+long ds_packed_weights_count(ds_kernel kernel, int m, int k);
+
+/// Reorders an m × k row-major weight matrix into the panels `kernel` reads.
+void ds_pack_weights(ds_kernel kernel, const float *weights, int m, int k, float *packed);
+
+/// The input of one convolution: `channels` planes of height × width floats.
+typedef struct {
+    const float *image;
+    int channels, height, width;
+    int size, stride, padding;
+    int out_height, out_width;
+} ds_convolution;
+
+/// Computes output columns [first, last) (positions y * out_width + x) of all m rows:
+/// out[row * out_height * out_width + column] = epilogue(sum over k of weights × im2col),
+/// with weights packed by `ds_pack_weights(kernel, ·, m, channels * size * size, ·)`.
+/// `kernel` must run here.
+void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
+                 const ds_epilogue *epilogue, long first, long last, float *out);
+
+#endif
