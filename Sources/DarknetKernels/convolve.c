@@ -53,44 +53,76 @@ void ds_pack_weights(ds_kernel kernel, const float *weights, int m, int k, float
     }
 }
 
-/// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
-/// NR floats a row, zero beyond `cols`. Runs of at most NR floats: loops, not libc calls.
-__attribute__((no_builtin("memcpy", "memset")))
-static void pack_columns(const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
-    // The columns as runs that each lie in one output row: where each starts in the panel,
-    // how long it is, and where its receptive fields start in the input plane.
-    int at[NR + 1], top[NR], left[NR], runs = 0;
-    at[0] = 0;
-    while (at[runs] < cols) {
-        const long n = n0 + at[runs];
+/// A panel's columns as runs that each lie in one output row: where each starts in the
+/// panel (`at`), and where its first receptive field starts in the input plane.
+typedef struct {
+    int at[NR + 1], top[NR], left[NR], count;
+} column_runs;
+
+static column_runs find_runs(const ds_convolution *c, long n0, int cols) {
+    column_runs runs = {.at = {0}, .count = 0};
+    while (runs.at[runs.count] < cols) {
+        const int r = runs.count;
+        const long n = n0 + runs.at[r];
         const int x = (int)(n % c->out_width), room = c->out_width - x;
-        top[runs] = (int)(n / c->out_width) * c->stride - c->padding;
-        left[runs] = x * c->stride - c->padding;
-        at[runs + 1] = at[runs] + (room < cols - at[runs] ? room : cols - at[runs]);
-        runs++;
+        runs.top[r] = (int)(n / c->out_width) * c->stride - c->padding;
+        runs.left[r] = x * c->stride - c->padding;
+        runs.at[r + 1] = runs.at[r] + (room < cols - runs.at[r] ? room : cols - runs.at[r]);
+        runs.count++;
     }
+    return runs;
+}
+
+/// One im2col row (offsets dy, dx of the window in `plane`) of a panel, zero beyond `cols`.
+/// Runs of at most NR floats: loops, not libc calls.
+__attribute__((no_builtin("memcpy", "memset")))
+static void pack_row(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                     int cols, float *panel) {
+    for (int r = 0; r < runs->count; r++) {
+        float *to = panel + runs->at[r];
+        const int len = runs->at[r + 1] - runs->at[r], y = runs->top[r] + dy, x = runs->left[r] + dx;
+        if (y < 0 || y >= c->height) {
+            for (int t = 0; t < len; t++) to[t] = 0;
+            continue;
+        }
+        const float *row = plane + (long)y * c->width;
+        for (int t = 0; t < len; t++) {
+            const int xt = x + t * c->stride;
+            to[t] = xt >= 0 && xt < c->width ? row[xt] : 0;
+        }
+    }
+    for (int j = cols; j < NR; j++) panel[j] = 0;
+}
+
+/// `pack_row` for unit stride in one vector: each run a masked load, whose lanes outside
+/// the image read nothing (masked lanes never fault) and are zero.
+__attribute__((target("avx512f")))
+static void pack_row_avx512(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                            int cols, float *panel) {
+    (void)cols;
+    __m512 values = _mm512_setzero_ps();
+    for (int r = 0; r < runs->count; r++) {
+        const int y = runs->top[r] + dy;
+        if (y < 0 || y >= c->height) continue;
+        const int at = runs->at[r], len = runs->at[r + 1] - at, x = runs->left[r] + dx;
+        const int lo = x < 0 ? -x : 0, hi = c->width - x < len ? c->width - x : len;
+        if (hi <= lo) continue;
+        const __mmask16 lanes = (__mmask16)((((1u << (hi - lo)) - 1)) << (at + lo));
+        values = _mm512_mask_loadu_ps(values, lanes, plane + (long)y * c->width + x - at);
+    }
+    _mm512_store_ps(panel, values);
+}
+
+/// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
+/// NR floats a row, zero beyond `cols`.
+static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
+    const column_runs runs = find_runs(c, n0, cols);
+    void (*pack)(const ds_convolution *, const column_runs *, const float *, int, int, int, float *) =
+        kernel == DS_AVX512 && c->stride == 1 ? pack_row_avx512 : pack_row;
     const int area = c->size * c->size;
     int channel = k0 / area, dy = k0 % area / c->size, dx = k0 % c->size;
     for (int p = 0; p < kc; p++, panel += NR) {
-        const float *plane = c->image + (long)channel * c->height * c->width;
-        for (int r = 0; r < runs; r++) {
-            float *to = panel + at[r];
-            const int len = at[r + 1] - at[r], y = top[r] + dy, x = left[r] + dx;
-            if (y < 0 || y >= c->height) {
-                for (int t = 0; t < len; t++) to[t] = 0;
-                continue;
-            }
-            const float *row = plane + (long)y * c->width;
-            if (c->stride == 1 && x >= 0 && x + len <= c->width) {
-                for (int t = 0; t < len; t++) to[t] = row[x + t];
-            } else {
-                for (int t = 0; t < len; t++) {
-                    const int xt = x + t * c->stride;
-                    to[t] = xt >= 0 && xt < c->width ? row[xt] : 0;
-                }
-            }
-        }
-        for (int j = cols; j < NR; j++) panel[j] = 0;
+        pack(c, &runs, c->image + (long)channel * c->height * c->width, dy, dx, cols, panel);
         if (++dx == c->size) {
             dx = 0;
             if (++dy == c->size) dy = 0, channel++;
@@ -299,7 +331,7 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
                 columns = c->image + (long)top * c->width + left;
                 rows_at = image_rows;
             } else {
-                pack_columns(c, k0, block, n0, cols, panel);
+                pack_columns(kernel, c, k0, block, n0, cols, panel);
             }
             for (int row = 0; row < m; row += mr) {
                 const int rows = m - row < mr ? m - row : mr;

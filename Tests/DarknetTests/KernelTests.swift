@@ -45,22 +45,36 @@ final class KernelTests: XCTestCase {
                 var packed = [Float](repeating: .nan, count: ds_packed_weights_count(kernel, Int32(test.filters), Int32(k)))
                 ds_pack_weights(kernel, weights, Int32(test.filters), Int32(k), &packed)
                 var out = [Float](repeating: .nan, count: test.filters * n)
-                image.withUnsafeBufferPointer { pixels in
-                    mean.withUnsafeBufferPointer { mean in
-                        var epilogue = ds_epilogue(mean: test.batchNormalize ? mean.baseAddress : nil, inverse: inverse,
-                                                   scale: scale, bias: bias, activation: test.activation)
-                        var convolution = ds_convolution(
-                            image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
-                            width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
-                            padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
-                        // In two calls, as two threads would: the split need not fall on a panel.
-                        let split = n / 3
-                        ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, 0, split, &out)
-                        ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, split, n, &out)
-                    }
+                withBuffers(image, mean, inverse, scale, bias) { pixels, mean, inverse, scale, bias in
+                    var epilogue = ds_epilogue(mean: test.batchNormalize ? mean : nil, inverse: inverse,
+                                               scale: scale, bias: bias, activation: test.activation)
+                    var convolution = ds_convolution(
+                        image: pixels, channels: Int32(test.channels), height: Int32(test.height),
+                        width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
+                        padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
+                    // In two calls, as two threads would: the split need not fall on a panel.
+                    let split = n / 3
+                    ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, 0, split, &out)
+                    ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, split, n, &out)
                 }
                 let differing = zip(out, expected).filter { $0 != $1 }.count
                 XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")
+            }
+        }
+    }
+
+    private func withBuffers(_ image: [Float], _ mean: [Float], _ inverse: [Double], _ scale: [Float], _ bias: [Float],
+                             _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Double>,
+                                      UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        image.withUnsafeBufferPointer { image in
+            mean.withUnsafeBufferPointer { mean in
+                inverse.withUnsafeBufferPointer { inverse in
+                    scale.withUnsafeBufferPointer { scale in
+                        bias.withUnsafeBufferPointer { bias in
+                            body(image.baseAddress!, mean.baseAddress!, inverse.baseAddress!, scale.baseAddress!, bias.baseAddress!)
+                        }
+                    }
+                }
             }
         }
     }

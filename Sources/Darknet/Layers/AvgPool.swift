@@ -17,12 +17,27 @@ public struct AvgPool: Layer {
     }
 
     public func forward(_ context: ForwardContext) {
-        let spatial = input.spatial
-        for plane in 0..<(context.batch * input.channels) {
+        let spatial = input.spatial, planes = context.batch * input.channels
+        // Each sum in Darknet's order (one add after another), eight planes at a time so
+        // the adds of different planes overlap.
+        var plane = 0
+        while plane < planes {
+            let lanes = min(8, planes - plane)
+            var sums = SIMD8<Float>()
             let source = context.input + plane * spatial
-            var sum: Float = 0
-            for i in 0..<spatial { sum += source[i] }
-            context.output[plane] = sum / Float(spatial)
+            if lanes == 8 {
+                for i in 0..<spatial {
+                    sums += SIMD8(source[i], source[spatial + i], source[2 * spatial + i], source[3 * spatial + i],
+                                  source[4 * spatial + i], source[5 * spatial + i], source[6 * spatial + i],
+                                  source[7 * spatial + i])
+                }
+            } else {
+                for lane in 0..<lanes {
+                    for i in 0..<spatial { sums[lane] += source[lane * spatial + i] }
+                }
+            }
+            for lane in 0..<lanes { context.output[plane + lane] = sums[lane] / Float(spatial) }
+            plane += lanes
         }
     }
 }
