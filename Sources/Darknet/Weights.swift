@@ -53,7 +53,8 @@ public struct WeightsFile: Sendable {
                 : UInt64(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
             let count = (bytes.count - header.byteCount) / 4
             let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for i in 0..<count { buffer[i] = bytes.loadUnaligned(fromByteOffset: header.byteCount + 4 * i, as: Float.self) }
+                let floats = UnsafeRawBufferPointer(rebasing: bytes[header.byteCount..<(header.byteCount + 4 * count)])
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: floats)
                 initialized = count
             }
             return (header, values)
