@@ -15,8 +15,7 @@
 
 enum { NR = 16, KC_MAX = 256 };
 
-/// Rows of a weight panel: as many accumulators as the kernel's registers hold.
-static int panel_rows(ds_kernel kernel) { return kernel == DS_AVX512 ? 24 : 6; }
+int ds_panel_rows(ds_kernel kernel) { return kernel == DS_AVX512 ? 24 : 6; }
 // The packed weights of one K block (all panels) should stay in L2.
 static const long weight_block_budget = 512 * 1024 / sizeof(float);
 
@@ -38,12 +37,12 @@ void ds_finish(const ds_epilogue *epilogue, int channel, float *values, long cou
 }
 
 long ds_packed_weights_count(ds_kernel kernel, int m, int k) {
-    const int mr = panel_rows(kernel);
+    const int mr = ds_panel_rows(kernel);
     return (long)((m + mr - 1) / mr) * mr * k;
 }
 
 void ds_pack_weights(ds_kernel kernel, const float *weights, int m, int k, float *packed) {
-    const int mr = panel_rows(kernel);
+    const int mr = ds_panel_rows(kernel);
     for (int panel = 0; panel < m; panel += mr) {
         for (int p = 0; p < k; p++) {
             for (int r = 0; r < mr; r++) {
@@ -297,9 +296,9 @@ static void tile_avx512(int rows, int kc, const float *a, const float *b, const 
 }
 
 void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
-                 long first, long last, float *out) {
+                 long first, long last, int first_row, int last_row, float *out) {
     const tile_function tile = kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
-    const int mr = panel_rows(kernel);
+    const int mr = ds_panel_rows(kernel);
     const int k = c->channels * c->size * c->size;
     const long n = (long)c->out_height * c->out_width;
     const long padded_m = (m + mr - 1) / mr * mr;
@@ -333,8 +332,8 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
             } else {
                 pack_columns(kernel, c, k0, block, n0, cols, panel);
             }
-            for (int row = 0; row < m; row += mr) {
-                const int rows = m - row < mr ? m - row : mr;
+            for (int row = first_row; row < last_row; row += mr) {
+                const int rows = last_row - row < mr ? last_row - row : mr;
                 tile(rows, block, packed + ((long)row * k + (long)k0 * mr), columns, rows_at, out + row * n + n0, n,
                      cols, k0 > 0, finish, row);
             }

@@ -52,10 +52,12 @@ final class KernelTests: XCTestCase {
                         image: pixels, channels: Int32(test.channels), height: Int32(test.height),
                         width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
                         padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
-                    // In two calls, as two threads would: the split need not fall on a panel.
-                    let split = n / 3
-                    ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, 0, split, &out)
-                    ds_convolve(kernel, &convolution, packed, Int32(test.filters), &epilogue, split, n, &out)
+                    // In parts, as threads would: columns split anywhere, rows at a panel.
+                    let split = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
+                    let row = min(m, rows * ((m / rows + 1) / 2))
+                    ds_convolve(kernel, &convolution, packed, m, &epilogue, 0, split, 0, m, &out)
+                    ds_convolve(kernel, &convolution, packed, m, &epilogue, split, n, 0, row, &out)
+                    ds_convolve(kernel, &convolution, packed, m, &epilogue, split, n, row, m, &out)
                 }
                 let differing = zip(out, expected).filter { $0 != $1 }.count
                 XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")

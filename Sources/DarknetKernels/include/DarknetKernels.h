@@ -29,6 +29,9 @@ typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 /// Whether this CPU can run `kernel`.
 int ds_kernel_runs_here(ds_kernel kernel);
 
+/// Rows of a weight panel: as many accumulators as `kernel`'s registers hold.
+int ds_panel_rows(ds_kernel kernel);
+
 /// Floats `ds_pack_weights` writes for an m × k weight matrix.
 long ds_packed_weights_count(ds_kernel kernel, int m, int k);
 
@@ -43,11 +46,12 @@ typedef struct {
     int out_height, out_width;
 } ds_convolution;
 
-/// Computes output columns [first, last) (positions y * out_width + x) of all m rows:
+/// Computes output columns [first, last) (positions y * out_width + x) of rows
+/// [first_row, last_row) (first_row a multiple of `ds_panel_rows(kernel)`) of the m:
 /// out[row * out_height * out_width + column] = epilogue(sum over k of weights × im2col),
 /// with weights packed by `ds_pack_weights(kernel, ·, m, channels * size * size, ·)`.
 /// `kernel` must run here.
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
-                 const ds_epilogue *epilogue, long first, long last, float *out);
+                 const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
 #endif
