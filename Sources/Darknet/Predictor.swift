@@ -31,14 +31,15 @@ public final class Predictor {
     private var outputs: [UnsafeMutablePointer<Float>] = []
     private var readOnlyOutputs: [UnsafePointer<Float>] = []
 
-    /// Threads for the network's own loops and OpenBLAS's GEMM.
+    /// Threads for the network's loops, BLAS calls included.
     public let threads: Int
 
-    /// `threads` defaults to the processors available; a count given is also set as
-    /// OpenBLAS's (process-wide) thread count.
+    /// `threads` defaults to the processors available.
     public init(network: Network, threads: Int? = nil) {
         self.network = network
-        if let threads { openblas_set_num_threads(Int32(threads)) }
+        // Our threads split the BLAS calls: OpenBLAS's own would spin after each call,
+        // on the cores the convolutions that follow need.
+        openblas_set_num_threads(1)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 

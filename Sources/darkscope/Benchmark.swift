@@ -15,7 +15,7 @@ struct Benchmark: ParsableCommand {
         abstract: "Time a network's forward pass (warm-up, then timed runs; median, min, p90).",
         discussion: """
             Loads CFG with WEIGHTS, or with random weights (seed 1) when WEIGHTS is not given, \
-            sets OpenBLAS's thread count, runs --warmup untimed passes then --runs timed ones \
+            runs --warmup untimed passes then --runs timed ones on --threads threads \
             and prints the median, minimum and 90th percentile in milliseconds. --json prints \
             the same as one JSON object, with the top-1 class of image 0 and a checksum of its \
             probabilities (the sum over i of p[i] * (i + 1)). --layers adds each layer's median \
@@ -30,7 +30,7 @@ struct Benchmark: ParsableCommand {
     @Argument(help: "The network's .weights file (default: random weights, seed 1).")
     var weights: String?
 
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    @Option(help: "Threads (default: one per processor).")
     var threads: Int?
 
     @Option(help: "Timed forward passes.")
@@ -119,7 +119,6 @@ struct Benchmark: ParsableCommand {
         for _ in 0..<batch { values += image }
 
         let predictor = Predictor(network: network, threads: threads)
-        let blasThreads = Int(openblas_get_num_threads())
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 
         for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil) }
@@ -166,7 +165,7 @@ struct Benchmark: ParsableCommand {
             }
         }
         let report = Report(
-            cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: blasThreads,
+            cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: predictor.threads,
             blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
             p90Ms: sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)],
             layerSumMs: Self.median(layerSums.sorted()),
@@ -205,7 +204,7 @@ struct Benchmark: ParsableCommand {
     }
 
     private func printText(_ report: Report) {
-        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) OpenBLAS thread(s) (\(report.blasCore))")
+        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) thread(s), OpenBLAS core \(report.blasCore)")
         Output.line(String(format: "forward: median %.3f ms, min %.3f ms, p90 %.3f ms over %d runs after %d warm-up; %.1f images/s",
                            report.medianMs, report.minMs, report.p90Ms, report.runs, report.warmup, report.imagesPerSecond))
         Output.line(String(format: "layers: median %.3f ms summed; %.3f ms outside them", report.layerSumMs, report.medianMs - report.layerSumMs))

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CBLAS
 import Darknet
 import Foundation
 
@@ -263,8 +262,8 @@ enum ModelTable {
 
     static func footer(_ rows: [ModelRow], runs: Int) -> [String] {
         var lines = ["Ops: Darknet's BFLOPs summed, connected layers included. Size: float32 weights in MB of 2^20 bytes."]
-        let threads = Int(openblas_get_num_threads())
-        lines.append("Forward: median of \(runs) pass\(runs == 1 ? "" : "es") after one warm-up on this machine (\(threads) OpenBLAS thread\(threads == 1 ? "" : "s")); * on random weights, none being found (the time is the same).")
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        lines.append("Forward: median of \(runs) pass\(runs == 1 ? "" : "es") after one warm-up on this machine (\(threads) thread\(threads == 1 ? "" : "s")); * on random weights, none being found (the time is the same).")
         lines.append("Top-1, Top-5 and Published (Ops, Size) as published:")
         for (index, source) in sources(rows).enumerated() { lines.append("[\(index + 1)] \(source)") }
         return lines

@@ -53,16 +53,21 @@ public struct Connected: Layer {
     public var operations: Int { 2 * input.count * output.count }
 
     public func forward(_ context: ForwardContext) {
-        let outputs = output.count
+        let outputs = output.count, inputs = input.count
         parameters.withUnsafeBufferPointer { buffer in
             let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
-            if context.batch == 1 {
-                // One image: a matrix-vector product, which OpenBLAS runs several times faster than GEMM.
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outputs), Int32(input.count), 1, weights, Int32(input.count),
-                            context.input, 1, 0, context.output, 1)
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(context.batch), Int32(outputs), Int32(input.count),
-                            1, context.input, Int32(input.count), weights, Int32(input.count), 0, context.output, Int32(outputs))
+            // Each thread a block of outputs (OpenBLAS itself runs single-threaded).
+            context.parallel(outputs, work: inputs * outputs) { rows in
+                let block = weights + rows.lowerBound * inputs
+                if context.batch == 1 {
+                    // One image: a matrix-vector product, which OpenBLAS runs several times faster than GEMM.
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows.count), Int32(inputs), 1, block, Int32(inputs),
+                                context.input, 1, 0, context.output + rows.lowerBound, 1)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(context.batch), Int32(rows.count), Int32(inputs),
+                                1, context.input, Int32(inputs), block, Int32(inputs), 0, context.output + rows.lowerBound,
+                                Int32(outputs))
+                }
             }
         }
         guard let epilogue else { preconditionFailure("forward before load") }
