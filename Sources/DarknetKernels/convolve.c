@@ -132,10 +132,10 @@ static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int 
 /// One tile: `rows` × NR outputs at `out` (row stride `ldc`, `cols` of them real),
 /// over a K block of `kc`; `a` is the block's packed weights; row p of its im2col columns
 /// is the NR floats at `b + rows_at[p]`.
-typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                               int cols, int accumulate, const ds_epilogue *finish, int row0);
 
-static void tile_portable(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+static void tile_portable(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                           int cols, int accumulate, const ds_epilogue *finish, int row0) {
     enum { MR = 6 };
     float acc[MR][NR] = {{0}};
@@ -177,7 +177,7 @@ static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
 }
 
 __attribute__((target("avx2"), always_inline))
-static inline void tile_avx2_rows(const int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+static inline void tile_avx2_rows(const int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                                   int cols, int accumulate, const ds_epilogue *finish, int row0) {
     enum { MR = 6 };
     __m256 acc[MR][2];
@@ -219,7 +219,7 @@ static inline void tile_avx2_rows(const int rows, int kc, const float *a, const 
 }
 
 __attribute__((target("avx2")))
-static void tile_avx2(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+static void tile_avx2(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                       int cols, int accumulate, const ds_epilogue *finish, int row0) {
     // One copy per row count, so that the accumulators stay in registers.
     switch (rows) {
@@ -262,7 +262,7 @@ static inline __m512 finish_avx512(const ds_epilogue *e, int channel, __m512 x) 
 
 /// `rows` (a multiple of 4) rows computed, the first `real` of them stored.
 __attribute__((target("avx512f"), always_inline))
-static inline void tile_avx512_rows(const int rows, int real, int kc, const float *a, const float *b, const int *rows_at,
+static inline void tile_avx512_rows(const int rows, int real, int kc, const float *a, const float *b, const long *rows_at,
                                     float *out, long ldc, int cols, int accumulate, const ds_epilogue *finish, int row0) {
     enum { MR = 24 };
     const __mmask16 mask = (__mmask16)((1u << cols) - 1);
@@ -282,7 +282,7 @@ static inline void tile_avx512_rows(const int rows, int real, int kc, const floa
 }
 
 __attribute__((target("avx512f")))
-static void tile_avx512(int rows, int kc, const float *a, const float *b, const int *rows_at, float *out, long ldc,
+static void tile_avx512(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                         int cols, int accumulate, const ds_epilogue *finish, int row0) {
     // One copy per multiple of four rows, so that the accumulators stay in registers.
     switch ((rows + 3) / 4) {
@@ -310,21 +310,21 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
     // Where the rows of a packed panel are, and, for a panel whose receptive fields lie
     // inside the image with unit stride, where they are in the image itself (so it is
     // read in place: a 1×1 convolution always is, being a 1 × n image).
-    int packed_rows[KC_MAX], image_rows[KC_MAX];
+    long packed_rows[KC_MAX], image_rows[KC_MAX];
     for (int p = 0; p < KC_MAX; p++) packed_rows[p] = p * NR;
     for (int k0 = 0; k0 < k; k0 += kc) {
         const int block = k - k0 < kc ? k - k0 : kc;
         const ds_epilogue *finish = k0 + block == k ? epilogue : NULL;
         for (int p = 0; p < block; p++) {
             const int channel = (k0 + p) / (c->size * c->size), dy = (k0 + p) / c->size % c->size, dx = (k0 + p) % c->size;
-            image_rows[p] = (channel * c->height + dy) * c->width + dx;
+            image_rows[p] = ((long)channel * c->height + dy) * c->width + dx;
         }
         for (long n0 = first; n0 < last; n0 += NR) {
             const int cols = last - n0 < NR ? (int)(last - n0) : NR;
             const int y = (int)(n0 / c->out_width), x = (int)(n0 % c->out_width);
             const int top = y - c->padding, left = x - c->padding;
             const float *columns = panel;
-            const int *rows_at = packed_rows;
+            const long *rows_at = packed_rows;
             if (c->stride == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
                 left >= 0 && left + NR - 1 + c->size <= c->width) {
                 columns = c->image + (long)top * c->width + left;
