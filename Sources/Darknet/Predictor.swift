@@ -57,17 +57,20 @@ public final class Predictor {
     private var arena: UnsafeMutableRawPointer?
     private var arenaBytes = 0
 
-    private func prepare(batch: Int) {
+    private func prepare(batch: Int) throws {
         guard batch != self.batch else { return }
         release()
-        self.batch = batch
         // Each output starts on a cache line.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
-        arenaBytes = max(sizes.reduce(0, +), 1)
-        guard let mapping = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              mapping != MAP_FAILED else { fatalError("cannot map \(arenaBytes) bytes for the layers' outputs") }
-        madvise(mapping, arenaBytes, MADV_HUGEPAGE)
+        let bytes = max(sizes.reduce(0, +), 1)
+        guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapping != MAP_FAILED else {
+            throw DarknetError.usage("\(network.cfgPath): the layers' outputs for a batch of \(batch) need \(bytes) bytes, more than this machine will map")
+        }
+        madvise(mapping, bytes, MADV_HUGEPAGE)
+        self.batch = batch
         arena = mapping
+        arenaBytes = bytes
         var offset = 0
         outputs = sizes.map { size in
             defer { offset += size }
@@ -83,7 +86,7 @@ public final class Predictor {
         guard batch > 0, input.count == batch * network.input.count else {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
-        prepare(batch: batch)
+        try prepare(batch: batch)
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],

@@ -15,7 +15,9 @@ final class ChannelEpilogue: @unchecked Sendable {
     init(_ parameters: [Float], channels: Int, offsets: ParameterOffsets, batchNormalize: Bool, activation: Activation) {
         self.activation = activation
         floats = .allocate(capacity: 3 * channels)
+        floats.initialize(repeating: 0)
         inverse = .allocate(capacity: channels)
+        inverse.initialize(repeating: 1)
         let bias = floats.baseAddress!, mean = bias + channels, scale = mean + channels
         for c in 0..<channels {
             bias[c] = parameters[c]

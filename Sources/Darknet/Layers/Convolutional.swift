@@ -70,12 +70,12 @@ public struct Convolutional: Layer {
         }
         epilogue = ChannelEpilogue(parameters, channels: filters, offsets: offsets, batchNormalize: batchNormalize,
                                    activation: activation)
-        let groupCount = ds_packed_weights_count(Self.kernel, Int32(m), Int32(k))
+        let groupCount = ds_packed_weights_count(Self.instructionSet, Int32(m), Int32(k))
         packedWeights = [Float](repeating: 0, count: groupCount * groups)
         parameters.withUnsafeBufferPointer { weights in
             packedWeights.withUnsafeMutableBufferPointer { packed in
                 for g in 0..<groups {
-                    ds_pack_weights(Self.kernel, weights.baseAddress! + start + g * m * k, Int32(m), Int32(k),
+                    ds_pack_weights(Self.instructionSet, weights.baseAddress! + start + g * m * k, Int32(m), Int32(k),
                                     packed.baseAddress! + g * groupCount)
                 }
             }
@@ -119,13 +119,13 @@ public struct Convolutional: Layer {
                             let work = m * k + m * k * n / 16
                             if panels >= 4 * context.threads {
                                 context.parallel(panels, work: work) { part in
-                                    ds_convolve(Self.kernel, convolution, weights, Int32(m), finish, part.lowerBound * 16,
+                                    ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, part.lowerBound * 16,
                                                 min(n, part.upperBound * 16), 0, Int32(m), out)
                                 }
                             } else {
-                                let rows = Int(ds_panel_rows(Self.kernel))
+                                let rows = Int(ds_panel_rows(Self.instructionSet))
                                 context.parallel((m + rows - 1) / rows, work: work) { part in
-                                    ds_convolve(Self.kernel, convolution, weights, Int32(m), finish, 0, n,
+                                    ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, 0, n,
                                                 Int32(part.lowerBound * rows), Int32(min(m, part.upperBound * rows)), out)
                                 }
                             }
@@ -139,6 +139,6 @@ public struct Convolutional: Layer {
         }
     }
 
-    /// The fastest inner loops this CPU runs.
-    static let kernel = [DS_AVX512, DS_AVX2].first { ds_kernel_runs_here($0) != 0 } ?? DS_PORTABLE
+    /// The fastest instruction set of the kernels' that this CPU runs.
+    static let instructionSet = [DS_AVX512, DS_AVX2].first { ds_kernel_runs_here($0) != 0 } ?? DS_PORTABLE
 }

@@ -30,7 +30,7 @@ public struct ForwardContext {
     public var output: UnsafeMutablePointer<Float>
     /// Outputs of every layer before this one, for `Route` and `Shortcut`.
     public var layerOutputs: [UnsafePointer<Float>]
-    /// Threads a layer may use for its own loops (OpenBLAS has its own, used in turn).
+    /// Threads a layer may use, for its BLAS calls too (OpenBLAS itself runs on one).
     public var threads: Int
 
     /// Runs `body` over `0..<count` cut into one contiguous range per thread, when the
