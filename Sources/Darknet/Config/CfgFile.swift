@@ -117,8 +117,12 @@ public struct CfgFile: Sendable {
     }
 
     /// Refuses binary data (invalid UTF-8, or control bytes other than white space)
-    /// at the line where it starts, rather than quoting it back in an error.
+    /// at the line where it starts, rather than quoting it back in an error, and a
+    /// byte-order mark, which Darknet would take for part of the first line.
     static func checkText(_ data: Data, file: String) throws {
+        if data.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw DarknetError.cfg(file: file, line: 1, problem: "the file starts with a UTF-8 byte-order mark, which Darknet does not read; save it as UTF-8 without one")
+        }
         if let (line, what) = binaryData(in: data) {
             throw DarknetError.cfg(file: file, line: line, problem: "expected a text cfg file, found \(what); is this a binary file?")
         }
