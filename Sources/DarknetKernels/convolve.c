@@ -9,8 +9,8 @@
 
 // Darknet's GEMM adds each product, rounded, to the sum so far, k after k; so do we (no
 // fused multiply-add, and a K block starts from the sum the last one left), which makes
-// a convolution's sums bit for bit Darknet's. On CPUs with separate multiply and add
-// pipes (AMD Zen) this costs nothing.
+// a convolution's sums bit for bit Darknet's. On AMD Zen 4, whose adds have pipes of their
+// own, the tile still runs at the FMA peak; FMA made Tiny Darknet only 2 % faster.
 #pragma STDC FP_CONTRACT OFF
 
 enum { NR = 16, KC_MAX = 256 };
