@@ -4,8 +4,12 @@
 // of K, then stored with the epilogue applied if it was the last block.
 #include "DarknetKernels.h"
 
-#include <immintrin.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DS_X86 1
+#endif
 
 // Darknet's GEMM adds each product, rounded, to the sum so far, k after k; so do we (no
 // fused multiply-add, and a K block starts from the sum the last one left), which makes
@@ -93,41 +97,9 @@ static void pack_row(const ds_convolution *c, const column_runs *runs, const flo
     for (int j = cols; j < NR; j++) panel[j] = 0;
 }
 
-/// `pack_row` for unit stride in one vector: each run a masked load, whose lanes outside
-/// the image read nothing (masked lanes never fault) and are zero.
-__attribute__((target("avx512f")))
-static void pack_row_avx512(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
-                            int cols, float *panel) {
-    (void)cols;
-    __m512 values = _mm512_setzero_ps();
-    for (int r = 0; r < runs->count; r++) {
-        const int y = runs->top[r] + dy;
-        if (y < 0 || y >= c->height) continue;
-        const int at = runs->at[r], len = runs->at[r + 1] - at, x = runs->left[r] + dx;
-        const int lo = x < 0 ? -x : 0, hi = c->width - x < len ? c->width - x : len;
-        if (hi <= lo) continue;
-        const __mmask16 lanes = (__mmask16)((((1u << (hi - lo)) - 1)) << (at + lo));
-        values = _mm512_mask_loadu_ps(values, lanes, plane + (long)y * c->width + x - at);
-    }
-    _mm512_store_ps(panel, values);
-}
-
-/// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
-/// NR floats a row, zero beyond `cols`.
-static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
-    const column_runs runs = find_runs(c, n0, cols);
-    void (*pack)(const ds_convolution *, const column_runs *, const float *, int, int, int, float *) =
-        kernel == DS_AVX512 && c->stride == 1 ? pack_row_avx512 : pack_row;
-    const int area = c->size * c->size;
-    int channel = k0 / area, dy = k0 % area / c->size, dx = k0 % c->size;
-    for (int p = 0; p < kc; p++, panel += NR) {
-        pack(c, &runs, c->image + (long)channel * c->height * c->width, dy, dx, cols, panel);
-        if (++dx == c->size) {
-            dx = 0;
-            if (++dy == c->size) dy = 0, channel++;
-        }
-    }
-}
+/// Packs one im2col row of a panel, as `pack_row` does.
+typedef void (*row_packer)(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                           int cols, float *panel);
 
 /// One tile: `rows` × NR outputs at `out` (row stride `ldc`, `cols` of them real),
 /// over a K block of `kc`; `a` is the block's packed weights; row p of its im2col columns
@@ -151,6 +123,27 @@ static void tile_portable(int rows, int kc, const float *a, const float *b, cons
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < cols; j++) out[r * ldc + j] = finish ? finish_one(finish, row0 + r, acc[r][j]) : acc[r][j];
     }
+}
+
+// Vector code, x86 only; each function compiled for its instruction set and chosen at run time.
+#ifdef DS_X86
+/// `pack_row` for unit stride in one vector: each run a masked load, whose lanes outside
+/// the image read nothing (masked lanes never fault) and are zero.
+__attribute__((target("avx512f")))
+static void pack_row_avx512(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                            int cols, float *panel) {
+    (void)cols;
+    __m512 values = _mm512_setzero_ps();
+    for (int r = 0; r < runs->count; r++) {
+        const int y = runs->top[r] + dy;
+        if (y < 0 || y >= c->height) continue;
+        const int at = runs->at[r], len = runs->at[r + 1] - at, x = runs->left[r] + dx;
+        const int lo = x < 0 ? -x : 0, hi = c->width - x < len ? c->width - x : len;
+        if (hi <= lo) continue;
+        const __mmask16 lanes = (__mmask16)((((1u << (hi - lo)) - 1)) << (at + lo));
+        values = _mm512_mask_loadu_ps(values, lanes, plane + (long)y * c->width + x - at);
+    }
+    _mm512_store_ps(panel, values);
 }
 
 __attribute__((target("avx2")))
@@ -295,9 +288,41 @@ static void tile_avx512(int rows, int kc, const float *a, const float *b, const 
     }
 }
 
+/// The tile and the row packer each instruction set uses.
+static tile_function tiler(ds_kernel kernel) {
+    return kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
+}
+
+static row_packer packer(ds_kernel kernel, int stride) {
+    return kernel == DS_AVX512 && stride == 1 ? pack_row_avx512 : pack_row;
+}
+
+#else
+static tile_function tiler(ds_kernel kernel) { (void)kernel; return tile_portable; }
+
+static row_packer packer(ds_kernel kernel, int stride) { (void)kernel, (void)stride; return pack_row; }
+
+#endif
+
+/// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
+/// NR floats a row, zero beyond `cols`.
+static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
+    const column_runs runs = find_runs(c, n0, cols);
+    const row_packer pack = packer(kernel, c->stride);
+    const int area = c->size * c->size;
+    int channel = k0 / area, dy = k0 % area / c->size, dx = k0 % c->size;
+    for (int p = 0; p < kc; p++, panel += NR) {
+        pack(c, &runs, c->image + (long)channel * c->height * c->width, dy, dx, cols, panel);
+        if (++dx == c->size) {
+            dx = 0;
+            if (++dy == c->size) dy = 0, channel++;
+        }
+    }
+}
+
 void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
                  long first, long last, int first_row, int last_row, float *out) {
-    const tile_function tile = kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
+    const tile_function tile = tiler(kernel);
     const int mr = ds_panel_rows(kernel);
     const int k = c->channels * c->size * c->size;
     const long n = (long)c->out_height * c->out_width;
@@ -342,9 +367,13 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
 }
 
 int ds_kernel_runs_here(ds_kernel kernel) {
+#ifdef DS_X86
     switch (kernel) {
     case DS_AVX512: return __builtin_cpu_supports("avx512f");
     case DS_AVX2: return __builtin_cpu_supports("avx2");
     default: return 1;
     }
+#else
+    return kernel == DS_PORTABLE;
+#endif
 }
