@@ -174,18 +174,11 @@ static inline void tile_avx2_rows(const int rows, int kc, const float *a, const 
                                   int cols, int accumulate, const ds_epilogue *finish, int row0) {
     enum { MR = 6 };
     __m256 acc[MR][2];
+    // A partial tile goes through `edge`, so that loads and stores stay whole vectors.
     float edge[MR][NR] __attribute__((aligned(32)));
-    float *lines[MR];
-    long stride = ldc;
-    if (cols < NR) {
-        // A partial tile goes through `edge`, so that loads and stores stay whole vectors.
-        for (int r = 0; r < rows; r++) {
-            if (accumulate) memcpy(edge[r], out + r * ldc, sizeof(float) * cols);
-            lines[r] = edge[r];
-        }
-        stride = NR;
-    }
     float *base = cols < NR ? edge[0] : out;
+    const long stride = cols < NR ? NR : ldc;
+    for (int r = 0; r < rows && accumulate && cols < NR; r++) memcpy(edge[r], out + r * ldc, sizeof(float) * cols);
     for (int r = 0; r < rows; r++) {
         acc[r][0] = accumulate ? _mm256_loadu_ps(base + r * stride) : _mm256_setzero_ps();
         acc[r][1] = accumulate ? _mm256_loadu_ps(base + r * stride + 8) : _mm256_setzero_ps();
@@ -207,7 +200,7 @@ static inline void tile_avx2_rows(const int rows, int kc, const float *a, const 
         _mm256_storeu_ps(base + r * stride + 8, acc[r][1]);
     }
     if (cols < NR) {
-        for (int r = 0; r < rows; r++) memcpy(out + r * ldc, lines[r], sizeof(float) * cols);
+        for (int r = 0; r < rows; r++) memcpy(out + r * ldc, edge[r], sizeof(float) * cols);
     }
 }
 
