@@ -35,34 +35,20 @@ extension Image {
         let flipX = turned ? orientation == 6 || orientation == 7 : orientation == 2 || orientation == 3
         let flipY = turned ? orientation == 7 || orientation == 8 : orientation == 3 || orientation == 4
         let values = [Float](unsafeUninitializedCapacity: 3 * plane) { buffer, initialized in
-            Self.unitValues.withUnsafeBufferPointer { unit in
-                let pixels = pixels!, out = buffer.baseAddress!, unit = unit.baseAddress!
-                if orientation < 2 {
-                    for i in 0..<plane {
-                        for c in 0..<3 { out[c * plane + i] = unit[Int(pixels[3 * i + c])] }
-                    }
-                } else {
-                    var i = 0
-                    for y in 0..<outHeight {
-                        let fy = flipY ? outHeight - 1 - y : y
-                        for x in 0..<outWidth {
-                            let fx = flipX ? outWidth - 1 - x : x
-                            let source = 3 * (turned ? fx * w + fy : fy * w + fx)
-                            for c in 0..<3 { out[c * plane + i] = unit[Int(pixels[source + c])] }
-                            i += 1
-                        }
-                    }
+            var i = 0
+            for y in 0..<outHeight {
+                let fy = flipY ? outHeight - 1 - y : y
+                for x in 0..<outWidth {
+                    let fx = flipX ? outWidth - 1 - x : x
+                    let source = 3 * (turned ? fx * w + fy : fy * w + fx)
+                    for c in 0..<3 { buffer[c * plane + i] = Float(Double(pixels![source + c]) / 255) }
+                    i += 1
                 }
             }
             initialized = 3 * plane
         }
         self.init(width: outWidth, height: outHeight, channels: 3, values: values)
     }
-}
-
-extension Image {
-    /// Each 8-bit value as Darknet scales it: `v / 255.` in double, rounded to float.
-    static let unitValues = (0...255).map { Float(Double($0) / 255) }
 }
 
 /// The Exif orientation (1-8) OpenCV's imread applies for Darknet, else 1. OpenCV reads it
