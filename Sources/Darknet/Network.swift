@@ -165,6 +165,16 @@ public struct Network: Sendable {
         }
     }
 
+    /// Has every convolution compute its sums with `algorithm` where it applies
+    /// (see `Convolutional.use(_:)`), before or after the weights are loaded.
+    public mutating func use(_ algorithm: ConvolutionAlgorithm) {
+        for i in layers.indices {
+            guard var convolutional = layers[i] as? Convolutional else { continue }
+            convolutional.use(algorithm)
+            layers[i] = convolutional
+        }
+    }
+
     /// Every parameter in `.weights` order, as written by `WeightsFile.write`.
     public var parameters: [Float] { layers.flatMap(\.parameters) }
 }

@@ -50,6 +50,7 @@ public final class Predictor {
         arena = nil
         outputs = []
         readOnlyOutputs = []
+        scratch = nil
     }
 
     /// Every layer's output, in one zeroed mapping the kernel may back with huge pages:
@@ -60,9 +61,10 @@ public final class Predictor {
     private func prepare(batch: Int) throws {
         guard batch != self.batch else { return }
         release()
-        // Each output starts on a cache line.
+        // Each output starts on a cache line; the layers' working memory comes after them.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
-        let bytes = max(sizes.reduce(0, +), 1)
+        scratchCount = ((network.layers.map(\.scratchCount).max() ?? 0) + 15) / 16 * 16
+        let bytes = max(sizes.reduce(0, +) + threads * scratchCount * MemoryLayout<Float>.size, 1)
         guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != MAP_FAILED else {
             throw DarknetError.usage("\(network.cfgPath): the layers' outputs for a batch of \(batch) need \(bytes) bytes, more than this machine will map")
@@ -77,7 +79,11 @@ public final class Predictor {
             return (mapping + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.size)
         }
         readOnlyOutputs = outputs.map { UnsafePointer($0) }
+        scratch = scratchCount > 0 ? (mapping + offset).bindMemory(to: Float.self, capacity: threads * scratchCount) : nil
     }
+
+    private var scratch: UnsafeMutablePointer<Float>?
+    private var scratchCount = 0
 
     /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
     /// Every layer's output is copied into the result unless `keepingLayerOutputs` is false,
@@ -90,7 +96,8 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
-                                         layerOutputs: readOnlyOutputs, threads: threads)
+                                         layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
+                                         scratchCount: scratchCount)
             for (index, layer) in network.layers.enumerated() {
                 context.output = outputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds

@@ -3,12 +3,12 @@
 // panel that stays in L1; an MR × NR tile of outputs accumulated in registers over a block
 // of K, then stored with the epilogue applied if it was the last block.
 #include "DarknetKernels.h"
+#include "tile.h"
 
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef DS_X86
 #include <immintrin.h>
-#define DS_X86 1
 #endif
 
 // Darknet's GEMM adds each product, rounded, to the sum so far, k after k; so do we (no
@@ -17,7 +17,6 @@
 // own, the tile still runs at the FMA peak; FMA made Tiny Darknet only 2 % faster.
 #pragma STDC FP_CONTRACT OFF
 
-enum { NR = 16, KC_MAX = 256 };
 
 int ds_panel_rows(ds_kernel kernel) { return kernel == DS_AVX512 ? 24 : 6; }
 // The packed weights of one K block (all panels) should stay in L2.
@@ -100,12 +99,6 @@ static void pack_row(const ds_convolution *c, const column_runs *runs, const flo
 /// Packs one im2col row of a panel, as `pack_row` does.
 typedef void (*row_packer)(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
                            int cols, float *panel);
-
-/// One tile: `rows` × NR outputs at `out` (row stride `ldc`, `cols` of them real),
-/// over a K block of `kc`; `a` is the block's packed weights; row p of its im2col columns
-/// is the NR floats at `b + rows_at[p]`.
-typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
-                              int cols, int accumulate, const ds_epilogue *finish, int row0);
 
 static void tile_portable(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                           int cols, int accumulate, const ds_epilogue *finish, int row0) {
@@ -281,17 +274,17 @@ static void tile_avx512(int rows, int kc, const float *a, const float *b, const 
     }
 }
 
-/// The tile and the row packer each instruction set uses.
-static tile_function tiler(ds_kernel kernel) {
+tile_function ds_tile(ds_kernel kernel) {
     return kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
 }
 
+/// The row packer each instruction set uses.
 static row_packer packer(ds_kernel kernel, int stride) {
     return kernel == DS_AVX512 && stride == 1 ? pack_row_avx512 : pack_row;
 }
 
 #else
-static tile_function tiler(ds_kernel kernel) { (void)kernel; return tile_portable; }
+tile_function ds_tile(ds_kernel kernel) { (void)kernel; return tile_portable; }
 
 static row_packer packer(ds_kernel kernel, int stride) { (void)kernel, (void)stride; return pack_row; }
 
@@ -315,7 +308,7 @@ static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int 
 
 void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
                  long first, long last, int first_row, int last_row, float *out) {
-    const tile_function tile = tiler(kernel);
+    const tile_function tile = ds_tile(kernel);
     const int mr = ds_panel_rows(kernel);
     const int k = c->channels * c->size * c->size;
     const long n = (long)c->out_height * c->out_width;

@@ -51,6 +51,9 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Write this layer's output instead (0-based, as `darkscope layers` numbers them), e.g. the logits before a softmax.")
     var outputLayer: Int?
 
+    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    var convolution = ConvolutionAlgorithm.darknet
+
     @Flag(help: "Also print each layer's median time.")
     var layers = false
 
@@ -80,6 +83,7 @@ struct Benchmark: ParsableCommand {
         var input: String
         var batch: Int
         var threads: Int
+        var convolution: String
         var blasCore: String
         var warmup: Int
         var runs: Int
@@ -107,6 +111,7 @@ struct Benchmark: ParsableCommand {
         } else {
             network.randomize(seed: 1)
         }
+        network.use(convolution)
         guard network.input.isImage else {
             throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
         }
@@ -166,7 +171,7 @@ struct Benchmark: ParsableCommand {
         }
         let report = Report(
             cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: predictor.threads,
-            blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
+            convolution: convolution.rawValue, blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
             p90Ms: sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)],
             layerSumMs: Self.median(layerSums.sorted()),
             imagesPerSecond: Double(batch) * 1000 / median, timesMs: times, top1: top1,
@@ -204,7 +209,7 @@ struct Benchmark: ParsableCommand {
     }
 
     private func printText(_ report: Report) {
-        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) thread(s), OpenBLAS core \(report.blasCore)")
+        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) thread(s), \(report.convolution) convolutions, OpenBLAS core \(report.blasCore)")
         Output.line(String(format: "forward: median %.3f ms, min %.3f ms, p90 %.3f ms over %d runs after %d warm-up; %.1f images/s",
                            report.medianMs, report.minMs, report.p90Ms, report.runs, report.warmup, report.imagesPerSecond))
         Output.line(String(format: "layers: median %.3f ms summed; %.3f ms outside them", report.layerSumMs, report.medianMs - report.layerSumMs))

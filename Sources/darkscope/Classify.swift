@@ -21,6 +21,9 @@ struct Classify: ParsableCommand {
     @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
     var labels: String?
 
+    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    var convolution = ConvolutionAlgorithm.darknet
+
     @Flag(help: "Print JSON instead of Darknet's text.")
     var json = false
 
@@ -38,6 +41,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
+        network.use(convolution)
         try network.loadWeights(path: weights)
         let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
         let predictor = Predictor(network: network)
@@ -62,3 +66,4 @@ struct Classify: ParsableCommand {
         }
     }
 }
+extension ConvolutionAlgorithm: ExpressibleByArgument {}

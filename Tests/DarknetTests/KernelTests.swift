@@ -24,97 +24,148 @@ final class KernelTests: XCTestCase {
         Case(channels: 64, height: 16, width: 16, size: 1, stride: 1, padding: 0, filters: 24, batchNormalize: true, activation: DS_LEAKY),
     ]
 
+    /// One case's random inputs and parameters, and Darknet's result for them.
+    struct Fixture {
+        var test: Case
+        var image, weights, mean, scale, bias: [Float]
+        var inverse: [Double]
+        var outHeight, outWidth: Int
+        var expected: [Float] = []
+
+        init(_ test: Case) {
+            var generator = SystemRandomNumberGenerator()
+            func values(_ count: Int, _ range: ClosedRange<Float>) -> [Float] {
+                (0..<count).map { _ in Float.random(in: range, using: &generator) }
+            }
+            self.test = test
+            image = values(test.channels * test.height * test.width, -1...1)
+            weights = values(test.filters * test.channels * test.size * test.size, -1...1)
+            mean = values(test.filters, -1...1)
+            inverse = (0..<test.filters).map { _ in Double.random(in: 0.5...2, using: &generator) }
+            scale = values(test.filters, 0.5...2)
+            bias = values(test.filters, -1...1)
+            outHeight = (test.height + 2 * test.padding - test.size) / test.stride + 1
+            outWidth = (test.width + 2 * test.padding - test.size) / test.stride + 1
+            expected = reference()
+        }
+
+        var n: Int { outHeight * outWidth }
+
+        /// Runs `body` with the case as the kernels take it.
+        func run(_ body: (UnsafePointer<ds_convolution>, UnsafePointer<ds_epilogue>) -> Void) {
+            image.withUnsafeBufferPointer { pixels in
+                mean.withUnsafeBufferPointer { mean in
+                    inverse.withUnsafeBufferPointer { inverse in
+                        scale.withUnsafeBufferPointer { scale in
+                            bias.withUnsafeBufferPointer { bias in
+                                var epilogue = ds_epilogue(mean: test.batchNormalize ? mean.baseAddress : nil,
+                                                           inverse: inverse.baseAddress, scale: scale.baseAddress,
+                                                           bias: bias.baseAddress, activation: test.activation)
+                                var convolution = ds_convolution(
+                                    image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
+                                    width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
+                                    padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
+                                body(&convolution, &epilogue)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Darknet's im2col + GEMM + batch norm + activation, written out.
+        private func reference() -> [Float] {
+            var out: [Float] = []
+            for f in 0..<test.filters {
+                for y in 0..<outHeight {
+                    for x in 0..<outWidth {
+                        var sum: Float = 0
+                        for c in 0..<test.channels {
+                            for dy in 0..<test.size {
+                                for dx in 0..<test.size {
+                                    let iy = y * test.stride + dy - test.padding, ix = x * test.stride + dx - test.padding
+                                    let inside = iy >= 0 && iy < test.height && ix >= 0 && ix < test.width
+                                    let w = weights[((f * test.channels + c) * test.size + dy) * test.size + dx]
+                                    let product = w * (inside ? image[(c * test.height + iy) * test.width + ix] : 0)
+                                    sum += product
+                                }
+                            }
+                        }
+                        var v = sum
+                        if test.batchNormalize {
+                            v = Float(Double(v - mean[f]) * inverse[f])
+                            v *= scale[f]
+                        }
+                        v += bias[f]
+                        switch test.activation {
+                        case DS_LEAKY: v = v > 0 ? v : Float(0.1 * Double(v))
+                        case DS_RELU: v = v > 0 ? v : 0
+                        default: break
+                        }
+                        out.append(v)
+                    }
+                }
+            }
+            return out
+        }
+    }
+
+    static let kernels = [DS_PORTABLE, DS_AVX2, DS_AVX512].filter { ds_kernel_runs_here($0) != 0 }
+
     func testEveryKernelMatchesAPlainConvolution() {
-        var generator = SystemRandomNumberGenerator()
-        let kernels = [DS_PORTABLE, DS_AVX2, DS_AVX512].filter { ds_kernel_runs_here($0) != 0 }
-        XCTAssertTrue(kernels.contains(DS_PORTABLE))
-        for test in Self.cases {
-            let image = (0..<test.channels * test.height * test.width).map { _ in Float.random(in: -1...1, using: &generator) }
-            let k = test.channels * test.size * test.size
-            let weights = (0..<test.filters * k).map { _ in Float.random(in: -1...1, using: &generator) }
-            let mean = (0..<test.filters).map { _ in Float.random(in: -1...1, using: &generator) }
-            let inverse = (0..<test.filters).map { _ in Double.random(in: 0.5...2, using: &generator) }
-            let scale = (0..<test.filters).map { _ in Float.random(in: 0.5...2, using: &generator) }
-            let bias = (0..<test.filters).map { _ in Float.random(in: -1...1, using: &generator) }
-            let outHeight = (test.height + 2 * test.padding - test.size) / test.stride + 1
-            let outWidth = (test.width + 2 * test.padding - test.size) / test.stride + 1
-            let n = outHeight * outWidth
-            let expected = reference(test, image: image, weights: weights, mean: mean, inverse: inverse, scale: scale,
-                                     bias: bias, outHeight: outHeight, outWidth: outWidth)
-            for kernel in kernels {
+        XCTAssertTrue(Self.kernels.contains(DS_PORTABLE))
+        for fixture in Self.cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, k = test.channels * test.size * test.size
+            for kernel in Self.kernels {
                 var packed = [Float](repeating: .nan, count: ds_packed_weights_count(kernel, Int32(test.filters), Int32(k)))
-                ds_pack_weights(kernel, weights, Int32(test.filters), Int32(k), &packed)
+                ds_pack_weights(kernel, fixture.weights, Int32(test.filters), Int32(k), &packed)
                 var out = [Float](repeating: .nan, count: test.filters * n)
-                withBuffers(image, mean, inverse, scale, bias) { pixels, mean, inverse, scale, bias in
-                    var epilogue = ds_epilogue(mean: test.batchNormalize ? mean : nil, inverse: inverse,
-                                               scale: scale, bias: bias, activation: test.activation)
-                    var convolution = ds_convolution(
-                        image: pixels, channels: Int32(test.channels), height: Int32(test.height),
-                        width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
-                        padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
+                fixture.run { convolution, epilogue in
                     // In parts, as threads would: columns split anywhere, rows at a panel.
                     let split = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
                     let row = min(m, rows * ((m / rows + 1) / 2))
-                    ds_convolve(kernel, &convolution, packed, m, &epilogue, 0, split, 0, m, &out)
-                    ds_convolve(kernel, &convolution, packed, m, &epilogue, split, n, 0, row, &out)
-                    ds_convolve(kernel, &convolution, packed, m, &epilogue, split, n, row, m, &out)
+                    ds_convolve(kernel, convolution, packed, m, epilogue, 0, split, 0, m, &out)
+                    ds_convolve(kernel, convolution, packed, m, epilogue, split, n, 0, row, &out)
+                    ds_convolve(kernel, convolution, packed, m, epilogue, split, n, row, m, &out)
                 }
-                let differing = zip(out, expected).filter { $0 != $1 }.count
+                let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
                 XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")
             }
         }
     }
 
-    private func withBuffers(_ image: [Float], _ mean: [Float], _ inverse: [Double], _ scale: [Float], _ bias: [Float],
-                             _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Double>,
-                                      UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
-        image.withUnsafeBufferPointer { image in
-            mean.withUnsafeBufferPointer { mean in
-                inverse.withUnsafeBufferPointer { inverse in
-                    scale.withUnsafeBufferPointer { scale in
-                        bias.withUnsafeBufferPointer { bias in
-                            body(image.baseAddress!, mean.baseAddress!, inverse.baseAddress!, scale.baseAddress!, bias.baseAddress!)
-                        }
-                    }
+    /// Winograd's F(4×4, 3×3) is not exact; its outputs must lie within float rounding of
+    /// the plain convolution's, relative to the sum of |weight × input| each one adds.
+    func testWinogradMatchesAPlainConvolutionWithinRounding() {
+        let cases = [
+            Case(channels: 3, height: 9, width: 11, size: 3, stride: 1, padding: 1, filters: 7, batchNormalize: true, activation: DS_LEAKY),
+            // More than one K block of the GEMM tile.
+            Case(channels: 300, height: 5, width: 6, size: 3, stride: 1, padding: 1, filters: 13, batchNormalize: true, activation: DS_IDENTITY),
+            Case(channels: 16, height: 40, width: 37, size: 3, stride: 1, padding: 1, filters: 50, batchNormalize: false, activation: DS_RELU),
+            Case(channels: 64, height: 14, width: 14, size: 3, stride: 1, padding: 1, filters: 24, batchNormalize: true, activation: DS_LEAKY),
+        ]
+        for fixture in cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters)
+            for kernel in Self.kernels {
+                var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, Int32(test.channels)))
+                XCTAssertEqual(ds_winograd_pack_weights(kernel, fixture.weights, m, Int32(test.channels), &packed), 1)
+                var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, Int32(test.channels)))
+                var out = [Float](repeating: .nan, count: test.filters * n)
+                fixture.run { convolution, epilogue in
+                    // In parts, as threads would: tiles split at a multiple of 16, rows at a panel.
+                    let tiles = ds_winograd_tiles(convolution), split = min(tiles, 16)
+                    let rows = ds_panel_rows(kernel), row = min(m, rows * ((m / rows + 1) / 2))
+                    ds_winograd(kernel, convolution, packed, m, epilogue, 0, split, 0, m, &scratch, &out)
+                    ds_winograd(kernel, convolution, packed, m, epilogue, split, tiles, 0, row, &scratch, &out)
+                    ds_winograd(kernel, convolution, packed, m, epilogue, split, tiles, row, m, &scratch, &out)
                 }
+                let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
+                // Each output adds 9 × channels products of values below 1 in magnitude,
+                // scaled by at most 2 × 2 by batch norm.
+                let bound = 1e-5 * Float(9 * test.channels) * 4
+                print("winograd kernel \(kernel.rawValue) \(test.channels)x\(test.height)x\(test.width): worst \(worst), bound \(bound)")
+                XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), \(test)")
             }
         }
-    }
-
-    /// Darknet's im2col + GEMM + batch norm + activation, written out.
-    private func reference(_ test: Case, image: [Float], weights: [Float], mean: [Float], inverse: [Double], scale: [Float],
-                           bias: [Float], outHeight: Int, outWidth: Int) -> [Float] {
-        var out: [Float] = []
-        for f in 0..<test.filters {
-            for y in 0..<outHeight {
-                for x in 0..<outWidth {
-                    var sum: Float = 0
-                    for c in 0..<test.channels {
-                        for dy in 0..<test.size {
-                            for dx in 0..<test.size {
-                                let iy = y * test.stride + dy - test.padding, ix = x * test.stride + dx - test.padding
-                                let inside = iy >= 0 && iy < test.height && ix >= 0 && ix < test.width
-                                let w = weights[((f * test.channels + c) * test.size + dy) * test.size + dx]
-                                let product = w * (inside ? image[(c * test.height + iy) * test.width + ix] : 0)
-                                sum += product
-                            }
-                        }
-                    }
-                    var v = sum
-                    if test.batchNormalize {
-                        v = Float(Double(v - mean[f]) * inverse[f])
-                        v *= scale[f]
-                    }
-                    v += bias[f]
-                    switch test.activation {
-                    case DS_LEAKY: v = v > 0 ? v : Float(0.1 * Double(v))
-                    case DS_RELU: v = v > 0 ? v : 0
-                    default: break
-                    }
-                    out.append(v)
-                }
-            }
-        }
-        return out
     }
 }

@@ -32,14 +32,22 @@ public struct ForwardContext {
     public var layerOutputs: [UnsafePointer<Float>]
     /// Threads a layer may use, for its BLAS calls too (OpenBLAS itself runs on one).
     public var threads: Int
+    /// Working memory: `threads` blocks of the largest `Layer.scratchCount` floats.
+    public var scratch: UnsafeMutablePointer<Float>?
+    public var scratchCount: Int
 
     /// Runs `body` over `0..<count` cut into one contiguous range per thread, when the
     /// `work` (values touched) is enough to repay waking the threads.
     func parallel(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        parallel(count, work: work) { range, _ in body(range) }
+    }
+
+    /// As `parallel(_:work:_:)`, giving each range the working memory of its thread.
+    func parallel(_ count: Int, work: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>?) -> Void) {
         let parts = work < 1 << 18 ? 1 : min(threads, count)
-        guard parts > 1 else { return body(0..<count) }
+        guard parts > 1 else { return body(0..<count, scratch) }
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            body((count * part / parts)..<(count * (part + 1) / parts))
+            body((count * part / parts)..<(count * (part + 1) / parts), scratch.map { $0 + part * scratchCount })
         }
     }
 }
@@ -57,6 +65,8 @@ public protocol Layer: Sendable {
     /// Parameter blocks in `.weights` order; empty for layers without parameters.
     var parameterBlocks: [ParameterBlock] { get }
     var parameters: [Float] { get }
+    /// Floats of working memory each thread needs in `forward` (see `ForwardContext.scratch`).
+    var scratchCount: Int { get }
     /// Takes this layer's values from a `.weights` file, in `parameterBlocks` order.
     /// `transposed` marks files whose connected weights are stored input-major.
     mutating func load(_ parameters: [Float], transposed: Bool)
@@ -67,6 +77,7 @@ extension Layer {
     public var operations: Int { 0 }
     public var parameterBlocks: [ParameterBlock] { [] }
     public var parameters: [Float] { [] }
+    public var scratchCount: Int { 0 }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
     public var sectionName: String { Self.sectionName }
     public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }

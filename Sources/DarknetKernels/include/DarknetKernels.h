@@ -54,4 +54,25 @@ typedef struct {
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
+/// Winograd's F(4×4, 3×3), for 3×3 convolutions of stride 1 and padding 1 only (see
+/// winograd.c). Faster, and not Darknet's sums: its error is measured, not nil.
+/// The outputs come in 4×4 tiles, numbered row after row.
+long ds_winograd_tiles(const ds_convolution *convolution);
+
+/// Floats `ds_winograd_pack_weights` writes for m filters of `channels` 3×3 planes.
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels);
+
+/// Transforms m × channels × 3 × 3 weights (Darknet's order) and packs them for `kernel`.
+/// Returns 0 if it could not allocate its working memory.
+int ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed);
+
+/// Floats of working memory one call of `ds_winograd` needs.
+long ds_winograd_scratch_count(ds_kernel kernel, int channels);
+
+/// As `ds_convolve`, over tiles [first, last) (first a multiple of 16) instead of columns.
+/// Calls running at once need `scratch` each their own.
+void ds_winograd(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
+                 const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *scratch,
+                 float *out);
+
 #endif

@@ -1,0 +1,24 @@
+// What convolve.c shares with winograd.c: the register tile of the blocked GEMM.
+#ifndef DARKNET_KERNELS_TILE_H
+#define DARKNET_KERNELS_TILE_H
+
+#include "DarknetKernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define DS_X86 1
+#endif
+
+/// Columns of a tile (one vector of floats with AVX-512), and the longest K block.
+enum { NR = 16, KC_MAX = 256 };
+
+/// One tile: `rows` × NR outputs at `out` (row stride `ldc`, `cols` of them real),
+/// over a K block of `kc`; `a` is the block's packed weights; row p of its columns is
+/// the NR floats at `b + rows_at[p]`. Adds to the outputs if `accumulate`; applies
+/// `finish` (rows numbered from `row0`) unless it is NULL.
+typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
+                              int cols, int accumulate, const ds_epilogue *finish, int row0);
+
+/// The tile `kernel` uses.
+tile_function ds_tile(ds_kernel kernel);
+
+#endif

@@ -1,0 +1,266 @@
+// Winograd's minimal filtering F(4×4, 3×3) (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2015) for 3×3 convolutions of stride 1 and padding 1:
+// each 4×4 block ("tile") of outputs comes from a 6×6 block of input in 36 products per
+// channel, where the direct convolution takes 144. The input and output transforms round
+// as Darknet's sums do not, so this is an option, never the default.
+//
+// Tiles go sixteen at a time, one per vector lane: their transformed inputs form, for each
+// of the 36 points, a channels × 16 panel that the GEMM tile of convolve.c multiplies by
+// the transformed weights (packed as it packs weights); the 36 products of each output
+// channel then go back through the output transform, batch norm, bias and activation.
+#include "DarknetKernels.h"
+#include "tile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { POINTS = 36 };
+
+typedef float v16 __attribute__((vector_size(NR * sizeof(float))));
+
+static inline __attribute__((always_inline)) v16 load16(const float *from) {
+    v16 x;
+    memcpy(&x, from, sizeof x);
+    return x;
+}
+
+static inline __attribute__((always_inline)) void store16(float *to, v16 x) { memcpy(to, &x, sizeof x); }
+
+/// Bᵀ applied to six values: one dimension of the input transform.
+static inline __attribute__((always_inline)) void input_transform(const v16 d[6], v16 o[6]) {
+    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    o[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    o[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    o[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    o[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/// Aᵀ applied to six values: one dimension of the output transform.
+static inline __attribute__((always_inline)) void output_transform(const v16 m[6], v16 o[4]) {
+    const v16 sum12 = m[1] + m[2], difference12 = m[1] - m[2];
+    const v16 sum34 = m[3] + m[4], difference34 = m[3] - m[4];
+    o[0] = m[0] + sum12 + sum34;
+    o[1] = difference12 + 2.0f * difference34;
+    o[2] = sum12 + 4.0f * sum34;
+    o[3] = difference12 + 8.0f * difference34 + m[5];
+}
+
+long ds_winograd_tiles(const ds_convolution *c) { return (long)((c->height + 3) / 4) * ((c->width + 3) / 4); }
+
+long ds_winograd_scratch_count(ds_kernel kernel, int channels) {
+    return (long)POINTS * NR * (channels + ds_panel_rows(kernel));
+}
+
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels) {
+    return POINTS * ds_packed_weights_count(kernel, m, channels);
+}
+
+int ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed) {
+    static const double g[6][3] = {
+        {1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
+    };
+    const long matrix = (long)m * channels;
+    float *points = malloc(sizeof(float) * POINTS * matrix);
+    if (!points) return 0;
+    // U = G w Gᵀ for each filter and channel, in double: one rounding per value.
+    for (long f = 0; f < matrix; f++) {
+        const float *w = weights + f * 9;
+        for (int a = 0; a < 6; a++) {
+            for (int b = 0; b < 6; b++) {
+                double u = 0;
+                for (int i = 0; i < 3; i++) {
+                    for (int j = 0; j < 3; j++) u += g[a][i] * w[i * 3 + j] * g[b][j];
+                }
+                points[(a * 6 + b) * matrix + f] = (float)u;
+            }
+        }
+    }
+    const long count = ds_packed_weights_count(kernel, m, channels);
+    for (int point = 0; point < POINTS; point++) {
+        ds_pack_weights(kernel, points + point * matrix, m, channels, packed + point * count);
+    }
+    free(points);
+    return 1;
+}
+
+/// Where one tile's outputs are: its top-left corner, and how many of its 4 rows and
+/// 4 columns lie inside the image.
+typedef struct {
+    int top, left, rows, columns;
+} tile_place;
+
+/// The places of `count` tiles from `first`, computed once for every channel.
+static inline __attribute__((always_inline)) void place_tiles(const ds_convolution *c, long first, int count,
+                                                              tile_place *places) {
+    const int tiles_wide = (c->width + 3) / 4;
+    for (int t = 0; t < count; t++) {
+        const int top = (int)((first + t) / tiles_wide) * 4, left = (int)((first + t) % tiles_wide) * 4;
+        places[t] = (tile_place){top, left, c->height - top < 4 ? c->height - top : 4,
+                                 c->width - left < 4 ? c->width - left : 4};
+    }
+}
+
+/// Transforms the input of `count` tiles into `v`: point-major, then channel, then the
+/// 16 tiles. A tile's 6×6 input block starts one row and one column before its outputs.
+static inline __attribute__((always_inline)) void transform_inputs(const ds_convolution *c, const tile_place *places,
+                                                                   int count, float *v) {
+    const int height = c->height, width = c->width;
+    float d[POINTS][NR] __attribute__((aligned(64)));
+    memset(d, 0, sizeof d);
+    for (int channel = 0; channel < c->channels; channel++) {
+        const float *plane = c->image + (long)channel * height * width;
+        for (int t = 0; t < count; t++) {
+            const int top = places[t].top - 1, left = places[t].left - 1;
+            if (top >= 0 && top + 6 <= height && left >= 0 && left + 6 <= width) {
+                for (int r = 0; r < 6; r++) {
+                    for (int s = 0; s < 6; s++) d[r * 6 + s][t] = plane[(long)(top + r) * width + left + s];
+                }
+            } else {
+                for (int r = 0; r < 6; r++) {
+                    for (int s = 0; s < 6; s++) {
+                        const int y = top + r, x = left + s;
+                        d[r * 6 + s][t] = y >= 0 && y < height && x >= 0 && x < width ? plane[(long)y * width + x] : 0;
+                    }
+                }
+            }
+        }
+        v16 columns[6][6];
+        for (int s = 0; s < 6; s++) {
+            v16 in[6], out[6];
+            for (int r = 0; r < 6; r++) in[r] = load16(d[r * 6 + s]);
+            input_transform(in, out);
+            for (int r = 0; r < 6; r++) columns[r][s] = out[r];
+        }
+        for (int r = 0; r < 6; r++) {
+            v16 out[6];
+            input_transform(columns[r], out);
+            for (int s = 0; s < 6; s++) store16(v + ((long)(r * 6 + s) * c->channels + channel) * NR, out[s]);
+        }
+    }
+}
+
+/// Output channel `channel`'s 36 products of 16 tiles (NR floats apart, `stride` between
+/// points) back to outputs, through the epilogue, into the tiles of `out` that exist.
+static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, const float *products,
+                                                                    long stride, const ds_epilogue *e, int channel,
+                                                                    const tile_place *places, int count, float *out) {
+    v16 rows[4][6], y[4][4];
+    for (int s = 0; s < 6; s++) {
+        v16 in[6], o[4];
+        for (int r = 0; r < 6; r++) in[r] = load16(products + (r * 6 + s) * stride);
+        output_transform(in, o);
+        for (int i = 0; i < 4; i++) rows[i][s] = o[i];
+    }
+    for (int i = 0; i < 4; i++) output_transform(rows[i], y[i]);
+    // Batch norm and bias as one multiply-add: Darknet's own rounding is gone anyway.
+    double multiplier = 1, addend = e->bias[channel];
+    if (e->mean) {
+        multiplier = e->inverse[channel] * e->scale[channel];
+        addend -= e->mean[channel] * multiplier;
+    }
+    // Each output row of the 16 tiles, regrouped tile by tile: four floats a tile.
+    float grouped[4][NR][4] __attribute__((aligned(64)));
+    const v16 zero = {0};
+    for (int i = 0; i < 4; i++) {
+        v16 x[4];
+        for (int j = 0; j < 4; j++) {
+            x[j] = y[i][j] * (float)multiplier + (float)addend;
+            switch (e->activation) {
+            case DS_LEAKY: x[j] = __builtin_elementwise_max(x[j], zero) + 0.1f * __builtin_elementwise_min(x[j], zero); break;
+            case DS_RELU: x[j] = __builtin_elementwise_max(x[j], zero); break;
+            default: break;
+            }
+        }
+        const v16 pairs01_low = __builtin_shufflevector(x[0], x[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const v16 pairs01_high = __builtin_shufflevector(x[0], x[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const v16 pairs23_low = __builtin_shufflevector(x[2], x[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const v16 pairs23_high = __builtin_shufflevector(x[2], x[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        store16(grouped[i][0], __builtin_shufflevector(pairs01_low, pairs23_low, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+        store16(grouped[i][4], __builtin_shufflevector(pairs01_low, pairs23_low, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+        store16(grouped[i][8], __builtin_shufflevector(pairs01_high, pairs23_high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+        store16(grouped[i][12], __builtin_shufflevector(pairs01_high, pairs23_high, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+    }
+    float *plane = out + (long)channel * c->height * c->width;
+    for (int t = 0; t < count; t++) {
+        const tile_place place = places[t];
+        float *to = plane + (long)place.top * c->width + place.left;
+        for (int i = 0; i < place.rows; i++, to += c->width) {
+            if (place.columns == 4) {
+                memcpy(to, grouped[i][t], sizeof grouped[i][t]);
+            } else {
+                for (int j = 0; j < place.columns; j++) to[j] = grouped[i][t][j];
+            }
+        }
+    }
+}
+
+/// Tiles [first, first + count) (count ≤ 16), output channels [first_row, last_row).
+static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kernel, const ds_convolution *c,
+                                                                 const float *packed, int m, const ds_epilogue *e,
+                                                                 long first, int count, int first_row, int last_row,
+                                                                 float *scratch, float *out) {
+    const tile_function tile = ds_tile(kernel);
+    const int mr = ds_panel_rows(kernel), channels = c->channels;
+    const long point_weights = ds_packed_weights_count(kernel, m, channels);
+    float *v = scratch, *products = scratch + (long)POINTS * channels * NR;
+    tile_place places[NR];
+    place_tiles(c, first, count, places);
+    transform_inputs(c, places, count, v);
+    long rows_at[KC_MAX];
+    for (int p = 0; p < KC_MAX; p++) rows_at[p] = p * NR;
+    for (int row = first_row; row < last_row; row += mr) {
+        const int rows = last_row - row < mr ? last_row - row : mr;
+        for (int point = 0; point < POINTS; point++) {
+            const float *a = packed + point * point_weights + (long)row * channels;
+            for (int k0 = 0; k0 < channels; k0 += KC_MAX) {
+                const int kc = channels - k0 < KC_MAX ? channels - k0 : KC_MAX;
+                tile(rows, kc, a + (long)k0 * mr, v + ((long)point * channels + k0) * NR, rows_at,
+                     products + (long)point * mr * NR, NR, NR, k0 > 0, NULL, row);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            transform_outputs(c, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
+        }
+    }
+}
+
+/// The transforms compiled once for each instruction set: vectors of 16 floats become
+/// one AVX-512 register, two AVX ones, or four SSE ones.
+typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, const float *packed, int m,
+                               const ds_epilogue *e, long first, int count, int first_row, int last_row, float *scratch,
+                               float *out);
+
+static void tiles_portable(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
+                           long first, int count, int first_row, int last_row, float *scratch, float *out) {
+    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
+}
+
+#ifdef DS_X86
+__attribute__((target("avx2")))
+static void tiles_avx2(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
+                       long first, int count, int first_row, int last_row, float *scratch, float *out) {
+    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
+}
+
+__attribute__((target("avx512f")))
+static void tiles_avx512(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
+                         long first, int count, int first_row, int last_row, float *scratch, float *out) {
+    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
+}
+
+static tiles_function tiles_for(ds_kernel kernel) {
+    return kernel == DS_AVX512 ? tiles_avx512 : kernel == DS_AVX2 ? tiles_avx2 : tiles_portable;
+}
+#else
+static tiles_function tiles_for(ds_kernel kernel) { (void)kernel; return tiles_portable; }
+#endif
+
+void ds_winograd(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
+                 long first, long last, int first_row, int last_row, float *scratch, float *out) {
+    const tiles_function tiles = tiles_for(kernel);
+    for (long t = first; t < last; t += NR) {
+        tiles(kernel, c, packed, m, epilogue, t, last - t < NR ? (int)(last - t) : NR, first_row, last_row, scratch, out);
+    }
+}
