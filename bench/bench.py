@@ -8,8 +8,10 @@ network's size (by Darknet's own letterbox_image), random weights from
 `darkscope weights init CFG OUT --seed 1` (Tiny Darknet uses its real weights when present),
 the ONNX model from darknet2onnx.py. Then:
   1. agreement: every engine runs the input once; top-1 must equal darkscope's and the largest
-     absolute difference of the probabilities must be below 1e-4;
-  2. timing: each engine in its own process, network only, warm-up then timed runs, in two
+     absolute difference of the probabilities must be below 1e-4. darkscope's Winograd
+     convolutions (`--convolution winograd`, not bit for bit) are measured against Darknet
+     here, not held to that bound: their error is reported;
+  2. timing: each engine (and darkscope's Winograd convolutions) in its own process, network only, warm-up then timed runs, in two
      rounds (the second in reverse order) whose times are pooled; the median is reported;
   3. batch throughput (Tiny Darknet, batch 8): darkscope against ONNX Runtime, images/s;
   4. whole process: `darkscope classify` against `darknet classify` (hyperfine), and the peak
@@ -42,6 +44,8 @@ NETS = [
     ("resnet50", f"{DARKNET_SHARE}/cfg/resnet50.cfg", 14, 2, 2, 1),
 ]
 ENGINES = ["darkscope", "darknet", "opencv", "onnxruntime"]
+# darkscope with --convolution winograd: timed with the engines, its error measured apart.
+WINOGRAD = "winograd"
 TOLERANCE = 1e-4
 
 
@@ -137,10 +141,11 @@ class Bench:
         """Runs one engine in its own process: (times in ms, image 0's output, or with
         logits=True the input of the final softmax)."""
         out = self.path(f"out-{net['name']}-{engine}-{tag}.f32")
-        if engine == "darkscope":
+        if engine in ("darkscope", WINOGRAD):
             command = [self.args.darkscope, "benchmark", net["cfg"], net["weights"], "--input", net["input"],
                        "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs),
-                       "--batch", str(batch), "--output", out, "--json"]
+                       "--batch", str(batch), "--output", out, "--json",
+                       "--convolution", "winograd" if engine == WINOGRAD else "darknet"]
             if logits:
                 command += ["--output-layer", str(net["logits_layer"])]
             report = json.loads(run(command))
@@ -198,6 +203,7 @@ class Bench:
                 parts.append(f"{engine} top-1 {int(other.argmax())} max|Δp| {diff:.2e}{'' if good else '  <-- DISAGREES'}")
             self.results["agreement"][net["name"]] = record
             log(f"{net['name']:>10}: darkscope top-1 {top} (p={reference[top]:.4f}); " + "; ".join(parts))
+            record[WINOGRAD] = self.winograd_error(net, outputs)
             if net["logits_layer"] is not None:
                 # The probabilities alone say little when the softmax saturates (random weights):
                 # compare its input too, relative to the largest logit.
@@ -228,13 +234,31 @@ class Bench:
         log()
         return ok
 
+    def winograd_error(self, net, outputs):
+        """darkscope's Winograd convolutions against Darknet (or, where Darknet cannot run
+        the network, against darkscope's own Darknet sums): top-1, max|Δp|, and the logits'
+        max|Δz|/max|z|."""
+        oracle = "darknet" if not isinstance(outputs["darknet"], str) else "darkscope"
+        ours, theirs = self.engine(WINOGRAD, net, 1, 0, 1, tag="check")[1], outputs[oracle]
+        record = {"against": oracle, "top1": int(ours.argmax()), "same_top1": int(ours.argmax()) == int(theirs.argmax()),
+                  "max_abs_diff": float(np.abs(ours - theirs).max())}
+        text = (f"{'':>10}  winograd against {oracle}: top-1 {record['top1']}"
+                f"{'' if record['same_top1'] else ' (differs)'}, max|Δp| {record['max_abs_diff']:.2e}")
+        if net["logits_layer"] is not None:
+            z = self.engine(WINOGRAD, net, 1, 0, 1, tag="logits", logits=True)[1]
+            reference = self.engine(oracle, net, 1, 0, 1, tag="logits", logits=True)[1]
+            record["logits_max_rel_diff"] = float(np.abs(z - reference).max()) / (float(np.abs(reference).max()) or 1.0)
+            text += f", logits max|Δz|/max|z| {record['logits_max_rel_diff']:.2e}"
+        log(text)
+        return record
+
     # ---- 2. timing ---------------------------------------------------------------------
     def time_all(self, nets, thread_counts):
         log("## Timing (network only, median ms; two rounds pooled)")
         darknet_times = {}
         for threads in thread_counts:
             for net in nets:
-                engines = ["darkscope", "onnxruntime", "opencv"] + (["darknet"] if net["name"] not in darknet_times else [])
+                engines = ["darkscope", WINOGRAD, "onnxruntime", "opencv"] + (["darknet"] if net["name"] not in darknet_times else [])
                 engines = [e for e in engines if e not in net.get("failed", {})]
                 pooled = {e: [] for e in engines}
                 for round_engines in (engines, list(reversed(engines))):
@@ -247,7 +271,7 @@ class Bench:
                 if "darknet" in pooled:
                     darknet_times[net["name"]] = pooled.pop("darknet")
                 row = {"network": net["name"], "threads": threads}
-                for engine in ENGINES:
+                for engine in ENGINES + [WINOGRAD]:
                     times = darknet_times.get(net["name"]) if engine == "darknet" else pooled.get(engine)
                     if times:
                         row[engine] = {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "runs": len(times)}
@@ -255,7 +279,7 @@ class Bench:
                         row[engine] = None
                 self.results["timing"].append(row)
                 log(f"{net['name']:>10} x{threads}: " + ", ".join(
-                    f"{e} {row[e]['median_ms']:.2f}" if row[e] else f"{e} n/a" for e in ENGINES))
+                    f"{e} {row[e]['median_ms']:.2f}" if row[e] else f"{e} n/a" for e in ENGINES + [WINOGRAD]))
         log()
 
     # ---- 3. batch ----------------------------------------------------------------------
@@ -263,14 +287,14 @@ class Bench:
         log(f"## Batch throughput ({net['name']}, batch {size})")
         for threads in thread_counts:
             row = {"network": net["name"], "threads": threads, "batch": size}
-            for engine in ("darkscope", "onnxruntime"):
+            for engine in ("darkscope", WINOGRAD, "onnxruntime"):
                 times = []
                 for _ in range(2):
                     times += self.engine(engine, net, threads, 2, runs // 2, batch=size, tag=f"b{threads}")[0]
                 row[engine] = {"median_ms": float(np.median(times)), "images_per_s": size * 1000 / float(np.median(times))}
             self.results["batch"].append(row)
-            log(f"{net['name']:>10} x{threads}: darkscope {row['darkscope']['images_per_s']:.1f} img/s, "
-                f"onnxruntime {row['onnxruntime']['images_per_s']:.1f} img/s")
+            log(f"{net['name']:>10} x{threads}: " + ", ".join(
+                f"{e} {row[e]['images_per_s']:.1f} img/s" for e in ("darkscope", WINOGRAD, "onnxruntime")))
         log()
 
     # ---- 4. whole process --------------------------------------------------------------
@@ -282,6 +306,7 @@ class Bench:
         cfg, image = f"{ROOT}/cfg/tiny.cfg", f"{ROOT}/assets/dog.jpg"
         commands = {
             "darkscope": [self.args.darkscope, "classify", cfg, TINY_WEIGHTS, image],
+            WINOGRAD: [self.args.darkscope, "classify", "--convolution", "winograd", cfg, TINY_WEIGHTS, image],
             "darknet": ["/usr/bin/darknet", "classify", cfg, TINY_WEIGHTS, image],
         }
         record = {}
@@ -307,10 +332,12 @@ class Bench:
             line = next(l for l in result.stderr.splitlines() if "Maximum resident set size" in l)
             record[name]["peak_rss_mb"] = int(line.split(":")[1]) / 1024
         self.results["process"] = record
-        ratio = record["darkscope"]["median_ms"] / record["darknet"]["median_ms"]
         for name in commands:
             log(f"{name:>10}: median {record[name]['median_ms']:.1f} ms wall, peak RSS {record[name]['peak_rss_mb']:.1f} MB")
-        log(f"darkscope / darknet = {ratio:.3f} (darknet {1 / ratio:.2f}x slower)\n")
+        for name in ("darkscope", WINOGRAD):
+            ratio = record[name]["median_ms"] / record["darknet"]["median_ms"]
+            log(f"{name} / darknet = {ratio:.3f} (darknet {1 / ratio:.2f}x slower)")
+        log()
 
     # ---- report ------------------------------------------------------------------------
     def table(self):
@@ -319,8 +346,9 @@ class Bench:
                  f"load average {m['load_at_start']:.2f} at start.",
                  f"darkscope {v['darkscope']}, Darknet {v['darknet']} (Debian), OpenCV {v.get('opencv', '?')} (Debian), "
                  f"ONNX Runtime {v.get('onnxruntime', '?')} (PyPI), OpenBLAS {v['openblas']} (Debian).", "",
-                 "| network | GFLOP | threads | darkscope ms | Darknet ms | OpenCV ms | ORT ms | ÷Darknet | ÷OpenCV | ÷ORT |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "| network | GFLOP | threads | darkscope ms | Darknet ms | OpenCV ms | ORT ms | ÷Darknet | ÷OpenCV | ÷ORT "
+                 "| winograd ms | W ÷Darknet | W ÷OpenCV | W ÷ORT |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in self.results["timing"]:
             net = self.results["networks"][row["network"]]
             ds = row["darkscope"]["median_ms"]
@@ -328,25 +356,36 @@ class Bench:
             cells += [(f"{row[e]['median_ms']:.2f}" + ("¹" if e == "darknet" and row["threads"] > 1 else "")) if row[e] else "n/a²"
                       for e in ("darknet", "opencv", "onnxruntime")]
             cells += [f"{ds / row[e]['median_ms']:.2f}" if row[e] else "–" for e in ("darknet", "opencv", "onnxruntime")]
+            wino = row[WINOGRAD]["median_ms"]
+            cells += [f"{wino:.2f}"] + [f"{wino / row[e]['median_ms']:.2f}" if row[e] else "–"
+                                        for e in ("darknet", "opencv", "onnxruntime")]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append("Ratios are darkscope ÷ peer (below 1: darkscope faster). ¹ Darknet is single-threaded: its 1-thread time.")
+        lines.append("Ratios are darkscope ÷ peer (below 1: darkscope faster). ¹ Darknet is single-threaded: its 1-thread time. "
+                     "W: darkscope with `--convolution winograd`, whose error against Darknet is below.")
+        errors = [(name, r[WINOGRAD]) for name, r in self.results["agreement"].items() if WINOGRAD in r]
+        if errors:
+            lines += ["", "| winograd error | against | same top-1 | max abs Δp | logits max abs Δz ÷ max abs z |", "|---|---|---|---:|---:|"]
+            for name, e in errors:
+                rel = f"{e['logits_max_rel_diff']:.2e}" if "logits_max_rel_diff" in e else "–"
+                lines.append(f"| {name} | {e['against']} | {'yes' if e['same_top1'] else 'no'} | {e['max_abs_diff']:.2e} | {rel} |")
         failures = {(name, e): why for name, net in self.results["networks"].items() for e, why in net.get("failed", {}).items()}
         for (name, engine), why in failures.items():
             lines.append(f"² {engine} cannot run {name}: {why[:200]}")
         if self.results["batch"]:
-            lines += ["", "| batch | network | threads | darkscope img/s | ORT img/s | ÷ORT (time) |", "|---:|---|---:|---:|---:|---:|"]
+            lines += ["", "| batch | network | threads | darkscope img/s | winograd img/s | ORT img/s | ÷ORT (time) | W ÷ORT |",
+                      "|---:|---|---:|---:|---:|---:|---:|---:|"]
             for row in self.results["batch"]:
+                ort = row["onnxruntime"]["median_ms"]
                 lines.append(f"| {row['batch']} | {row['network']} | {row['threads']} | {row['darkscope']['images_per_s']:.1f} | "
-                             f"{row['onnxruntime']['images_per_s']:.1f} | "
-                             f"{row['darkscope']['median_ms'] / row['onnxruntime']['median_ms']:.2f} |")
+                             f"{row[WINOGRAD]['images_per_s']:.1f} | {row['onnxruntime']['images_per_s']:.1f} | "
+                             f"{row['darkscope']['median_ms'] / ort:.2f} | {row[WINOGRAD]['median_ms'] / ort:.2f} |")
         process = self.results["process"]
         if process:
-            ratio = process["darkscope"]["median_ms"] / process["darknet"]["median_ms"]
-            lines += ["", "| whole process (`classify` tiny, dog.jpg) | median ms | peak RSS MB |", "|---|---:|---:|"]
-            for name in ("darkscope", "darknet"):
-                lines.append(f"| {name} | {process[name]['median_ms']:.1f} | {process[name]['peak_rss_mb']:.1f} |")
-            lines.append(f"| darkscope ÷ darknet | {ratio:.3f} | |")
+            lines += ["", "| whole process (`classify` tiny, dog.jpg) | median ms | peak RSS MB | ÷ darknet |", "|---|---:|---:|---:|"]
+            for name in ("darkscope", WINOGRAD, "darknet"):
+                lines.append(f"| {name} | {process[name]['median_ms']:.1f} | {process[name]['peak_rss_mb']:.1f} | "
+                             f"{process[name]['median_ms'] / process['darknet']['median_ms']:.3f} |")
         return "\n".join(lines)
 
 

@@ -11,20 +11,13 @@
 #include "DarknetKernels.h"
 #include "tile.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 enum { POINTS = 36 };
 
 typedef float v16 __attribute__((vector_size(NR * sizeof(float))));
-
-static inline __attribute__((always_inline)) v16 load16(const float *from) {
-    v16 x;
-    memcpy(&x, from, sizeof x);
-    return x;
-}
-
-static inline __attribute__((always_inline)) void store16(float *to, v16 x) { memcpy(to, &x, sizeof x); }
+/// A v16 as it lies in memory: any float's alignment, and aliasing the floats it covers.
+typedef float unaligned_v16 __attribute__((vector_size(NR * sizeof(float)), aligned(sizeof(float)), may_alias));
 
 /// Bᵀ applied to six values: one dimension of the input transform.
 static inline __attribute__((always_inline)) void input_transform(const v16 d[6], v16 o[6]) {
@@ -56,33 +49,32 @@ long ds_winograd_packed_count(ds_kernel kernel, int m, int channels) {
     return POINTS * ds_packed_weights_count(kernel, m, channels);
 }
 
-int ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed) {
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed) {
     static const double g[6][3] = {
         {1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
         {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
     };
-    const long matrix = (long)m * channels;
-    float *points = malloc(sizeof(float) * POINTS * matrix);
-    if (!points) return 0;
-    // U = G w Gᵀ for each filter and channel, in double: one rounding per value.
-    for (long f = 0; f < matrix; f++) {
-        const float *w = weights + f * 9;
-        for (int a = 0; a < 6; a++) {
-            for (int b = 0; b < 6; b++) {
-                double u = 0;
-                for (int i = 0; i < 3; i++) {
-                    for (int j = 0; j < 3; j++) u += g[a][i] * w[i * 3 + j] * g[b][j];
+    const int mr = ds_panel_rows(kernel);
+    const long count = ds_packed_weights_count(kernel, m, channels);
+    // Each point's m × channels matrix, packed as ds_pack_weights packs: panels of mr
+    // filters, channel after channel; the rows past m stay zero.
+    memset(packed, 0, sizeof(float) * POINTS * count);
+    for (int f = 0; f < m; f++) {
+        for (int channel = 0; channel < channels; channel++) {
+            // U = G w Gᵀ, in double: one rounding per value.
+            const float *w = weights + ((long)f * channels + channel) * 9;
+            double gw[6][3];
+            for (int a = 0; a < 6; a++) {
+                for (int j = 0; j < 3; j++) gw[a][j] = g[a][0] * w[j] + g[a][1] * w[3 + j] + g[a][2] * w[6 + j];
+            }
+            float *to = packed + (long)(f / mr) * mr * channels + (long)channel * mr + f % mr;
+            for (int a = 0; a < 6; a++) {
+                for (int b = 0; b < 6; b++) {
+                    to[(a * 6 + b) * count] = (float)(gw[a][0] * g[b][0] + gw[a][1] * g[b][1] + gw[a][2] * g[b][2]);
                 }
-                points[(a * 6 + b) * matrix + f] = (float)u;
             }
         }
     }
-    const long count = ds_packed_weights_count(kernel, m, channels);
-    for (int point = 0; point < POINTS; point++) {
-        ds_pack_weights(kernel, points + point * matrix, m, channels, packed + point * count);
-    }
-    free(points);
-    return 1;
 }
 
 /// Where one tile's outputs are: its top-left corner, and how many of its 4 rows and
@@ -129,14 +121,14 @@ static inline __attribute__((always_inline)) void transform_inputs(const ds_conv
         v16 columns[6][6];
         for (int s = 0; s < 6; s++) {
             v16 in[6], out[6];
-            for (int r = 0; r < 6; r++) in[r] = load16(d[r * 6 + s]);
+            for (int r = 0; r < 6; r++) in[r] = *(const unaligned_v16 *)(d[r * 6 + s]);
             input_transform(in, out);
             for (int r = 0; r < 6; r++) columns[r][s] = out[r];
         }
         for (int r = 0; r < 6; r++) {
             v16 out[6];
             input_transform(columns[r], out);
-            for (int s = 0; s < 6; s++) store16(v + ((long)(r * 6 + s) * c->channels + channel) * NR, out[s]);
+            for (int s = 0; s < 6; s++) *(unaligned_v16 *)(v + ((long)(r * 6 + s) * c->channels + channel) * NR) = out[s];
         }
     }
 }
@@ -149,7 +141,7 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
     v16 rows[4][6], y[4][4];
     for (int s = 0; s < 6; s++) {
         v16 in[6], o[4];
-        for (int r = 0; r < 6; r++) in[r] = load16(products + (r * 6 + s) * stride);
+        for (int r = 0; r < 6; r++) in[r] = *(const unaligned_v16 *)(products + (r * 6 + s) * stride);
         output_transform(in, o);
         for (int i = 0; i < 4; i++) rows[i][s] = o[i];
     }
@@ -177,10 +169,10 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
         const v16 pairs01_high = __builtin_shufflevector(x[0], x[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         const v16 pairs23_low = __builtin_shufflevector(x[2], x[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         const v16 pairs23_high = __builtin_shufflevector(x[2], x[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        store16(grouped[i][0], __builtin_shufflevector(pairs01_low, pairs23_low, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
-        store16(grouped[i][4], __builtin_shufflevector(pairs01_low, pairs23_low, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
-        store16(grouped[i][8], __builtin_shufflevector(pairs01_high, pairs23_high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
-        store16(grouped[i][12], __builtin_shufflevector(pairs01_high, pairs23_high, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+        *(unaligned_v16 *)(grouped[i][0]) = __builtin_shufflevector(pairs01_low, pairs23_low, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        *(unaligned_v16 *)(grouped[i][4]) = __builtin_shufflevector(pairs01_low, pairs23_low, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        *(unaligned_v16 *)(grouped[i][8]) = __builtin_shufflevector(pairs01_high, pairs23_high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        *(unaligned_v16 *)(grouped[i][12]) = __builtin_shufflevector(pairs01_high, pairs23_high, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
     }
     float *plane = out + (long)channel * c->height * c->width;
     for (int t = 0; t < count; t++) {

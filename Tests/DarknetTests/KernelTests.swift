@@ -148,7 +148,7 @@ final class KernelTests: XCTestCase {
             let test = fixture.test, n = fixture.n, m = Int32(test.filters)
             for kernel in Self.kernels {
                 var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, Int32(test.channels)))
-                XCTAssertEqual(ds_winograd_pack_weights(kernel, fixture.weights, m, Int32(test.channels), &packed), 1)
+                ds_winograd_pack_weights(kernel, fixture.weights, m, Int32(test.channels), &packed)
                 var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, Int32(test.channels)))
                 var out = [Float](repeating: .nan, count: test.filters * n)
                 fixture.run { convolution, epilogue in
@@ -161,9 +161,9 @@ final class KernelTests: XCTestCase {
                 }
                 let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
                 // Each output adds 9 × channels products of values below 1 in magnitude,
-                // scaled by at most 2 × 2 by batch norm.
-                let bound = 1e-5 * Float(9 * test.channels) * 4
-                print("winograd kernel \(kernel.rawValue) \(test.channels)x\(test.height)x\(test.width): worst \(worst), bound \(bound)")
+                // scaled by at most 2 × 2 by batch norm; float rounds at 6e-8 of a value, and
+                // the transforms' constants (up to 8) grow that. Measured: a sixth of this or less.
+                let bound = 1e-6 * Float(9 * test.channels) * 4
                 XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), \(test)")
             }
         }

@@ -63,8 +63,7 @@ long ds_winograd_tiles(const ds_convolution *convolution);
 long ds_winograd_packed_count(ds_kernel kernel, int m, int channels);
 
 /// Transforms m × channels × 3 × 3 weights (Darknet's order) and packs them for `kernel`.
-/// Returns 0 if it could not allocate its working memory.
-int ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed);
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed);
 
 /// Floats of working memory one call of `ds_winograd` needs.
 long ds_winograd_scratch_count(ds_kernel kernel, int channels);
