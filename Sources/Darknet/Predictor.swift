@@ -57,29 +57,63 @@ public final class Predictor {
     /// a few faults on the first pass instead of one per 4 KB (5 ms of Tiny Darknet's first).
     private var arena: UnsafeMutableRawPointer?
     private var arenaBytes = 0
+    /// Whether outputs share places in the arena (see `places(sizes:sharing:)`).
+    private var sharing = false
 
-    private func prepare(batch: Int) throws {
-        guard batch != self.batch else { return }
+    private func prepare(batch: Int, sharing: Bool) throws {
+        guard batch != self.batch || sharing != self.sharing else { return }
         release()
         // Each output starts on a cache line; the layers' working memory comes after them.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
+        let (offsets, outputBytes) = places(sizes: sizes, sharing: sharing)
         scratchCount = ((network.layers.map(\.scratchCount).max() ?? 0) + 15) / 16 * 16
-        let bytes = max(sizes.reduce(0, +) + threads * scratchCount * MemoryLayout<Float>.size, 1)
+        let bytes = max(outputBytes + threads * scratchCount * MemoryLayout<Float>.size, 1)
         guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != MAP_FAILED else {
             throw DarknetError.usage("\(network.cfgPath): the layers' outputs for a batch of \(batch) need \(bytes) bytes, more than this machine will map")
         }
         madvise(mapping, bytes, MADV_HUGEPAGE)
         self.batch = batch
+        self.sharing = sharing
         arena = mapping
         arenaBytes = bytes
-        var offset = 0
-        outputs = sizes.map { size in
-            defer { offset += size }
-            return (mapping + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.size)
+        outputs = zip(offsets, sizes).map { offset, size in
+            (mapping + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.size)
         }
         readOnlyOutputs = outputs.map { UnsafePointer($0) }
-        scratch = scratchCount > 0 ? (mapping + offset).bindMemory(to: Float.self, capacity: threads * scratchCount) : nil
+        scratch = scratchCount > 0
+            ? (mapping + outputBytes).bindMemory(to: Float.self, capacity: threads * scratchCount) : nil
+    }
+
+    /// Where each layer's output goes in the arena, and the bytes they take. Each has its
+    /// own place unless `sharing`; then an output's place is reused once every layer that
+    /// reads it has run (the prediction's never is), so that a deep network's working set
+    /// stays in cache: ResNet-50's residual additions ran at memory speed without this.
+    private func places(sizes: [Int], sharing: Bool) -> (offsets: [Int], bytes: Int) {
+        guard sharing else {
+            let offsets = sizes.reduce(into: [0]) { $0.append($0.last! + $1) }
+            return (Array(offsets.dropLast()), offsets.last!)
+        }
+        let layers = network.layers
+        var lastRead = layers.indices.map { $0 + 1 }
+        for (index, layer) in layers.enumerated() {
+            for source in layer.earlierInputs { lastRead[source] = max(lastRead[source], index) }
+        }
+        lastRead[network.outputLayerIndex] = .max
+        var live: [(offset: Int, size: Int, until: Int)] = []
+        var offsets: [Int] = [], bytes = 0
+        for (index, size) in sizes.enumerated() {
+            live.removeAll { $0.until < index }
+            // The lowest gap between live outputs that fits.
+            var offset = 0
+            for block in live.sorted(by: { $0.offset < $1.offset }) where offset + size > block.offset {
+                offset = max(offset, block.offset + block.size)
+            }
+            live.append((offset, size, lastRead[index]))
+            offsets.append(offset)
+            bytes = max(bytes, offset + size)
+        }
+        return (offsets, bytes)
     }
 
     private var scratch: UnsafeMutablePointer<Float>?
@@ -92,7 +126,7 @@ public final class Predictor {
         guard batch > 0, input.count == batch * network.input.count else {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
-        try prepare(batch: batch)
+        try prepare(batch: batch, sharing: !keepingLayerOutputs)
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],

@@ -550,6 +550,25 @@ final class FormatTests: XCTestCase {
         XCTAssertThrowsError(try predictor.forward(first, batch: 2))
     }
 
+    /// Without the layer outputs kept, outputs share places in the predictor's memory once
+    /// nothing reads them; the prediction must not change, for routes and shortcuts that read
+    /// far back (SqueezeNet, ResNet-18 with its sampled shortcuts, DenseNet-201), on one
+    /// predictor that switches between the two ways and back.
+    func testSharedOutputsGiveTheSamePrediction() throws {
+        for cfg in [Repo.path("cfg/squeezenet.cfg"), Repo.path("cfg/resnet18.cfg"), "\(Oracle.share)/cfg/densenet201.cfg"]
+        where FileManager.default.fileExists(atPath: cfg) {
+            var network = try Network(cfg: cfg)
+            network.randomize(seed: 3)
+            let size = network.input
+            let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
+            let predictor = Predictor(network: network)
+            let kept = try predictor.forward(input)
+            let shared = try predictor.forward(input, keepingLayerOutputs: false)
+            XCTAssertEqual(Array(shared.prediction()), Array(kept.prediction()), cfg)
+            XCTAssertEqual(try predictor.forward(input).layerOutputs, kept.layerOutputs, cfg)
+        }
+    }
+
     // MARK: - images
 
     private static let convert = "/usr/bin/convert"

@@ -65,6 +65,9 @@ public protocol Layer: Sendable {
     /// Parameter blocks in `.weights` order; empty for layers without parameters.
     var parameterBlocks: [ParameterBlock] { get }
     var parameters: [Float] { get }
+    /// Earlier layers whose outputs `forward` reads (from `ForwardContext.layerOutputs`),
+    /// besides the previous one's.
+    var earlierInputs: [Int] { get }
     /// Floats of working memory each thread needs in `forward` (see `ForwardContext.scratch`).
     var scratchCount: Int { get }
     /// Takes this layer's values from a `.weights` file, in `parameterBlocks` order.
@@ -78,6 +81,7 @@ extension Layer {
     public var parameterBlocks: [ParameterBlock] { [] }
     public var parameters: [Float] { [] }
     public var scratchCount: Int { 0 }
+    public var earlierInputs: [Int] { [] }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
     public var sectionName: String { Self.sectionName }
     public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }

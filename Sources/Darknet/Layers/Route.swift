@@ -29,6 +29,8 @@ public struct Route: Layer {
         input = output
     }
 
+    public var earlierInputs: [Int] { sources }
+
     public var tableEntry: String { "route " + sources.map { " \($0)" }.joined() }
 
     public func forward(_ context: ForwardContext) {

@@ -32,13 +32,25 @@ public struct Shortcut: Layer {
         self.input = input
     }
 
+    public var earlierInputs: [Int] { [from] }
+
     public var tableEntry: String {
         String(format: "res  %3d                %4d x%4d x%4d   ->  %4d x%4d x%4d",
                from, fromShape.width, fromShape.height, fromShape.channels, input.width, input.height, input.channels)
     }
 
     public func forward(_ context: ForwardContext) {
-        context.output.update(from: context.input, count: context.batch * output.count)
+        let count = context.batch * output.count
+        if fromShape == output {
+            // The usual residual: same shapes, so one pass over the three arrays, in parallel.
+            let add = context.layerOutputs[from], previous = context.input, output = context.output
+            context.parallel(count, work: count) { range in
+                for i in range { output[i] = alpha * previous[i] + beta * add[i] }
+                activation.apply(output + range.lowerBound, count: range.count)
+            }
+            return
+        }
+        context.output.update(from: context.input, count: count)
         let add = context.layerOutputs[from]
         let stride = max(fromShape.width / output.width, 1), sample = max(output.width / fromShape.width, 1)
         let width = min(fromShape.width, output.width), height = min(fromShape.height, output.height)
@@ -54,6 +66,6 @@ public struct Shortcut: Layer {
                 }
             }
         }
-        activation.apply(context.output, count: context.batch * output.count)
+        activation.apply(context.output, count: count)
     }
 }
