@@ -41,9 +41,15 @@ public final class Predictor {
         // on the cores the convolutions that follow need.
         openblas_set_num_threads(1)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }
 
-    deinit { release() }
+    private let workers: Workers?
+
+    deinit {
+        workers?.stop()
+        release()
+    }
 
     private func release() {
         if let arena { munmap(arena, arenaBytes) }
@@ -131,7 +137,7 @@ public final class Predictor {
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
                                          layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
-                                         scratchCount: scratchCount)
+                                         scratchCount: scratchCount, workers: workers)
             for (index, layer) in network.layers.enumerated() {
                 context.output = outputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds

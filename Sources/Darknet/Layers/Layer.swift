@@ -1,4 +1,3 @@
-import Dispatch
 
 /// What a block of a layer's parameters is, in the order a `.weights` file stores them.
 public enum ParameterKind: Hashable, Sendable {
@@ -35,6 +34,8 @@ public struct ForwardContext {
     /// Working memory: `threads` blocks of the largest `Layer.scratchCount` floats.
     public var scratch: UnsafeMutablePointer<Float>?
     public var scratchCount: Int
+    /// The threads, `threads` of them with the caller's; nil for one.
+    var workers: Workers?
 
     /// Runs `body` over `0..<count` cut into one contiguous range per thread, when the
     /// `work` (values touched) is enough to repay waking the threads.
@@ -44,9 +45,9 @@ public struct ForwardContext {
 
     /// As `parallel(_:work:_:)`, giving each range the working memory of its thread.
     func parallel(_ count: Int, work: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>?) -> Void) {
-        let parts = work < 1 << 18 ? 1 : min(threads, count)
-        guard parts > 1 else { return body(0..<count, scratch) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        let parts = work < 1 << 15 ? 1 : min(threads, count)
+        guard parts > 1, let workers else { return body(0..<count, scratch) }
+        workers.run(parts: parts) { part in
             body((count * part / parts)..<(count * (part + 1) / parts), scratch.map { $0 + part * scratchCount })
         }
     }
