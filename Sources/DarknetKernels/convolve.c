@@ -139,6 +139,33 @@ static void pack_row_avx512(const ds_convolution *c, const column_runs *runs, co
     _mm512_store_ps(panel, values);
 }
 
+/// `pack_row` for stride 2: each run two masked loads of the floats it spans, and a
+/// permutation that keeps every other one.
+__attribute__((target("avx512f,bmi2")))
+static void pack_row_avx512_stride2(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                                    int cols, float *panel) {
+    (void)cols;
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 values = _mm512_setzero_ps();
+    for (int r = 0; r < runs->count; r++) {
+        const int y = runs->top[r] + dy;
+        if (y < 0 || y >= c->height) continue;
+        const int at = runs->at[r], len = runs->at[r + 1] - at, x = runs->left[r] + dx;
+        // Lane at + t reads x + 2t: inside the row for t in [lo, hi).
+        const int lo = x < 0 ? (1 - x) / 2 : 0, last = (c->width - 1 - x) / 2 + 1;
+        const int hi = c->width - 1 - x < 0 ? 0 : last < len ? last : len;
+        if (hi <= lo) continue;
+        const unsigned lanes = ((1u << (hi - lo)) - 1) << (at + lo);
+        // Float 2j after `from` is lane j's: the lanes' bits spread to the even positions.
+        const unsigned spread = _pdep_u32(lanes, 0x55555555u);
+        const float *from = plane + (long)y * c->width + x - 2 * at;
+        const __m512 low = _mm512_maskz_loadu_ps((__mmask16)spread, from);
+        const __m512 high = _mm512_maskz_loadu_ps((__mmask16)(spread >> 16), from + 16);
+        values = _mm512_mask_mov_ps(values, (__mmask16)lanes, _mm512_permutex2var_ps(low, evens, high));
+    }
+    _mm512_store_ps(panel, values);
+}
+
 __attribute__((target("avx2")))
 static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
     if (e->mean) {
@@ -280,7 +307,9 @@ tile_function ds_tile(ds_kernel kernel) {
 
 /// The row packer each instruction set uses.
 static row_packer packer(ds_kernel kernel, int stride) {
-    return kernel == DS_AVX512 && stride == 1 ? pack_row_avx512 : pack_row;
+    if (kernel != DS_AVX512 || stride > 2) return pack_row;
+    if (stride == 1) return pack_row_avx512;
+    return __builtin_cpu_supports("bmi2") ? pack_row_avx512_stride2 : pack_row;
 }
 
 #else

@@ -18,6 +18,8 @@ final class KernelTests: XCTestCase {
         // K = 2,700: several K blocks, each added to the last.
         Case(channels: 300, height: 5, width: 6, size: 3, stride: 1, padding: 1, filters: 13, batchNormalize: true, activation: DS_IDENTITY),
         Case(channels: 4, height: 20, width: 37, size: 3, stride: 2, padding: 1, filters: 25, batchNormalize: true, activation: DS_LEAKY),
+        // ResNet's first layer, on an odd image: stride 2 with windows past every edge.
+        Case(channels: 3, height: 23, width: 29, size: 7, stride: 2, padding: 3, filters: 10, batchNormalize: true, activation: DS_RELU),
         // Rows of 40: most panels lie inside the image and are read in place.
         Case(channels: 2, height: 40, width: 40, size: 3, stride: 1, padding: 1, filters: 2, batchNormalize: false, activation: DS_LEAKY),
         Case(channels: 3, height: 7, width: 50, size: 5, stride: 1, padding: 0, filters: 49, batchNormalize: true, activation: DS_RELU),
