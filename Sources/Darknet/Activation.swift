@@ -1,3 +1,4 @@
+import DarknetKernels
 import Foundation
 
 /// Darknet's activation functions, by their cfg names.
@@ -35,27 +36,19 @@ public enum Activation: String, CaseIterable, Sendable {
         }
     }
 
-    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        apply(values, count: count, adding: 0)
+    /// The activation as the C kernels apply it, for those they do.
+    var kernelActivation: ds_activation? {
+        switch self {
+        case .linear: DS_IDENTITY
+        case .leaky: DS_LEAKY
+        case .relu: DS_RELU
+        default: nil
+        }
     }
 
-    /// Adds `bias` to every value, then activates: one pass over the memory.
-    /// Leaky and ReLU are branch-free so the compiler vectorises them.
-    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, adding bias: Float) {
-        switch self {
-        case .linear:
-            guard bias != 0 else { return }
-            for i in 0..<count { values[i] += bias }
-        case .leaky:
-            for i in 0..<count {
-                let x = values[i] + bias
-                values[i] = x > 0 ? x : Float(0.1 * Double(x))
-            }
-        case .relu:
-            for i in 0..<count { values[i] = max(values[i] + bias, 0) }
-        default:
-            for i in 0..<count { values[i] = self(values[i] + bias) }
-        }
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        if let kernelActivation { return ds_activate(values, count, kernelActivation) }
+        for i in 0..<count { values[i] = self(values[i]) }
     }
 }
 

@@ -28,12 +28,7 @@ final class ChannelEpilogue: @unchecked Sendable {
             // rounds to the same float but for rare ties, and is far cheaper.
             inverse[c] = 1 / (Double(parameters[offsets[.rollingVariance]! + c]).squareRoot() + Double(Float(0.000001)))
         }
-        let fused: ds_activation? = switch activation {
-        case .linear: DS_IDENTITY
-        case .leaky: DS_LEAKY
-        case .relu: DS_RELU
-        default: nil
-        }
+        let fused = activation.kernelActivation
         raw = ds_epilogue(mean: batchNormalize ? UnsafePointer(mean) : nil, inverse: UnsafePointer(inverse.baseAddress),
                           scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY)
         fusesActivation = fused != nil

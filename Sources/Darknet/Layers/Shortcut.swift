@@ -1,3 +1,4 @@
+import DarknetKernels
 import Foundation
 
 /// Darknet's `[shortcut]`: adds an earlier layer's output to the previous one
@@ -41,31 +42,36 @@ public struct Shortcut: Layer {
 
     public func forward(_ context: ForwardContext) {
         let count = context.batch * output.count
-        if fromShape == output {
+        if fromShape == output, let fused = activation.kernelActivation {
             // The usual residual: same shapes, so one pass over the three arrays, in parallel.
             let add = context.layerOutputs[from], previous = context.input, output = context.output
             context.parallel(count, work: count) { range in
-                for i in range { output[i] = alpha * previous[i] + beta * add[i] }
-                activation.apply(output + range.lowerBound, count: range.count)
+                ds_add_scaled(output + range.lowerBound, previous + range.lowerBound, alpha, add + range.lowerBound, beta,
+                              range.count, fused)
             }
             return
         }
-        context.output.update(from: context.input, count: count)
-        let add = context.layerOutputs[from]
-        let stride = max(fromShape.width / output.width, 1), sample = max(output.width / fromShape.width, 1)
-        let width = min(fromShape.width, output.width), height = min(fromShape.height, output.height)
-        let channels = min(fromShape.channels, output.channels)
-        for b in 0..<context.batch {
-            for c in 0..<channels {
-                for y in 0..<height {
-                    for x in 0..<width {
-                        let out = x * sample + output.width * (y * sample + output.height * (c + output.channels * b))
-                        let source = x * stride + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
-                        context.output[out] = alpha * context.output[out] + beta * add[source]
+        // Otherwise as Darknet: the previous output copied, the earlier one's samples added
+        // where the two overlap, everything activated; plane by plane, so each stays in cache.
+        let add = context.layerOutputs[from], previous = context.input, output = context.output
+        let stride = max(fromShape.width / self.output.width, 1), sample = max(self.output.width / fromShape.width, 1)
+        let width = min(fromShape.width, self.output.width), height = min(fromShape.height, self.output.height)
+        let channels = min(fromShape.channels, self.output.channels), spatial = self.output.spatial
+        let planes = context.batch * self.output.channels
+        context.parallel(planes, work: count) { range in
+            for plane in range {
+                let out = output + plane * spatial
+                out.update(from: previous + plane * spatial, count: spatial)
+                let (b, c) = plane.quotientAndRemainder(dividingBy: self.output.channels)
+                if c < channels {
+                    for y in 0..<height {
+                        let row = out + self.output.width * y * sample
+                        let source = add + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
+                        for x in 0..<width { row[x * sample] = alpha * row[x * sample] + beta * source[x * stride] }
                     }
                 }
+                activation.apply(out, count: spatial)
             }
         }
-        activation.apply(context.output, count: count)
     }
 }

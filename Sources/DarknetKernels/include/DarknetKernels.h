@@ -23,6 +23,14 @@ typedef struct {
 /// Applies channel `channel`'s epilogue to `count` contiguous values.
 void ds_finish(const ds_epilogue *epilogue, int channel, float *values, long count);
 
+/// Applies `activation` to `count` values in place, as Darknet rounds it (leaky's 0.1 in double).
+void ds_activate(float *values, long count, ds_activation activation);
+
+/// out = activation(alpha × previous + beta × add), value by value, as Darknet rounds it
+/// (two products, their sum, then the activation).
+void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
+                   ds_activation activation);
+
 /// The inner loops' instruction sets. Each packs weights its own way.
 typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 
