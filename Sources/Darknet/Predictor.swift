@@ -133,6 +133,7 @@ public final class Predictor {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
         try prepare(batch: batch, sharing: !keepingLayerOutputs)
+        defer { workers?.rest() }
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],

@@ -7,12 +7,16 @@ import Synchronization
 /// it wrote itself in the layer before, from its own core's cache (Dispatch hands parts to
 /// whichever thread asks first). Between loops the workers spin, since layers follow each
 /// other within microseconds and waking a sleeping thread takes about 7 µs here; after
-/// `spin` without work they sleep until the next loop.
+/// `spin` without work, or once told to `rest()` (a forward pass is over), they sleep until
+/// the next loop. Waiting threads yield their processor to any other thread that wants it
+/// (OpenBLAS's own spin for the first 100 ms of a process; a `classify` took twice as long
+/// while ours spun without yielding).
 final class Workers: @unchecked Sendable {
     let count: Int
     private let generation = Atomic<Int>(0)
     private let unfinished = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    private let resting = Atomic<Bool>(false)
     private let condition = NSCondition()
     private var parts = 0
     private var body: ((Int) -> Void)?
@@ -35,6 +39,11 @@ final class Workers: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Lets the workers sleep now rather than spin, until the next loop.
+    func rest() {
+        resting.store(true, ordering: .releasing)
+    }
+
     /// Runs `body(part)` for every part in `0..<parts` (at most `count`), part 0 on the caller.
     func run(parts: Int, _ body: (Int) -> Void) {
         precondition(parts <= count, "more parts than threads")
@@ -43,12 +52,13 @@ final class Workers: @unchecked Sendable {
             self.body = body
             self.parts = parts
             unfinished.store(count - 1, ordering: .relaxed)
+            resting.store(false, ordering: .relaxed)
             condition.lock()
             generation.add(1, ordering: .releasing)
             condition.broadcast()
             condition.unlock()
             body(0)
-            while unfinished.load(ordering: .acquiring) > 0 {}
+            while unfinished.load(ordering: .acquiring) > 0 { sched_yield() }
             self.body = nil
         }
     }
@@ -58,7 +68,8 @@ final class Workers: @unchecked Sendable {
         while true {
             var current = generation.load(ordering: .acquiring)
             let deadline = DispatchTime.now().uptimeNanoseconds + Self.spin
-            while current == seen && DispatchTime.now().uptimeNanoseconds < deadline {
+            while current == seen && !resting.load(ordering: .acquiring) && DispatchTime.now().uptimeNanoseconds < deadline {
+                sched_yield()
                 current = generation.load(ordering: .acquiring)
             }
             if current == seen {
