@@ -3,6 +3,8 @@
 // ran these memory-speed loops at a third of that speed.
 #include "DarknetKernels.h"
 
+#include <float.h>
+
 // As Darknet: each product rounded, then the sum (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
 
@@ -45,5 +47,41 @@ void ds_add_scaled(float *out, const float *previous, float alpha, const float *
         break;
     default:
         for (long i = 0; i < count; i++) out[i] = alpha * previous[i] + beta * add[i];
+    }
+}
+
+/// One output row's windows along x: out[x] = max(out[x], row[x · stride]) for x in
+/// [first, last); `stride` a constant where this is inlined, so the loads vectorise.
+static inline __attribute__((always_inline)) void pool_row(const float *row, int stride, float *out, int first, int last) {
+    for (int x = first; x < last; x++) {
+        const float v = row[(long)x * stride];
+        out[x] = v > out[x] ? v : out[x];
+    }
+}
+
+DS_CLONES
+void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
+                int offset, long planes) {
+    for (long plane = 0; plane < planes; plane++, in += (long)height * width) {
+        for (int y = 0; y < out_height; y++, out += out_width) {
+            for (int x = 0; x < out_width; x++) out[x] = -FLT_MAX;
+            for (int dy = 0; dy < size; dy++) {
+                const int iy = y * stride + offset + dy;
+                if (iy < 0 || iy >= height) continue;
+                for (int dx = 0; dx < size; dx++) {
+                    // The x whose column offset + dx + x · stride lies inside the row.
+                    const int start = offset + dx, room = width - start;
+                    const int first = start < 0 ? (stride - 1 - start) / stride : 0;
+                    const int fit = room <= 0 ? 0 : (room + stride - 1) / stride;
+                    const int last = fit < out_width ? fit : out_width;
+                    const float *row = in + (long)iy * width + start;
+                    switch (stride) {
+                    case 1: pool_row(row, 1, out, first, last); break;
+                    case 2: pool_row(row, 2, out, first, last); break;
+                    default: pool_row(row, stride, out, first, last); break;
+                    }
+                }
+            }
+        }
     }
 }

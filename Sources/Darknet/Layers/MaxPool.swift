@@ -1,3 +1,4 @@
+import DarknetKernels
 import Foundation
 
 /// Darknet's `[maxpool]`. Its `padding` (default `size - 1`) is the total over both
@@ -32,67 +33,11 @@ public struct MaxPool: Layer {
     }
 
     public func forward(_ context: ForwardContext) {
-        let offset = -padding / 2
-        // Where every window lies inside the image (the usual case), skip the bounds checks.
-        let inside = offset >= 0 && (output.width - 1) * stride + offset + size <= input.width
-            && (output.height - 1) * stride + offset + size <= input.height
-        if inside && size == 2 && stride == 2 {
-            forwardTwoByTwo(context, offset: offset)
-            return
-        }
-        context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
-            forward(context, planes: planes, offset: offset, inside: inside)
-        }
-    }
-
-    private func forward(_ context: ForwardContext, planes: Range<Int>, offset: Int, inside: Bool) {
-        var index = planes.lowerBound * output.spatial
-        for plane in planes {
-            let source = context.input + plane * input.spatial
-            for y in 0..<output.height {
-                for x in 0..<output.width {
-                    var best = -Float.greatestFiniteMagnitude
-                    if inside {
-                        let corner = source + (y * stride + offset) * input.width + x * stride + offset
-                        for dy in 0..<size {
-                            for dx in 0..<size { best = max(best, corner[dy * input.width + dx]) }
-                        }
-                    } else {
-                        for dy in 0..<size {
-                            let row = offset + y * stride + dy
-                            guard row >= 0 && row < input.height else { continue }
-                            for dx in 0..<size {
-                                let column = offset + x * stride + dx
-                                guard column >= 0 && column < input.width else { continue }
-                                best = max(best, source[row * input.width + column])
-                            }
-                        }
-                    }
-                    context.output[index] = best
-                    index += 1
-                }
-            }
-        }
-    }
-
-    /// The common 2×2, stride-2 pooling with every window inside: two rows at a time.
-    private func forwardTwoByTwo(_ context: ForwardContext, offset: Int) {
-        context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
-            forwardTwoByTwo(context, planes: planes, offset: offset)
-        }
-    }
-
-    private func forwardTwoByTwo(_ context: ForwardContext, planes: Range<Int>, offset: Int) {
-        var out = context.output + planes.lowerBound * output.spatial
-        for plane in planes {
-            let source = context.input + plane * input.spatial + offset * input.width + offset
-            for y in 0..<output.height {
-                let top = source + 2 * y * input.width, bottom = top + input.width
-                for x in 0..<output.width {
-                    out[x] = max(max(top[2 * x], top[2 * x + 1]), max(bottom[2 * x], bottom[2 * x + 1]))
-                }
-                out += output.width
-            }
+        let input = context.input, output = context.output
+        context.parallel(context.batch * self.input.channels, work: context.batch * self.input.count) { planes in
+            ds_maxpool(input + planes.lowerBound * self.input.spatial, Int32(self.input.height), Int32(self.input.width),
+                       output + planes.lowerBound * self.output.spatial, Int32(self.output.height), Int32(self.output.width),
+                       Int32(size), Int32(stride), Int32(-padding / 2), planes.count)
         }
     }
 }

@@ -31,6 +31,12 @@ void ds_activate(float *values, long count, ds_activation activation);
 void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
                    ds_activation activation);
 
+/// Darknet's maxpool over `planes` planes of height × width: each output the largest
+/// input of its size × size window, which starts `offset` rows and columns before
+/// (output × stride); cells outside the plane never win.
+void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
+                int offset, long planes);
+
 /// The inner loops' instruction sets. Each packs weights its own way.
 typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 
