@@ -160,7 +160,7 @@ public struct Network: Sendable {
         var offset = 0
         for i in layers.indices where layers[i].parameterCount > 0 {
             let count = layers[i].parameterCount
-            layers[i].load(Array(values[offset..<(offset + count)]), transposed: transposed)
+            layers[i].load(.onHugePages(values[offset..<(offset + count)]), transposed: transposed)
             offset += count
         }
     }

@@ -97,7 +97,7 @@ public struct Convolutional: Layer {
         let groupCount = algorithm == .winograd
             ? ds_winograd_packed_count(Self.instructionSet, m, channels)
             : ds_packed_weights_count(Self.instructionSet, m, k)
-        packedWeights = [Float](repeating: 0, count: groupCount * groups)
+        packedWeights = .onHugePages(repeatElement(0, count: groupCount * groups))
         parameters.withUnsafeBufferPointer { weights in
             packedWeights.withUnsafeMutableBufferPointer { packed in
                 for g in 0..<groups {
