@@ -301,6 +301,32 @@ static void tile_avx512(int rows, int kc, const float *a, const float *b, const 
     }
 }
 
+/// A 1 × 1 convolution of a single column (a 1 × 1 image, after a global average pool):
+/// the panels' rows in the vector lanes, so that no lane is wasted on missing columns.
+/// Sums as the tile's, in k order; then the epilogue, channel by channel.
+__attribute__((target("avx512f")))
+static void convolve_column_avx512(const float *column, int k, const float *packed, const ds_epilogue *epilogue,
+                                   int first_row, int last_row, float *out) {
+    enum { MR = 24 };
+    for (int row = first_row; row < last_row; row += MR) {
+        const float *a = packed + (long)row * k;
+        __m512 low = _mm512_setzero_ps(), high = _mm512_setzero_ps();
+        for (int p = 0; p < k; p++, a += MR) {
+            const __m512 x = _mm512_set1_ps(column[p]);
+            low = _mm512_add_ps(low, _mm512_mul_ps(_mm512_loadu_ps(a), x));
+            high = _mm512_add_ps(high, _mm512_mul_ps(_mm512_maskz_loadu_ps(0xff, a + 16), x));
+        }
+        float sums[32] __attribute__((aligned(64)));
+        _mm512_store_ps(sums, low);
+        _mm512_store_ps(sums + 16, high);
+        const int rows = last_row - row < MR ? last_row - row : MR;
+        for (int r = 0; r < rows; r++) {
+            out[row + r] = sums[r];
+            ds_finish(epilogue, row + r, out + row + r, 1);
+        }
+    }
+}
+
 tile_function ds_tile(ds_kernel kernel) {
     return kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
 }
@@ -342,6 +368,11 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
     const int k = c->channels * c->size * c->size;
     const long n = (long)c->out_height * c->out_width;
     const long padded_m = (m + mr - 1) / mr * mr;
+#ifdef DS_X86
+    if (kernel == DS_AVX512 && n == 1 && c->size == 1 && first == 0 && last == 1) {
+        return convolve_column_avx512(c->image, k, packed, epilogue, first_row, last_row, out);
+    }
+#endif
     int kc = weight_block_budget / padded_m;
     kc = kc < 32 ? 32 : kc > KC_MAX ? KC_MAX : kc;
     // Blocks of equal size: a short last block would reload every output tile for little work.

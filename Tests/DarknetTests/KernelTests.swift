@@ -18,6 +18,8 @@ final class KernelTests: XCTestCase {
         // K = 2,700: several K blocks, each added to the last.
         Case(channels: 300, height: 5, width: 6, size: 3, stride: 1, padding: 1, filters: 13, batchNormalize: true, activation: DS_IDENTITY),
         Case(channels: 4, height: 20, width: 37, size: 3, stride: 2, padding: 1, filters: 25, batchNormalize: true, activation: DS_LEAKY),
+        // One column (a 1 × 1 image): its own AVX-512 path, rows in the lanes.
+        Case(channels: 300, height: 1, width: 1, size: 1, stride: 1, padding: 0, filters: 50, batchNormalize: true, activation: DS_LEAKY),
         // AlexNet's first layer: stride 4, partly padded.
         Case(channels: 3, height: 31, width: 35, size: 11, stride: 4, padding: 2, filters: 5, batchNormalize: false, activation: DS_RELU),
         // ResNet's first layer, on an odd image: stride 2 with windows past every edge.
