@@ -165,9 +165,13 @@ public struct Network: Sendable {
         }
     }
 
+    /// How the convolutions compute their sums (see `use(_:)`).
+    public private(set) var convolution = ConvolutionAlgorithm.darknet
+
     /// Has every convolution compute its sums with `algorithm` where it applies
     /// (see `Convolutional.use(_:)`), before or after the weights are loaded.
     public mutating func use(_ algorithm: ConvolutionAlgorithm) {
+        convolution = algorithm
         for i in layers.indices {
             guard var convolutional = layers[i] as? Convolutional else { continue }
             convolutional.use(algorithm)

@@ -11,13 +11,16 @@ public struct NetworkCatalog: Sendable {
     public var findWeights: @Sendable (Network) throws -> String?
     /// The class names for a network.
     public var labels: @Sendable (Network) throws -> Labels
+    /// How every network opened computes its convolutions.
+    public var convolution: ConvolutionAlgorithm
 
     public init(cfgs: [String], findWeights: @escaping @Sendable (Network) throws -> String?,
-                labels: @escaping @Sendable (Network) throws -> Labels) {
+                labels: @escaping @Sendable (Network) throws -> Labels, convolution: ConvolutionAlgorithm = .darknet) {
         var seen = Set<String>()
         self.cfgs = cfgs.filter { seen.insert(NetworkCatalog.identity($0)).inserted }
         self.findWeights = findWeights
         self.labels = labels
+        self.convolution = convolution
     }
 
     /// A path's absolute, standardised form, to tell whether two name one file.
@@ -33,6 +36,7 @@ public struct NetworkCatalog: Sendable {
     /// Opens a cfg: its weights when found, else random weights (seed 1).
     public func open(_ cfg: String) throws -> OpenNetwork {
         var network = try Network(cfg: cfg)
+        network.use(convolution)
         let weightsPath = try findWeights(network)
         if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
         return OpenNetwork(network: network, weightsPath: weightsPath, labels: try labels(network))

@@ -127,7 +127,9 @@ final class Screen {
         terminal.fill(row: 0, column: 0, width: layout.columns, attributes: ds_attr_reverse())
         var end: Int
         if let weights = state.weightsPath {
-            let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)"
+            // Not Darknet's sums: say so.
+            let winograd = state.network.convolution == .winograd ? "  winograd convolutions" : ""
+            let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)\(winograd)"
             terminal.put(title, row: 0, column: 0, attributes: ds_attr_reverse())
             end = title.count
         } else {

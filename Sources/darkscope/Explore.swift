@@ -32,6 +32,9 @@ struct Explore: ParsableCommand {
     @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
     var colors: ColorDepth?
 
+    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    var convolution = ConvolutionAlgorithm.darknet
+
     @Option(help: .hidden)
     var redrawLog: String?
 
@@ -61,7 +64,8 @@ struct Explore: ParsableCommand {
                 let isGiven = NetworkCatalog.identity(network.cfgPath) == given
                 return try WeightsSearch.find(explicit: isGiven ? explicit : nil, for: network)
             },
-            labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) })
+            labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) },
+            convolution: convolution)
         let opened = try catalog.open(cfg)
         try Explorer.run(ExplorerOptions(network: opened.network, weightsPath: opened.weightsPath, images: images, labels: opened.labels,
                                          catalog: catalog, pixelMode: format, colors: colors, redrawLog: redrawLog))
