@@ -1,26 +1,35 @@
-// Winograd's minimal filtering F(4×4, 3×3) (Lavin and Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2015) for 3×3 convolutions of stride 1 and padding 1:
-// each 4×4 block ("tile") of outputs comes from a 6×6 block of input in 36 products per
-// channel, where the direct convolution takes 144. The input and output transforms round
-// as Darknet's sums do not, so this is an option, never the default.
+// Winograd's minimal filtering F(4×4, 3×3) and F(2×2, 3×3) (Lavin and Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2015) for 3×3 convolutions of stride 1
+// and padding 1: each 4×4 (or 2×2) block ("tile") of outputs comes from a 6×6 (4×4) block
+// of input in 36 (16) products per channel, where the direct convolution takes 144 (36).
+// The input and output transforms round as Darknet's sums do not, so this is an option,
+// never the default. The smaller tile is for small images, which have few large tiles.
 //
 // Tiles go sixteen at a time, one per vector lane: their transformed inputs form, for each
-// of the 36 points, a channels × 16 panel that the GEMM tile of convolve.c multiplies by
-// the transformed weights (packed as it packs weights); the 36 products of each output
+// of the 36 (16) points, a channels × 16 panel that the GEMM tile of convolve.c multiplies
+// by the transformed weights (packed as it packs weights); the products of each output
 // channel then go back through the output transform, batch norm, bias and activation.
 #include "DarknetKernels.h"
 #include "tile.h"
 
 #include <string.h>
 
-enum { POINTS = 36 };
+/// The most points (F(4×4, 3×3)'s 6 × 6) and the widest input tile.
+enum { MAX_POINTS = 36, MAX_ALPHA = 6 };
 
 typedef float v16 __attribute__((vector_size(NR * sizeof(float))));
 /// A v16 as it lies in memory: any float's alignment, and aliasing the floats it covers.
 typedef float unaligned_v16 __attribute__((vector_size(NR * sizeof(float)), aligned(sizeof(float)), may_alias));
 
-/// Bᵀ applied to six values: one dimension of the input transform.
-static inline __attribute__((always_inline)) void input_transform(const v16 d[6], v16 o[6]) {
+/// Bᵀ applied to an input tile's size + 2 values: one dimension of the input transform.
+static inline __attribute__((always_inline)) void input_transform(int size, const v16 *d, v16 *o) {
+    if (size == 2) {
+        o[0] = d[0] - d[2];
+        o[1] = d[1] + d[2];
+        o[2] = d[2] - d[1];
+        o[3] = d[1] - d[3];
+        return;
+    }
     o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
     o[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
     o[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
@@ -29,8 +38,13 @@ static inline __attribute__((always_inline)) void input_transform(const v16 d[6]
     o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
 }
 
-/// Aᵀ applied to six values: one dimension of the output transform.
-static inline __attribute__((always_inline)) void output_transform(const v16 m[6], v16 o[4]) {
+/// Aᵀ applied to size + 2 values: one dimension of the output transform.
+static inline __attribute__((always_inline)) void output_transform(int size, const v16 *m, v16 *o) {
+    if (size == 2) {
+        o[0] = m[0] + m[1] + m[2];
+        o[1] = m[1] - m[2] - m[3];
+        return;
+    }
     const v16 sum12 = m[1] + m[2], difference12 = m[1] - m[2];
     const v16 sum34 = m[3] + m[4], difference34 = m[3] - m[4];
     o[0] = m[0] + sum12 + sum34;
@@ -39,131 +53,146 @@ static inline __attribute__((always_inline)) void output_transform(const v16 m[6
     o[3] = difference12 + 8.0f * difference34 + m[5];
 }
 
-long ds_winograd_tiles(const ds_convolution *c) { return (long)((c->height + 3) / 4) * ((c->width + 3) / 4); }
+/// Points of the transformed tiles: (size + 2)².
+static inline int points_of(int size) { return (size + 2) * (size + 2); }
 
-long ds_winograd_scratch_count(ds_kernel kernel, int channels) {
-    return (long)POINTS * NR * (channels + ds_panel_rows(kernel));
+long ds_winograd_tiles(const ds_convolution *c, int size) {
+    return (long)((c->height + size - 1) / size) * ((c->width + size - 1) / size);
 }
 
-long ds_winograd_packed_count(ds_kernel kernel, int m, int channels) {
-    return POINTS * ds_packed_weights_count(kernel, m, channels);
+long ds_winograd_scratch_count(ds_kernel kernel, int channels, int size) {
+    return (long)points_of(size) * NR * (channels + ds_panel_rows(kernel));
 }
 
-void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed) {
-    static const double g[6][3] = {
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int size) {
+    return points_of(size) * ds_packed_weights_count(kernel, m, channels);
+}
+
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int size, float *packed) {
+    static const double g4[6][3] = {
         {1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
         {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
     };
-    const int mr = ds_panel_rows(kernel);
+    static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    const double (*g)[3] = size == 2 ? g2 : g4;
+    const int mr = ds_panel_rows(kernel), alpha = size + 2;
     const long count = ds_packed_weights_count(kernel, m, channels);
     // Each point's m × channels matrix, packed as ds_pack_weights packs: panels of mr
     // filters, channel after channel; the rows past m stay zero.
-    memset(packed, 0, sizeof(float) * POINTS * count);
+    memset(packed, 0, sizeof(float) * points_of(size) * count);
     for (int f = 0; f < m; f++) {
         for (int channel = 0; channel < channels; channel++) {
             // U = G w Gᵀ, in double: one rounding per value.
             const float *w = weights + ((long)f * channels + channel) * 9;
-            double gw[6][3];
-            for (int a = 0; a < 6; a++) {
+            double gw[MAX_ALPHA][3];
+            for (int a = 0; a < alpha; a++) {
                 for (int j = 0; j < 3; j++) gw[a][j] = g[a][0] * w[j] + g[a][1] * w[3 + j] + g[a][2] * w[6 + j];
             }
             float *to = packed + (long)(f / mr) * mr * channels + (long)channel * mr + f % mr;
-            for (int a = 0; a < 6; a++) {
-                for (int b = 0; b < 6; b++) {
-                    to[(a * 6 + b) * count] = (float)(gw[a][0] * g[b][0] + gw[a][1] * g[b][1] + gw[a][2] * g[b][2]);
+            for (int a = 0; a < alpha; a++) {
+                for (int b = 0; b < alpha; b++) {
+                    to[(a * alpha + b) * count] = (float)(gw[a][0] * g[b][0] + gw[a][1] * g[b][1] + gw[a][2] * g[b][2]);
                 }
             }
         }
     }
 }
 
-/// Where one tile's outputs are: its top-left corner, and how many of its 4 rows and
-/// 4 columns lie inside the image.
+/// Where one tile's outputs are: its top-left corner, and how many of its `size` rows and
+/// columns lie inside the image.
 typedef struct {
     int top, left, rows, columns;
 } tile_place;
 
-/// The places of `count` tiles from `first`, computed once for every channel.
-static inline __attribute__((always_inline)) void place_tiles(const ds_convolution *c, long first, int count,
+/// The places of `count` tiles of `size` from `first`, computed once for every channel.
+static inline __attribute__((always_inline)) void place_tiles(const ds_convolution *c, int size, long first, int count,
                                                               tile_place *places) {
-    const int tiles_wide = (c->width + 3) / 4;
+    const int tiles_wide = (c->width + size - 1) / size;
     for (int t = 0; t < count; t++) {
-        const int top = (int)((first + t) / tiles_wide) * 4, left = (int)((first + t) % tiles_wide) * 4;
-        places[t] = (tile_place){top, left, c->height - top < 4 ? c->height - top : 4,
-                                 c->width - left < 4 ? c->width - left : 4};
+        const int top = (int)((first + t) / tiles_wide) * size, left = (int)((first + t) % tiles_wide) * size;
+        places[t] = (tile_place){top, left, c->height - top < size ? c->height - top : size,
+                                 c->width - left < size ? c->width - left : size};
     }
 }
 
 /// Transforms the input of `count` tiles into `v`: point-major, then channel, then the
-/// 16 tiles. A tile's 6×6 input block starts one row and one column before its outputs.
-static inline __attribute__((always_inline)) void transform_inputs(const ds_convolution *c, const tile_place *places,
-                                                                   int count, float *v) {
-    const int height = c->height, width = c->width;
-    float d[POINTS][NR] __attribute__((aligned(64)));
+/// 16 tiles. A tile's (size + 2)² input block starts one row and one column before its outputs.
+static inline __attribute__((always_inline)) void transform_inputs(const ds_convolution *c, int size,
+                                                                   const tile_place *places, int count, float *v) {
+    const int height = c->height, width = c->width, alpha = size + 2;
+    float d[MAX_POINTS][NR] __attribute__((aligned(64)));
     memset(d, 0, sizeof d);
     for (int channel = 0; channel < c->channels; channel++) {
         const float *plane = c->image + (long)channel * height * width;
         for (int t = 0; t < count; t++) {
             const int top = places[t].top - 1, left = places[t].left - 1;
-            if (top >= 0 && top + 6 <= height && left >= 0 && left + 6 <= width) {
-                for (int r = 0; r < 6; r++) {
-                    for (int s = 0; s < 6; s++) d[r * 6 + s][t] = plane[(long)(top + r) * width + left + s];
+            if (top >= 0 && top + alpha <= height && left >= 0 && left + alpha <= width) {
+                for (int r = 0; r < alpha; r++) {
+                    for (int s = 0; s < alpha; s++) d[r * alpha + s][t] = plane[(long)(top + r) * width + left + s];
                 }
             } else {
-                for (int r = 0; r < 6; r++) {
-                    for (int s = 0; s < 6; s++) {
+                for (int r = 0; r < alpha; r++) {
+                    for (int s = 0; s < alpha; s++) {
                         const int y = top + r, x = left + s;
-                        d[r * 6 + s][t] = y >= 0 && y < height && x >= 0 && x < width ? plane[(long)y * width + x] : 0;
+                        d[r * alpha + s][t] = y >= 0 && y < height && x >= 0 && x < width ? plane[(long)y * width + x] : 0;
                     }
                 }
             }
         }
-        v16 columns[6][6];
-        for (int s = 0; s < 6; s++) {
-            v16 in[6], out[6];
-            for (int r = 0; r < 6; r++) in[r] = *(const unaligned_v16 *)(d[r * 6 + s]);
-            input_transform(in, out);
-            for (int r = 0; r < 6; r++) columns[r][s] = out[r];
+        v16 columns[MAX_ALPHA][MAX_ALPHA];
+        for (int s = 0; s < alpha; s++) {
+            v16 in[MAX_ALPHA], out[MAX_ALPHA];
+            for (int r = 0; r < alpha; r++) in[r] = *(const unaligned_v16 *)(d[r * alpha + s]);
+            input_transform(size, in, out);
+            for (int r = 0; r < alpha; r++) columns[r][s] = out[r];
         }
-        for (int r = 0; r < 6; r++) {
-            v16 out[6];
-            input_transform(columns[r], out);
-            for (int s = 0; s < 6; s++) *(unaligned_v16 *)(v + ((long)(r * 6 + s) * c->channels + channel) * NR) = out[s];
+        for (int r = 0; r < alpha; r++) {
+            v16 out[MAX_ALPHA];
+            input_transform(size, columns[r], out);
+            for (int s = 0; s < alpha; s++) {
+                *(unaligned_v16 *)(v + ((long)(r * alpha + s) * c->channels + channel) * NR) = out[s];
+            }
         }
     }
 }
 
-/// Output channel `channel`'s 36 products of 16 tiles (NR floats apart, `stride` between
+/// Output channel `channel`'s products of 16 tiles (NR floats apart, `stride` between
 /// points) back to outputs, through the epilogue, into the tiles of `out` that exist.
-static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, const float *products,
-                                                                    long stride, const ds_epilogue *e, int channel,
+static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, int size,
+                                                                    const float *products, long stride,
+                                                                    const ds_epilogue *e, int channel,
                                                                     const tile_place *places, int count, float *out) {
-    v16 rows[4][6], y[4][4];
-    for (int s = 0; s < 6; s++) {
-        v16 in[6], o[4];
-        for (int r = 0; r < 6; r++) in[r] = *(const unaligned_v16 *)(products + (r * 6 + s) * stride);
-        output_transform(in, o);
-        for (int i = 0; i < 4; i++) rows[i][s] = o[i];
+    const int alpha = size + 2;
+    v16 rows[4][MAX_ALPHA], y[4][4];
+    for (int s = 0; s < alpha; s++) {
+        v16 in[MAX_ALPHA], o[4];
+        for (int r = 0; r < alpha; r++) in[r] = *(const unaligned_v16 *)(products + (r * alpha + s) * stride);
+        output_transform(size, in, o);
+        for (int i = 0; i < size; i++) rows[i][s] = o[i];
     }
-    for (int i = 0; i < 4; i++) output_transform(rows[i], y[i]);
+    for (int i = 0; i < size; i++) output_transform(size, rows[i], y[i]);
     // Batch norm and bias as one multiply-add: Darknet's own rounding is gone anyway.
     double multiplier = 1, addend = e->bias[channel];
     if (e->mean) {
         multiplier = e->inverse[channel] * e->scale[channel];
         addend -= e->mean[channel] * multiplier;
     }
-    // Each output row of the 16 tiles, regrouped tile by tile: four floats a tile.
+    // Each output row of the 16 tiles, regrouped tile by tile: `size` floats a tile.
     float grouped[4][NR][4] __attribute__((aligned(64)));
     const v16 zero = {0};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < size; i++) {
         v16 x[4];
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < size; j++) {
             x[j] = y[i][j] * (float)multiplier + (float)addend;
             switch (e->activation) {
             case DS_LEAKY: x[j] = __builtin_elementwise_max(x[j], zero) + 0.1f * __builtin_elementwise_min(x[j], zero); break;
             case DS_RELU: x[j] = __builtin_elementwise_max(x[j], zero); break;
             default: break;
             }
+        }
+        if (size == 2) {
+            for (int t = 0; t < NR; t++) grouped[i][t][0] = x[0][t], grouped[i][t][1] = x[1][t];
+            continue;
         }
         const v16 pairs01_low = __builtin_shufflevector(x[0], x[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         const v16 pairs01_high = __builtin_shufflevector(x[0], x[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -188,23 +217,23 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
     }
 }
 
-/// Tiles [first, first + count) (count ≤ 16), output channels [first_row, last_row).
-static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kernel, const ds_convolution *c,
+/// Tiles [first, first + count) (count ≤ 16) of `size`, output channels [first_row, last_row).
+static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kernel, const ds_convolution *c, int size,
                                                                  const float *packed, int m, const ds_epilogue *e,
                                                                  long first, int count, int first_row, int last_row,
                                                                  float *scratch, float *out) {
     const tile_function tile = ds_tile(kernel);
-    const int mr = ds_panel_rows(kernel), channels = c->channels;
+    const int mr = ds_panel_rows(kernel), channels = c->channels, points = points_of(size);
     const long point_weights = ds_packed_weights_count(kernel, m, channels);
-    float *v = scratch, *products = scratch + (long)POINTS * channels * NR;
+    float *v = scratch, *products = scratch + (long)points * channels * NR;
     tile_place places[NR];
-    place_tiles(c, first, count, places);
-    transform_inputs(c, places, count, v);
+    place_tiles(c, size, first, count, places);
+    transform_inputs(c, size, places, count, v);
     long rows_at[KC_MAX];
     for (int p = 0; p < KC_MAX; p++) rows_at[p] = p * NR;
     for (int row = first_row; row < last_row; row += mr) {
         const int rows = last_row - row < mr ? last_row - row : mr;
-        for (int point = 0; point < POINTS; point++) {
+        for (int point = 0; point < points; point++) {
             const float *a = packed + point * point_weights + (long)row * channels;
             for (int k0 = 0; k0 < channels; k0 += KC_MAX) {
                 const int kc = channels - k0 < KC_MAX ? channels - k0 : KC_MAX;
@@ -213,34 +242,33 @@ static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kerne
             }
         }
         for (int r = 0; r < rows; r++) {
-            transform_outputs(c, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
+            transform_outputs(c, size, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
         }
     }
 }
 
-/// The transforms compiled once for each instruction set: vectors of 16 floats become
-/// one AVX-512 register, two AVX ones, or four SSE ones.
-typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, const float *packed, int m,
+/// The transforms compiled once for each instruction set and tile size: vectors of 16
+/// floats become one AVX-512 register, two AVX ones, or four SSE ones.
+typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,
                                const ds_epilogue *e, long first, int count, int first_row, int last_row, float *scratch,
                                float *out);
 
-static void tiles_portable(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
-                           long first, int count, int first_row, int last_row, float *scratch, float *out) {
-    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
-}
+#define DS_TILES_FUNCTION(name, attributes)                                                                              \
+    attributes static void name(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,        \
+                                const ds_epilogue *e, long first, int count, int first_row, int last_row,               \
+                                float *scratch, float *out) {                                                           \
+        if (size == 2) {                                                                                                \
+            convolve_tiles(kernel, c, 2, packed, m, e, first, count, first_row, last_row, scratch, out);                \
+        } else {                                                                                                        \
+            convolve_tiles(kernel, c, 4, packed, m, e, first, count, first_row, last_row, scratch, out);                \
+        }                                                                                                               \
+    }
+
+DS_TILES_FUNCTION(tiles_portable, )
 
 #ifdef DS_X86
-__attribute__((target("avx2")))
-static void tiles_avx2(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
-                       long first, int count, int first_row, int last_row, float *scratch, float *out) {
-    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
-}
-
-__attribute__((target("avx512f")))
-static void tiles_avx512(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *e,
-                         long first, int count, int first_row, int last_row, float *scratch, float *out) {
-    convolve_tiles(kernel, c, packed, m, e, first, count, first_row, last_row, scratch, out);
-}
+DS_TILES_FUNCTION(tiles_avx2, __attribute__((target("avx2"))))
+DS_TILES_FUNCTION(tiles_avx512, __attribute__((target("avx512f"))))
 
 static tiles_function tiles_for(ds_kernel kernel) {
     return kernel == DS_AVX512 ? tiles_avx512 : kernel == DS_AVX2 ? tiles_avx2 : tiles_portable;
@@ -249,10 +277,12 @@ static tiles_function tiles_for(ds_kernel kernel) {
 static tiles_function tiles_for(ds_kernel kernel) { (void)kernel; return tiles_portable; }
 #endif
 
-void ds_winograd(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
-                 long first, long last, int first_row, int last_row, float *scratch, float *out) {
+void ds_winograd(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,
+                 const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *scratch,
+                 float *out) {
     const tiles_function tiles = tiles_for(kernel);
     for (long t = first; t < last; t += NR) {
-        tiles(kernel, c, packed, m, epilogue, t, last - t < NR ? (int)(last - t) : NR, first_row, last_row, scratch, out);
+        tiles(kernel, c, size, packed, m, epilogue, t, last - t < NR ? (int)(last - t) : NR, first_row, last_row, scratch,
+              out);
     }
 }

@@ -151,26 +151,28 @@ final class KernelTests: XCTestCase {
             Case(channels: 64, height: 14, width: 14, size: 3, stride: 1, padding: 1, filters: 24, batchNormalize: true, activation: DS_LEAKY),
         ]
         for fixture in cases.map(Fixture.init) {
-            let test = fixture.test, n = fixture.n, m = Int32(test.filters)
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
             for kernel in Self.kernels {
-                var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, Int32(test.channels)))
-                ds_winograd_pack_weights(kernel, fixture.weights, m, Int32(test.channels), &packed)
-                var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, Int32(test.channels)))
-                var out = [Float](repeating: .nan, count: test.filters * n)
-                fixture.run { convolution, epilogue in
-                    // In parts, as threads would: tiles split at a multiple of 16, rows at a panel.
-                    let tiles = ds_winograd_tiles(convolution), split = min(tiles, 16)
-                    let rows = ds_panel_rows(kernel), row = min(m, rows * ((m / rows + 1) / 2))
-                    ds_winograd(kernel, convolution, packed, m, epilogue, 0, split, 0, m, &scratch, &out)
-                    ds_winograd(kernel, convolution, packed, m, epilogue, split, tiles, 0, row, &scratch, &out)
-                    ds_winograd(kernel, convolution, packed, m, epilogue, split, tiles, row, m, &scratch, &out)
+                for size: Int32 in [4, 2] {
+                    var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, size))
+                    ds_winograd_pack_weights(kernel, fixture.weights, m, channels, size, &packed)
+                    var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, size))
+                    var out = [Float](repeating: .nan, count: test.filters * n)
+                    fixture.run { convolution, epilogue in
+                        // In parts, as threads would: tiles split at a multiple of 16, rows at a panel.
+                        let tiles = ds_winograd_tiles(convolution, size), split = min(tiles, 16)
+                        let rows = ds_panel_rows(kernel), row = min(m, rows * ((m / rows + 1) / 2))
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, 0, split, 0, m, &scratch, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, 0, row, &scratch, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, row, m, &scratch, &out)
+                    }
+                    let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
+                    // Each output adds 9 × channels products of values below 1 in magnitude,
+                    // scaled by at most 2 × 2 by batch norm; float rounds at 6e-8 of a value, and
+                    // the transforms' constants (up to 8) grow that. Measured: a sixth of this or less.
+                    let bound = 1e-6 * Float(9 * test.channels) * 4
+                    XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), tiles of \(size), \(test)")
                 }
-                let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
-                // Each output adds 9 × channels products of values below 1 in magnitude,
-                // scaled by at most 2 × 2 by batch norm; float rounds at 6e-8 of a value, and
-                // the transforms' constants (up to 8) grow that. Measured: a sixth of this or less.
-                let bound = 1e-6 * Float(9 * test.channels) * 4
-                XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), \(test)")
             }
         }
     }

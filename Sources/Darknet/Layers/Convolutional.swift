@@ -77,33 +77,40 @@ public struct Convolutional: Layer {
     }
 
     /// Computes the layer's sums with `algorithm` from now on, where it applies; Darknet's elsewhere.
-    /// Winograd's applies to 3×3 convolutions of stride 1 and padding 1 where it is faster:
-    /// with fewer than 16 tiles its vectors run part empty, and with fewer than 16 input
-    /// channels its transforms cost more than the products they save (measured on Tiny
-    /// Darknet's first layer, 3 channels: 1.2 times slower).
     public mutating func use(_ algorithm: ConvolutionAlgorithm) {
-        let applies = algorithm == .darknet
-            || size == 3 && stride == 1 && padding == 1 && tiles >= 16 && input.channels / groups >= 16
-        self.algorithm = applies ? algorithm : .darknet
+        winogradTile = algorithm == .winograd ? Self.winogradTile(self) : nil
+        self.algorithm = winogradTile == nil ? .darknet : algorithm
         if epilogue != nil { pack() }
     }
 
-    /// Winograd's 4×4 output tiles.
-    private var tiles: Int { (output.width + 3) / 4 * ((output.height + 3) / 4) }
+    /// The edge of Winograd's output tiles for this layer, nil where Winograd's does not apply.
+    private var winogradTile: Int32?
+
+    /// Winograd's applies to 3×3 convolutions of stride 1 and padding 1 where it is faster:
+    /// with tiles of 4 × 4 outputs, or 2 × 2 on small images, 16 tiles or more (fewer leave
+    /// vector lanes empty), and 16 input channels or more (with fewer, the transforms cost
+    /// more than the products they save: Tiny Darknet's first layer, 3 channels, ran 1.2
+    /// times slower).
+    private static func winogradTile(_ layer: Convolutional) -> Int32? {
+        guard layer.size == 3, layer.stride == 1, layer.padding == 1, layer.input.channels / layer.groups >= 16 else { return nil }
+        return [4, 2].first { layer.tiles(of: $0) >= 16 }.map(Int32.init)
+    }
+
+    /// Winograd's output tiles of `edge` × `edge`.
+    private func tiles(of edge: Int) -> Int { (output.width + edge - 1) / edge * ((output.height + edge - 1) / edge) }
 
     private mutating func pack() {
         let start = offsets[.weights(fanIn: 0)]!
         let m = Int32(filters / groups), channels = Int32(input.channels / groups), k = channels * Int32(size * size)
-        let groupCount = algorithm == .winograd
-            ? ds_winograd_packed_count(Self.instructionSet, m, channels)
-            : ds_packed_weights_count(Self.instructionSet, m, k)
+        let groupCount = winogradTile.map { ds_winograd_packed_count(Self.instructionSet, m, channels, $0) }
+            ?? ds_packed_weights_count(Self.instructionSet, m, k)
         packedWeights = .onHugePages(repeatElement(0, count: groupCount * groups))
         parameters.withUnsafeBufferPointer { weights in
             packedWeights.withUnsafeMutableBufferPointer { packed in
                 for g in 0..<groups {
                     let from = weights.baseAddress! + start + g * Int(m * k), to = packed.baseAddress! + g * groupCount
-                    if algorithm == .winograd {
-                        ds_winograd_pack_weights(Self.instructionSet, from, m, channels, to)
+                    if let winogradTile {
+                        ds_winograd_pack_weights(Self.instructionSet, from, m, channels, winogradTile, to)
                     } else {
                         ds_pack_weights(Self.instructionSet, from, m, k, to)
                     }
@@ -113,7 +120,7 @@ public struct Convolutional: Layer {
     }
 
     public var scratchCount: Int {
-        algorithm == .winograd ? ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups)) : 0
+        winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), $0) } ?? 0
     }
 
     public var tableEntry: String {
@@ -151,10 +158,10 @@ public struct Convolutional: Layer {
                             // read, and the multiply-adds, sixteen to a vector instruction.
                             let work = m * k + m * k * n / 16
                             let rows = Int(ds_panel_rows(Self.instructionSet))
-                            let columns = algorithm == .winograd ? tiles : n
+                            let columns = winogradTile.map { tiles(of: Int($0)) } ?? n
                             let compute = { (first: Int, last: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
-                                if algorithm == .winograd {
-                                    ds_winograd(Self.instructionSet, convolution, weights, Int32(m), finish, first, last,
+                                if let winogradTile {
+                                    ds_winograd(Self.instructionSet, convolution, winogradTile, weights, Int32(m), finish, first, last,
                                                 Int32(rows.lowerBound), Int32(rows.upperBound), scratch, out)
                                 } else {
                                     ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, first, last,
@@ -189,7 +196,7 @@ public struct Convolutional: Layer {
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     /// Darknet's: each sum bit for bit what Darknet computes.
     case darknet
-    /// Winograd's F(4×4, 3×3) where it applies: about twice as fast, within float rounding
-    /// of Darknet's sums but not equal to them.
+    /// Winograd's F(4×4, 3×3), or F(2×2, 3×3) on small images, where it applies: about twice
+    /// as fast, within float rounding of Darknet's sums but not equal to them.
     case winograd
 }

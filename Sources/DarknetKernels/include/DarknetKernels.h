@@ -68,23 +68,23 @@ typedef struct {
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
-/// Winograd's F(4×4, 3×3), for 3×3 convolutions of stride 1 and padding 1 only (see
-/// winograd.c). Faster, and not Darknet's sums: its error is measured, not nil.
-/// The outputs come in 4×4 tiles, numbered row after row.
-long ds_winograd_tiles(const ds_convolution *convolution);
+/// Winograd's F(4×4, 3×3) and F(2×2, 3×3), for 3×3 convolutions of stride 1 and padding 1
+/// only (see winograd.c). Faster, and not Darknet's sums: its error is measured, not nil.
+/// The outputs come in tiles of `size` × `size` (4 or 2), numbered row after row.
+long ds_winograd_tiles(const ds_convolution *convolution, int size);
 
 /// Floats `ds_winograd_pack_weights` writes for m filters of `channels` 3×3 planes.
-long ds_winograd_packed_count(ds_kernel kernel, int m, int channels);
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int size);
 
 /// Transforms m × channels × 3 × 3 weights (Darknet's order) and packs them for `kernel`.
-void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, float *packed);
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int size, float *packed);
 
 /// Floats of working memory one call of `ds_winograd` needs.
-long ds_winograd_scratch_count(ds_kernel kernel, int channels);
+long ds_winograd_scratch_count(ds_kernel kernel, int channels, int size);
 
 /// As `ds_convolve`, over tiles [first, last) (first a multiple of 16) instead of columns.
 /// Calls running at once need `scratch` each their own.
-void ds_winograd(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
+void ds_winograd(ds_kernel kernel, const ds_convolution *convolution, int size, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *scratch,
                  float *out);
 
