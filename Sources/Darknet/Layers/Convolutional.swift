@@ -159,13 +159,13 @@ public struct Convolutional: Layer {
                             let work = m * k + m * k * n / 16
                             let rows = Int(ds_panel_rows(Self.instructionSet))
                             let columns = winogradTile.map { tiles(of: Int($0)) } ?? n
-                            let compute = { (first: Int, last: Int, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
+                            let compute = { (first: Int, last: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
+                                let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
                                 if let winogradTile {
                                     ds_winograd(Self.instructionSet, convolution, winogradTile, weights, Int32(m), finish, first, last,
-                                                Int32(rows.lowerBound), Int32(rows.upperBound), scratch, out)
+                                                low, high, scratch, out)
                                 } else {
-                                    ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, first, last,
-                                                Int32(rows.lowerBound), Int32(rows.upperBound), out)
+                                    ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, first, last, low, high, out)
                                 }
                             }
                             let panels = (columns + 15) / 16
