@@ -11,9 +11,10 @@ the ONNX model from darknet2onnx.py. Then:
      absolute difference of the probabilities must be below 1e-4. darkscope's Winograd
      convolutions (`--convolution winograd`, not bit for bit) are measured against Darknet
      here, not held to that bound: their error is reported;
-  2. timing: each engine (and darkscope's Winograd convolutions) in its own process, network only, warm-up then timed runs, in two
-     rounds (the second in reverse order) whose times are pooled; the median is reported;
-  3. batch throughput (Tiny Darknet, batch 8): darkscope against ONNX Runtime, images/s;
+  2. timing: each engine (and darkscope's Winograd convolutions) in its own process, network
+     only, warm-up then timed runs, in four rounds of alternating order whose times are
+     pooled; the median is reported;
+  3. batch throughput (Tiny Darknet, batch 8): darkscope (both ways) against ONNX Runtime, images/s;
   4. whole process: `darkscope classify` against `darknet classify` (hyperfine), and the peak
      resident memory of each (GNU time).
 Prints a Markdown table (ratios are darkscope / peer: below 1 means darkscope is faster) and
@@ -34,7 +35,7 @@ ROOT = os.path.dirname(HERE)
 DARKNET_SHARE = "/usr/share/darknet"
 TINY_WEIGHTS = os.environ.get("DARKSCOPE_WEIGHTS", "/work/shared/weights/tiny.weights")
 
-# name, cfg, timed runs (pooled over both rounds), warm-up per process, Darknet's runs, Darknet's warm-up
+# name, cfg, timed runs (pooled over the rounds), warm-up per process, Darknet's runs, Darknet's warm-up
 NETS = [
     ("tiny", f"{ROOT}/cfg/tiny.cfg", 100, 5, 10, 1),
     ("darknet", f"{ROOT}/cfg/darknet.cfg", 60, 3, 6, 1),
@@ -47,6 +48,8 @@ ENGINES = ["darkscope", "darknet", "opencv", "onnxruntime"]
 # darkscope with --convolution winograd: timed with the engines, its error measured apart.
 WINOGRAD = "winograd"
 TOLERANCE = 1e-4
+# Timing rounds per network and thread count, each engine once a round.
+ROUNDS = 4
 
 
 def log(text=""):
@@ -254,17 +257,19 @@ class Bench:
 
     # ---- 2. timing ---------------------------------------------------------------------
     def time_all(self, nets, thread_counts):
-        log("## Timing (network only, median ms; two rounds pooled)")
+        log(f"## Timing (network only, median ms; {ROUNDS} rounds pooled)")
         darknet_times = {}
         for threads in thread_counts:
             for net in nets:
                 engines = ["darkscope", WINOGRAD, "onnxruntime", "opencv"] + (["darknet"] if net["name"] not in darknet_times else [])
                 engines = [e for e in engines if e not in net.get("failed", {})]
                 pooled = {e: [] for e in engines}
-                for round_engines in (engines, list(reversed(engines))):
+                # Rounds in alternating order, so that a slow spell of the shared machine
+                # falls on every engine rather than on one.
+                for round_engines in [engines, list(reversed(engines))] * (ROUNDS // 2):
                     for engine in round_engines:
                         dark = engine == "darknet"
-                        runs = max(1, (net["darknet_runs"] if dark else net["runs"]) // 2)
+                        runs = max(1, (net["darknet_runs"] if dark else net["runs"]) // ROUNDS)
                         warmup = net["darknet_warmup"] if dark else net["warmup"]
                         times, output = self.engine(engine, net, threads, warmup, runs, tag=f"{threads}")
                         pooled[engine] += times
