@@ -204,15 +204,22 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
         *(unaligned_v16 *)(grouped[i][12]) = __builtin_shufflevector(pairs01_high, pairs23_high, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
     }
     float *plane = out + (long)channel * c->height * c->width;
+    if (size == 4) {
+        // Tiles side by side in a row of tiles are side by side in `grouped` too: one copy
+        // per output row of each run of them.
+        for (int t = 0, end; t < count; t = end) {
+            for (end = t + 1; end < count && places[end].top == places[t].top; end++) {}
+            const long floats = (long)(end - 1 - t) * 4 + places[end - 1].columns;
+            float *to = plane + (long)places[t].top * c->width + places[t].left;
+            for (int i = 0; i < places[t].rows; i++, to += c->width) memcpy(to, grouped[i][t], sizeof(float) * floats);
+        }
+        return;
+    }
     for (int t = 0; t < count; t++) {
         const tile_place place = places[t];
         float *to = plane + (long)place.top * c->width + place.left;
         for (int i = 0; i < place.rows; i++, to += c->width) {
-            if (place.columns == 4) {
-                memcpy(to, grouped[i][t], sizeof grouped[i][t]);
-            } else {
-                for (int j = 0; j < place.columns; j++) to[j] = grouped[i][t][j];
-            }
+            for (int j = 0; j < place.columns; j++) to[j] = grouped[i][t][j];
         }
     }
 }
