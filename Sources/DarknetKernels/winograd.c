@@ -1,13 +1,14 @@
-// Winograd's minimal filtering F(4×4, 3×3) and F(2×2, 3×3) (Lavin and Gray, "Fast
-// Algorithms for Convolutional Neural Networks", 2015) for 3×3 convolutions of stride 1
-// and padding 1: each 4×4 (or 2×2) block ("tile") of outputs comes from a 6×6 (4×4) block
-// of input in 36 (16) products per channel, where the direct convolution takes 144 (36).
-// The input and output transforms round as Darknet's sums do not, so this is an option,
-// never the default. The smaller tile is for small images, which have few large tiles.
+// Winograd's minimal filtering (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) for convolutions of stride 1 that keep the image's size: F(4×4, 3×3),
+// F(2×2, 3×3) and F(2×2, 5×5). Each block ("tile") of 4×4 or 2×2 outputs comes from an
+// α × α block of input (α = tile + filter − 1: 6, 4, 6) in α² products per channel, where
+// the direct convolution takes 144, 36 or 100. The input and output transforms round as
+// Darknet's sums do not, so this is an option, never the default. 2×2 tiles of a 3×3
+// filter are for small images, which have few large tiles.
 //
 // Tiles go sixteen at a time, one per vector lane: their transformed inputs form, for each
-// of the 36 (16) points, a channels × 16 panel that the GEMM tile of convolve.c multiplies
-// by the transformed weights (packed as it packs weights); the products of each output
+// of the α² points, a channels × 16 panel that the GEMM tile of convolve.c multiplies by
+// the transformed weights (packed as it packs weights); the products of each output
 // channel then go back through the output transform, batch norm, bias and activation.
 #include "DarknetKernels.h"
 #include "tile.h"
@@ -21,9 +22,10 @@ typedef float v16 __attribute__((vector_size(NR * sizeof(float))));
 /// A v16 as it lies in memory: any float's alignment, and aliasing the floats it covers.
 typedef float unaligned_v16 __attribute__((vector_size(NR * sizeof(float)), aligned(sizeof(float)), may_alias));
 
-/// Bᵀ applied to an input tile's size + 2 values: one dimension of the input transform.
-static inline __attribute__((always_inline)) void input_transform(int size, const v16 *d, v16 *o) {
-    if (size == 2) {
+/// Bᵀ applied to an input tile's α values: one dimension of the input transform. It depends
+/// on α alone (on the points the transforms evaluate at: 0, ±1, and for α = 6 also ±2).
+static inline __attribute__((always_inline)) void input_transform(int alpha, const v16 *d, v16 *o) {
+    if (alpha == 4) {
         o[0] = d[0] - d[2];
         o[1] = d[1] + d[2];
         o[2] = d[2] - d[1];
@@ -38,11 +40,16 @@ static inline __attribute__((always_inline)) void input_transform(int size, cons
     o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
 }
 
-/// Aᵀ applied to size + 2 values: one dimension of the output transform.
-static inline __attribute__((always_inline)) void output_transform(int size, const v16 *m, v16 *o) {
-    if (size == 2) {
+/// Aᵀ applied to α values, giving a tile's `size`: one dimension of the output transform.
+static inline __attribute__((always_inline)) void output_transform(int size, int alpha, const v16 *m, v16 *o) {
+    if (alpha == 4) {
         o[0] = m[0] + m[1] + m[2];
         o[1] = m[1] - m[2] - m[3];
+        return;
+    }
+    if (size == 2) {
+        o[0] = m[0] + m[1] + m[2] + m[3] + m[4];
+        o[1] = (m[1] - m[2]) + 2.0f * (m[3] - m[4]) + m[5];
         return;
     }
     const v16 sum12 = m[1] + m[2], difference12 = m[1] - m[2];
@@ -53,45 +60,57 @@ static inline __attribute__((always_inline)) void output_transform(int size, con
     o[3] = difference12 + 8.0f * difference34 + m[5];
 }
 
-/// Points of the transformed tiles: (size + 2)².
-static inline int points_of(int size) { return (size + 2) * (size + 2); }
+/// The input tile's edge α for tiles of `size` outputs and a `filter` × `filter` filter.
+static inline int alpha_of(int filter, int size) { return size + filter - 1; }
 
 long ds_winograd_tiles(const ds_convolution *c, int size) {
     return (long)((c->height + size - 1) / size) * ((c->width + size - 1) / size);
 }
 
-long ds_winograd_scratch_count(ds_kernel kernel, int channels, int size) {
-    return (long)points_of(size) * NR * (channels + ds_panel_rows(kernel));
+long ds_winograd_scratch_count(ds_kernel kernel, int channels, int filter, int size) {
+    const int alpha = alpha_of(filter, size);
+    return (long)alpha * alpha * NR * (channels + ds_panel_rows(kernel));
 }
 
-long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int size) {
-    return points_of(size) * ds_packed_weights_count(kernel, m, channels);
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int filter, int size) {
+    const int alpha = alpha_of(filter, size);
+    return alpha * alpha * ds_packed_weights_count(kernel, m, channels);
 }
 
-void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int size, float *packed) {
-    static const double g4[6][3] = {
-        {1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
-    };
-    static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    const double (*g)[3] = size == 2 ? g2 : g4;
-    const int mr = ds_panel_rows(kernel), alpha = size + 2;
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int filter, int size,
+                              float *packed) {
+    // G's rows: N × (1, p, p², …) at each finite point p, with the scale N that makes Bᵀ
+    // integral, then (0, …, 0, 1) for the point at infinity.
+    static const double points[5] = {0, 1, -1, 2, -2};
+    static const double scale4[3] = {1, 1.0 / 2, 1.0 / 2};
+    static const double scale6[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
+    const int alpha = alpha_of(filter, size), mr = ds_panel_rows(kernel);
+    double g[MAX_ALPHA][5] = {{0}};
+    for (int a = 0; a + 1 < alpha; a++) {
+        double power = alpha == 4 ? scale4[a] : scale6[a];
+        for (int k = 0; k < filter; k++, power *= points[a]) g[a][k] = power;
+    }
+    g[alpha - 1][filter - 1] = 1;
     const long count = ds_packed_weights_count(kernel, m, channels);
     // Each point's m × channels matrix, packed as ds_pack_weights packs: panels of mr
     // filters, channel after channel; the rows past m stay zero.
-    memset(packed, 0, sizeof(float) * points_of(size) * count);
+    memset(packed, 0, sizeof(float) * alpha * alpha * count);
     for (int f = 0; f < m; f++) {
         for (int channel = 0; channel < channels; channel++) {
             // U = G w Gᵀ, in double: one rounding per value.
-            const float *w = weights + ((long)f * channels + channel) * 9;
-            double gw[MAX_ALPHA][3];
+            const float *w = weights + ((long)f * channels + channel) * filter * filter;
+            double gw[MAX_ALPHA][5] = {{0}};
             for (int a = 0; a < alpha; a++) {
-                for (int j = 0; j < 3; j++) gw[a][j] = g[a][0] * w[j] + g[a][1] * w[3 + j] + g[a][2] * w[6 + j];
+                for (int j = 0; j < filter; j++) {
+                    for (int i = 0; i < filter; i++) gw[a][j] += g[a][i] * w[i * filter + j];
+                }
             }
             float *to = packed + (long)(f / mr) * mr * channels + (long)channel * mr + f % mr;
             for (int a = 0; a < alpha; a++) {
                 for (int b = 0; b < alpha; b++) {
-                    to[(a * alpha + b) * count] = (float)(gw[a][0] * g[b][0] + gw[a][1] * g[b][1] + gw[a][2] * g[b][2]);
+                    double u = 0;
+                    for (int j = 0; j < filter; j++) u += gw[a][j] * g[b][j];
+                    to[(a * alpha + b) * count] = (float)u;
                 }
             }
         }
@@ -116,16 +135,16 @@ static inline __attribute__((always_inline)) void place_tiles(const ds_convoluti
 }
 
 /// Transforms the input of `count` tiles into `v`: point-major, then channel, then the
-/// 16 tiles. A tile's (size + 2)² input block starts one row and one column before its outputs.
-static inline __attribute__((always_inline)) void transform_inputs(const ds_convolution *c, int size,
+/// 16 tiles. A tile's α × α input block starts `padding` rows and columns before its outputs.
+static inline __attribute__((always_inline)) void transform_inputs(const ds_convolution *c, int alpha,
                                                                    const tile_place *places, int count, float *v) {
-    const int height = c->height, width = c->width, alpha = size + 2;
+    const int height = c->height, width = c->width;
     float d[MAX_POINTS][NR] __attribute__((aligned(64)));
     memset(d, 0, sizeof d);
     for (int channel = 0; channel < c->channels; channel++) {
         const float *plane = c->image + (long)channel * height * width;
         for (int t = 0; t < count; t++) {
-            const int top = places[t].top - 1, left = places[t].left - 1;
+            const int top = places[t].top - c->padding, left = places[t].left - c->padding;
             if (top >= 0 && top + alpha <= height && left >= 0 && left + alpha <= width) {
                 for (int r = 0; r < alpha; r++) {
                     for (int s = 0; s < alpha; s++) d[r * alpha + s][t] = plane[(long)(top + r) * width + left + s];
@@ -143,12 +162,12 @@ static inline __attribute__((always_inline)) void transform_inputs(const ds_conv
         for (int s = 0; s < alpha; s++) {
             v16 in[MAX_ALPHA], out[MAX_ALPHA];
             for (int r = 0; r < alpha; r++) in[r] = *(const unaligned_v16 *)(d[r * alpha + s]);
-            input_transform(size, in, out);
+            input_transform(alpha, in, out);
             for (int r = 0; r < alpha; r++) columns[r][s] = out[r];
         }
         for (int r = 0; r < alpha; r++) {
             v16 out[MAX_ALPHA];
-            input_transform(size, columns[r], out);
+            input_transform(alpha, columns[r], out);
             for (int s = 0; s < alpha; s++) {
                 *(unaligned_v16 *)(v + ((long)(r * alpha + s) * c->channels + channel) * NR) = out[s];
             }
@@ -158,19 +177,18 @@ static inline __attribute__((always_inline)) void transform_inputs(const ds_conv
 
 /// Output channel `channel`'s products of 16 tiles (NR floats apart, `stride` between
 /// points) back to outputs, through the epilogue, into the tiles of `out` that exist.
-static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, int size,
+static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, int size, int alpha,
                                                                     const float *products, long stride,
                                                                     const ds_epilogue *e, int channel,
                                                                     const tile_place *places, int count, float *out) {
-    const int alpha = size + 2;
     v16 rows[4][MAX_ALPHA], y[4][4];
     for (int s = 0; s < alpha; s++) {
         v16 in[MAX_ALPHA], o[4];
         for (int r = 0; r < alpha; r++) in[r] = *(const unaligned_v16 *)(products + (r * alpha + s) * stride);
-        output_transform(size, in, o);
+        output_transform(size, alpha, in, o);
         for (int i = 0; i < size; i++) rows[i][s] = o[i];
     }
-    for (int i = 0; i < size; i++) output_transform(size, rows[i], y[i]);
+    for (int i = 0; i < size; i++) output_transform(size, alpha, rows[i], y[i]);
     // Batch norm and bias as one multiply-add: Darknet's own rounding is gone anyway.
     double multiplier = 1, addend = e->bias[channel];
     if (e->mean) {
@@ -226,16 +244,16 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
 
 /// Tiles [first, first + count) (count ≤ 16) of `size`, output channels [first_row, last_row).
 static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kernel, const ds_convolution *c, int size,
-                                                                 const float *packed, int m, const ds_epilogue *e,
-                                                                 long first, int count, int first_row, int last_row,
-                                                                 float *scratch, float *out) {
+                                                                 int alpha, const float *packed, int m,
+                                                                 const ds_epilogue *e, long first, int count,
+                                                                 int first_row, int last_row, float *scratch, float *out) {
     const tile_function tile = ds_tile(kernel);
-    const int mr = ds_panel_rows(kernel), channels = c->channels, points = points_of(size);
+    const int mr = ds_panel_rows(kernel), channels = c->channels, points = alpha * alpha;
     const long point_weights = ds_packed_weights_count(kernel, m, channels);
     float *v = scratch, *products = scratch + (long)points * channels * NR;
     tile_place places[NR];
     place_tiles(c, size, first, count, places);
-    transform_inputs(c, size, places, count, v);
+    transform_inputs(c, alpha, places, count, v);
     long rows_at[KC_MAX];
     for (int p = 0; p < KC_MAX; p++) rows_at[p] = p * NR;
     for (int row = first_row; row < last_row; row += mr) {
@@ -249,13 +267,13 @@ static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kerne
             }
         }
         for (int r = 0; r < rows; r++) {
-            transform_outputs(c, size, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
+            transform_outputs(c, size, alpha, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
         }
     }
 }
 
-/// The transforms compiled once for each instruction set and tile size: vectors of 16
-/// floats become one AVX-512 register, two AVX ones, or four SSE ones.
+/// The transforms compiled once for each instruction set and tile: vectors of 16 floats
+/// become one AVX-512 register, two AVX ones, or four SSE ones.
 typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,
                                const ds_epilogue *e, long first, int count, int first_row, int last_row, float *scratch,
                                float *out);
@@ -264,10 +282,12 @@ typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, int si
     attributes static void name(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,        \
                                 const ds_epilogue *e, long first, int count, int first_row, int last_row,               \
                                 float *scratch, float *out) {                                                           \
-        if (size == 2) {                                                                                                \
-            convolve_tiles(kernel, c, 2, packed, m, e, first, count, first_row, last_row, scratch, out);                \
+        if (c->size == 5) {                                                                                             \
+            convolve_tiles(kernel, c, 2, 6, packed, m, e, first, count, first_row, last_row, scratch, out);             \
+        } else if (size == 2) {                                                                                         \
+            convolve_tiles(kernel, c, 2, 4, packed, m, e, first, count, first_row, last_row, scratch, out);             \
         } else {                                                                                                        \
-            convolve_tiles(kernel, c, 4, packed, m, e, first, count, first_row, last_row, scratch, out);                \
+            convolve_tiles(kernel, c, 4, 6, packed, m, e, first, count, first_row, last_row, scratch, out);             \
         }                                                                                                               \
     }
 

@@ -86,14 +86,15 @@ public struct Convolutional: Layer {
     /// The edge of Winograd's output tiles for this layer, nil where Winograd's does not apply.
     private var winogradTile: Int32?
 
-    /// Winograd's applies to 3×3 convolutions of stride 1 and padding 1 where it is faster:
-    /// with tiles of 4 × 4 outputs, or 2 × 2 on small images, 16 tiles or more (fewer leave
-    /// vector lanes empty), and 16 input channels or more (with fewer, the transforms cost
-    /// more than the products they save: Tiny Darknet's first layer, 3 channels, ran 1.2
-    /// times slower).
+    /// Winograd's applies to 3×3 and 5×5 convolutions of stride 1 that keep the image's size,
+    /// where it is faster: with tiles of 4 × 4 outputs (3×3 only) or 2 × 2, 16 tiles or more
+    /// (fewer leave vector lanes empty), and 16 input channels or more (with fewer, the
+    /// transforms cost more than the products they save: Tiny Darknet's first layer,
+    /// 3 channels, ran 1.2 times slower).
     private static func winogradTile(_ layer: Convolutional) -> Int32? {
-        guard layer.size == 3, layer.stride == 1, layer.padding == 1, layer.input.channels / layer.groups >= 16 else { return nil }
-        return [4, 2].first { layer.tiles(of: $0) >= 16 }.map(Int32.init)
+        guard layer.stride == 1, layer.padding == layer.size / 2, layer.input.channels / layer.groups >= 16 else { return nil }
+        let edges = layer.size == 3 ? [4, 2] : layer.size == 5 ? [2] : []
+        return edges.first { layer.tiles(of: $0) >= 16 }.map(Int32.init)
     }
 
     /// Winograd's output tiles of `edge` × `edge`.
@@ -102,7 +103,7 @@ public struct Convolutional: Layer {
     private mutating func pack() {
         let start = offsets[.weights(fanIn: 0)]!
         let m = Int32(filters / groups), channels = Int32(input.channels / groups), k = channels * Int32(size * size)
-        let groupCount = winogradTile.map { ds_winograd_packed_count(Self.instructionSet, m, channels, $0) }
+        let groupCount = winogradTile.map { ds_winograd_packed_count(Self.instructionSet, m, channels, Int32(size), $0) }
             ?? ds_packed_weights_count(Self.instructionSet, m, k)
         packedWeights = .onHugePages(repeatElement(0, count: groupCount * groups))
         parameters.withUnsafeBufferPointer { weights in
@@ -110,7 +111,7 @@ public struct Convolutional: Layer {
                 for g in 0..<groups {
                     let from = weights.baseAddress! + start + g * Int(m * k), to = packed.baseAddress! + g * groupCount
                     if let winogradTile {
-                        ds_winograd_pack_weights(Self.instructionSet, from, m, channels, winogradTile, to)
+                        ds_winograd_pack_weights(Self.instructionSet, from, m, channels, Int32(size), winogradTile, to)
                     } else {
                         ds_pack_weights(Self.instructionSet, from, m, k, to)
                     }
@@ -120,7 +121,7 @@ public struct Convolutional: Layer {
     }
 
     public var scratchCount: Int {
-        winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), $0) } ?? 0
+        winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), Int32(size), $0) } ?? 0
     }
 
     public var tableEntry: String {
@@ -196,7 +197,7 @@ public struct Convolutional: Layer {
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     /// Darknet's: each sum bit for bit what Darknet computes.
     case darknet
-    /// Winograd's F(4×4, 3×3), or F(2×2, 3×3) on small images, where it applies: about twice
-    /// as fast, within float rounding of Darknet's sums but not equal to them.
+    /// Winograd's F(4×4, 3×3) (F(2×2, 3×3) on small images) and F(2×2, 5×5) where they
+    /// apply: about twice as fast, within float rounding of Darknet's sums but not equal to them.
     case winograd
 }

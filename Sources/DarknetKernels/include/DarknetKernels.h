@@ -68,19 +68,21 @@ typedef struct {
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
-/// Winograd's F(4×4, 3×3) and F(2×2, 3×3), for 3×3 convolutions of stride 1 and padding 1
-/// only (see winograd.c). Faster, and not Darknet's sums: its error is measured, not nil.
-/// The outputs come in tiles of `size` × `size` (4 or 2), numbered row after row.
+/// Winograd's F(4×4, 3×3), F(2×2, 3×3) and F(2×2, 5×5), for convolutions of stride 1 that
+/// keep the image's size only (see winograd.c). Faster, and not Darknet's sums: its error is
+/// measured, not nil. The outputs come in tiles of `size` × `size` (4 or 2; 2 for a 5 × 5
+/// `filter`), numbered row after row.
 long ds_winograd_tiles(const ds_convolution *convolution, int size);
 
-/// Floats `ds_winograd_pack_weights` writes for m filters of `channels` 3×3 planes.
-long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int size);
+/// Floats `ds_winograd_pack_weights` writes for m filters of `channels` planes.
+long ds_winograd_packed_count(ds_kernel kernel, int m, int channels, int filter, int size);
 
-/// Transforms m × channels × 3 × 3 weights (Darknet's order) and packs them for `kernel`.
-void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int size, float *packed);
+/// Transforms m × channels × filter × filter weights (Darknet's order) and packs them for `kernel`.
+void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int channels, int filter, int size,
+                              float *packed);
 
 /// Floats of working memory one call of `ds_winograd` needs.
-long ds_winograd_scratch_count(ds_kernel kernel, int channels, int size);
+long ds_winograd_scratch_count(ds_kernel kernel, int channels, int filter, int size);
 
 /// As `ds_convolve`, over tiles [first, last) (first a multiple of 16) instead of columns.
 /// Calls running at once need `scratch` each their own.
