@@ -1,4 +1,3 @@
-
 /// What a block of a layer's parameters is, in the order a `.weights` file stores them.
 public enum ParameterKind: Hashable, Sendable {
     case biases
