@@ -569,6 +569,26 @@ final class FormatTests: XCTestCase {
         }
     }
 
+    /// However many threads split the loops, and however each convolution computes its sums,
+    /// every layer's output is the same to the bit: the threads split work, never a sum.
+    func testThreadCountsGiveTheSameOutputs() throws {
+        for cfg in [Repo.path("cfg/tiny.cfg"), Repo.path("cfg/resnet18.cfg")] {
+            for convolution in ConvolutionAlgorithm.allCases {
+                var network = try Network(cfg: cfg)
+                network.use(convolution)
+                network.randomize(seed: 5)
+                let size = network.input
+                let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
+                let one = try Predictor(network: network, threads: 1).forward(input)
+                for threads in [2, 3] {
+                    let many = try Predictor(network: network, threads: threads).forward(input)
+                    let differing = zip(many.layerOutputs, one.layerOutputs).enumerated().filter { $1.0 != $1.1 }.map(\.offset)
+                    XCTAssertEqual(differing, [], "\(cfg), \(convolution), \(threads) threads: layers that differ")
+                }
+            }
+        }
+    }
+
     // MARK: - images
 
     private static let convert = "/usr/bin/convert"
