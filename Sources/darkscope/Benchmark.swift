@@ -51,7 +51,7 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Write this layer's output instead (0-based, as `darkscope layers` numbers them), e.g. the logits before a softmax.")
     var outputLayer: Int?
 
-    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    @Option(help: ConvolutionAlgorithm.help)
     var convolution = ConvolutionAlgorithm.darknet
 
     @Flag(help: "Also print each layer's median time.")

@@ -21,7 +21,7 @@ struct Classify: ParsableCommand {
     @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
     var labels: String?
 
-    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    @Option(help: ConvolutionAlgorithm.help)
     var convolution = ConvolutionAlgorithm.darknet
 
     @Flag(help: "Print JSON instead of Darknet's text.")
@@ -66,4 +66,8 @@ struct Classify: ParsableCommand {
         }
     }
 }
-extension ConvolutionAlgorithm: ExpressibleByArgument {}
+
+extension ConvolutionAlgorithm: ExpressibleByArgument {
+    /// The option's help, the same for every command that takes it.
+    static let help: ArgumentHelp = "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit)."
+}

@@ -32,7 +32,7 @@ struct Explore: ParsableCommand {
     @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
     var colors: ColorDepth?
 
-    @Option(help: "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit).")
+    @Option(help: ConvolutionAlgorithm.help)
     var convolution = ConvolutionAlgorithm.darknet
 
     @Option(help: .hidden)

@@ -56,7 +56,7 @@ public struct Convolutional: Layer {
     /// Per filter, what follows the GEMM: Darknet's batch norm or the bias, and the activation.
     private var epilogue: ChannelEpilogue?
     /// How the layer computes its sums; see `use(_:)`.
-    public private(set) var algorithm = ConvolutionAlgorithm.darknet
+    public var algorithm: ConvolutionAlgorithm { winogradTile == nil ? .darknet : .winograd }
     /// Each group's weights as the kernels read them: packed for `ds_convolve`, or
     /// transformed and packed for `ds_winograd`.
     private var packedWeights: [Float] = []
@@ -78,8 +78,7 @@ public struct Convolutional: Layer {
 
     /// Computes the layer's sums with `algorithm` from now on, where it applies; Darknet's elsewhere.
     public mutating func use(_ algorithm: ConvolutionAlgorithm) {
-        winogradTile = algorithm == .winograd ? Self.winogradTile(self) : nil
-        self.algorithm = winogradTile == nil ? .darknet : algorithm
+        winogradTile = algorithm == .winograd ? fittingWinogradTile : nil
         if epilogue != nil { pack() }
     }
 
@@ -91,10 +90,10 @@ public struct Convolutional: Layer {
     /// (fewer leave vector lanes empty), and 16 input channels or more (with fewer, the
     /// transforms cost more than the products they save: Tiny Darknet's first layer,
     /// 3 channels, ran 1.2 times slower).
-    private static func winogradTile(_ layer: Convolutional) -> Int32? {
-        guard layer.stride == 1, layer.padding == layer.size / 2, layer.input.channels / layer.groups >= 16 else { return nil }
-        let edges = layer.size == 3 ? [4, 2] : layer.size == 5 ? [2] : []
-        return edges.first { layer.tiles(of: $0) >= 16 }.map(Int32.init)
+    private var fittingWinogradTile: Int32? {
+        guard stride == 1, padding == size / 2, input.channels / groups >= 16 else { return nil }
+        let edges = size == 3 ? [4, 2] : size == 5 ? [2] : []
+        return edges.first { tiles(of: $0) >= 16 }.map(Int32.init)
     }
 
     /// Winograd's output tiles of `edge` × `edge`.
