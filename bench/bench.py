@@ -16,7 +16,9 @@ the ONNX model from darknet2onnx.py. Then:
      pooled; the median is reported;
   3. batch throughput (Tiny Darknet, batch 8): darkscope (both ways) against ONNX Runtime, images/s;
   4. whole process: `darkscope classify` against `darknet classify` (hyperfine), and the peak
-     resident memory of each (GNU time).
+     resident memory of each (GNU time);
+  5. floors: the least time each network could take on this machine (floors.py), against
+     Darknet's time over 12 (issue 4's target).
 Prints a Markdown table (ratios are darkscope / peer: below 1 means darkscope is faster) and
 writes everything to WORK/results.json and WORK/results.md.
 """
@@ -344,6 +346,17 @@ class Bench:
             log(f"{name} / darknet = {ratio:.3f} (darknet {1 / ratio:.2f}x slower)")
         log()
 
+    # ---- 5. floors ---------------------------------------------------------------------
+    def floors(self, nets, thread_counts):
+        sys.path.insert(0, HERE)
+        import floors
+        ceilings = floors.ceilings(self.work)
+        self.results["ceilings"] = {str(t): {"gflops": g, "gbytes_per_s": b} for t, (g, b) in ceilings.items()}
+        for row in self.results["timing"]:
+            if row["threads"] in ceilings:
+                net = self.results["networks"][row["network"]]
+                row["floor_ms"] = floors.floor_ms(self.args.darkscope, net["cfg"], ceilings[row["threads"]])
+
     # ---- report ------------------------------------------------------------------------
     def table(self):
         m, v = self.results["machine"], self.results["versions"]
@@ -385,6 +398,18 @@ class Bench:
                 lines.append(f"| {row['batch']} | {row['network']} | {row['threads']} | {row['darkscope']['images_per_s']:.1f} | "
                              f"{row[WINOGRAD]['images_per_s']:.1f} | {row['onnxruntime']['images_per_s']:.1f} | "
                              f"{row['darkscope']['median_ms'] / ort:.2f} | {row[WINOGRAD]['median_ms'] / ort:.2f} |")
+        rows = [row for row in self.results["timing"] if "floor_ms" in row and row["darknet"]]
+        if rows:
+            ceilings = "; ".join(f"{t} thread(s) {c['gflops']:.0f} GFLOP/s, {c['gbytes_per_s']:.1f} GB/s"
+                                 for t, c in sorted(self.results["ceilings"].items()))
+            lines += ["", f"Floors (bench/floors.py; this machine's ceilings, measured by bench/peak.c: {ceilings}):", "",
+                      "| network | threads | floor ms | Darknet ÷ 12 ms | winograd ms | floor ÷Darknet | W ÷Darknet |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
+            for row in rows:
+                darknet = row["darknet"]["median_ms"]
+                lines.append(f"| {row['network']} | {row['threads']} | {row['floor_ms']:.1f} | {darknet / 12:.1f} | "
+                             f"{row[WINOGRAD]['median_ms']:.1f} | {row['floor_ms'] / darknet:.3f} | "
+                             f"{row[WINOGRAD]['median_ms'] / darknet:.3f} |")
         process = self.results["process"]
         if process:
             lines += ["", "| whole process (`classify` tiny, dog.jpg) | median ms | peak RSS MB | ÷ darknet |", "|---|---:|---:|---:|"]
@@ -428,6 +453,7 @@ def main():
     if any(n["name"] == "tiny" for n in nets):
         bench.batch(next(n for n in nets if n["name"] == "tiny"), thread_counts, runs=4 if args.quick else 10)
     bench.process()
+    bench.floors(nets, thread_counts)
 
     table = bench.table()
     bench.results["seconds"] = time.time() - started
