@@ -74,6 +74,9 @@ public final class Predictor {
         let (offsets, outputBytes) = places(sizes: sizes, sharing: sharing)
         scratchCount = ((network.layers.map(\.scratchCount).max() ?? 0) + 15) / 16 * 16
         let bytes = max(outputBytes + threads * scratchCount * MemoryLayout<Float>.size, 1)
+        // Kept outputs are copied into the result as well.
+        try Memory.require(sharing ? bytes : bytes + outputBytes,
+                           for: "\(network.cfgPath): the layers' outputs for a batch of \(batch)")
         guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != MAP_FAILED else {
             throw DarknetError.usage("\(network.cfgPath): the layers' outputs for a batch of \(batch) need \(bytes) bytes, more than this machine will map")

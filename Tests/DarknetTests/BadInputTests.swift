@@ -112,6 +112,36 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try Self.snapshot(Self.corpus), before)
     }
 
+    /// A network whose input or layer outputs cannot fit is refused with the memory it needs,
+    /// before the allocation that would stop the process (under `ulimit -v`, so on any machine).
+    func testANetworkTooLargeForMemoryIsRefusedNotKilled() throws {
+        let folder = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases = [("input", 16384, 1, "the 16384x16384x3 input's three copies need 9.7 GB of memory"),
+                     ("outputs", 2048, 256, "the layers' outputs for a batch of 1 need 4.3 GB of memory")]
+        for (name, size, filters, fragment) in cases {
+            let cfg = folder.appendingPathComponent("\(name).cfg").path, weights = folder.appendingPathComponent("\(name).weights").path
+            try """
+                [net]\nwidth=\(size)\nheight=\(size)\nchannels=3
+                [convolutional]\nfilters=\(filters)\nsize=3\nstride=1\npad=1\nactivation=leaky
+                [avgpool]\n[softmax]\n
+                """.write(toFile: cfg, atomically: true, encoding: .utf8)
+            XCTAssertEqual(try darkscope("weights", "init", cfg, weights).status, 0)
+            let result = try runProcess("/bin/sh", ["-c", "ulimit -v 2000000 && exec \"$0\" classify \"$1\" \"$2\" \"$3\"",
+                                                    Repo.binary, cfg, weights, Repo.path("assets/dog.jpg")])
+            assertRefused(result, containing: fragment, "\(name) too large")
+            XCTAssertTrue(result.stderr.contains("is available (the machine's RAM, or what ulimit -v leaves)"), result.stderr)
+        }
+    }
+
+    /// Weights named twice, as a file and with --weights, are refused rather than one of them
+    /// silently winning.
+    func testExploreRefusesWeightsGivenTwice() throws {
+        let result = try darkscope("explore", "cfg/tiny.cfg", "a.weights", "--weights", "b.weights", in: Repo.root.path)
+        XCTAssertEqual(result.status, 64, result.stderr)
+        XCTAssertTrue(result.stderr.contains("weights given twice (a.weights and --weights b.weights): give one"), result.stderr)
+    }
+
     /// Runs a program whose standard output is a pipe nobody reads: the read end is closed
     /// before the program starts, so its first write meets EPIPE (and SIGPIPE) for certain.
     func runWithClosedStdout(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProcessResult {

@@ -85,6 +85,9 @@ extension Network {
         guard input.isImage else {
             throw DarknetError.usage("\(cfgPath): the network takes \(input.count) flat inputs, not an image")
         }
+        // The letterboxed image and the two copies on the way to it.
+        try Memory.require(3 * input.count * MemoryLayout<Float>.size,
+                           for: "\(cfgPath): the \(input.width)x\(input.height)x\(input.channels) input's three copies")
         let image = try Image(contentsOf: path)
         guard image.channels == input.channels else {
             throw DarknetError.usage("\(cfgPath): the network takes \(input.channels)-channel images; \(path) loads as \(image.channels) channels (RGB)")
