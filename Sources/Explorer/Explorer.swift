@@ -102,7 +102,11 @@ private struct Session {
         }
         if let log = options.redrawLog {
             let text = redrawMilliseconds.map { String(format: "%.3f", $0) }.joined(separator: "\n") + "\n"
-            FileManager.default.createFile(atPath: log, contents: Data(text.utf8))
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: log))
+            } catch {
+                throw DarknetError.file(path: log, problem: "cannot write the redraw log: \(error.localizedDescription)")
+            }
         }
     }
 

@@ -43,6 +43,9 @@ struct Explore: ParsableCommand {
         let weightFiles = files.filter { $0.hasSuffix(".weights") }
         var images = files.filter { !$0.hasSuffix(".cfg") && !$0.hasSuffix(".weights") }
         guard cfgs.count <= 1, weightFiles.count <= 1 else { throw ValidationError("give at most one .cfg and one .weights") }
+        guard weightFiles.isEmpty || weights == nil else {
+            throw ValidationError("weights given twice (\(weightFiles[0]) and --weights \(weights!)): give one")
+        }
         guard let cfg = cfgs.first ?? DataFiles.find("cfg/tiny.cfg") else {
             throw DarknetError.usage("no cfg given and the shipped cfg/tiny.cfg is not found (set DARKSCOPE_DATA to darkscope's folder)")
         }
