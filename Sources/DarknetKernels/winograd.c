@@ -9,16 +9,19 @@
 // Tiles go sixteen at a time, one per vector lane: their transformed inputs form, for each
 // of the α² points, a channels × 16 panel that the GEMM tile of convolve.c multiplies by
 // the transformed weights (packed as it packs weights); the products of each output
-// channel then go back through the output transform, batch norm, bias and activation.
+// channel then go back through the output transform, batch norm, bias and activation, and
+// on request through a 2 × 2 maxpool, whose windows lie inside the tiles.
 #include "DarknetKernels.h"
 #include "tile.h"
 
+#include <float.h>
 #include <string.h>
 
 /// The most points (F(4×4, 3×3)'s 6 × 6) and the widest input tile.
 enum { MAX_POINTS = 36, MAX_ALPHA = 6 };
 
 typedef float v16 __attribute__((vector_size(NR * sizeof(float))));
+typedef int v16i __attribute__((vector_size(NR * sizeof(int))));
 /// A v16 as it lies in memory: any float's alignment, and aliasing the floats it covers.
 typedef float unaligned_v16 __attribute__((vector_size(NR * sizeof(float)), aligned(sizeof(float)), may_alias));
 
@@ -177,12 +180,56 @@ static inline __attribute__((always_inline)) void transform_inputs(const ds_conv
     }
 }
 
+/// `m`, or `v` where `v` is larger: a step of Darknet's maxpool, which keeps a later value
+/// of the window only if it is larger.
+static inline __attribute__((always_inline)) v16 keep_larger(v16 m, v16 v) {
+    const v16i larger = v > m;
+    return (v16)(((v16i)v & larger) | ((v16i)m & ~larger));
+}
+
+/// Darknet's 2 × 2 maxpool of stride 2 over the `size` × `size` outputs `x` of 16 tiles (their
+/// row i, column j in x[i][j]), into the tiles' places in `out`, whose planes are half as high
+/// and wide: each window's values in row order, from -FLT_MAX, as Darknet's loop goes.
+static inline __attribute__((always_inline)) void store_pooled(const ds_convolution *c, int size, v16 x[4][4],
+                                                               int channel, const tile_place *places, int count,
+                                                               float *out) {
+    const int half = size / 2, width = c->width / 2;
+    const v16 lowest = (v16){0} - FLT_MAX;
+    float pooled[2][NR][2] __attribute__((aligned(64)));
+    for (int i = 0; i < half; i++) {
+        v16 p[2];
+        for (int j = 0; j < half; j++) {
+            p[j] = keep_larger(keep_larger(keep_larger(keep_larger(lowest, x[2 * i][2 * j]), x[2 * i][2 * j + 1]),
+                                           x[2 * i + 1][2 * j]),
+                               x[2 * i + 1][2 * j + 1]);
+        }
+        if (half == 1) {
+            *(unaligned_v16 *)(pooled[i]) = p[0];
+            continue;
+        }
+        *(unaligned_v16 *)(pooled[i][0]) = __builtin_shufflevector(p[0], p[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        *(unaligned_v16 *)(pooled[i][8]) = __builtin_shufflevector(p[0], p[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    }
+    // Tiles side by side in a row of tiles are side by side in `pooled` too.
+    float *plane = out + (long)channel * (c->height / 2) * width;
+    for (int t = 0, end; t < count; t = end) {
+        for (end = t + 1; end < count && places[end].top == places[t].top; end++) {}
+        const long floats = (long)(end - 1 - t) * half + places[end - 1].columns / 2;
+        float *to = plane + (long)(places[t].top / 2) * width + places[t].left / 2;
+        for (int i = 0; i < places[t].rows / 2; i++, to += width) {
+            memcpy(to, half == 1 ? (float *)pooled[i] + t : pooled[i][t], sizeof(float) * floats);
+        }
+    }
+}
+
 /// Output channel `channel`'s products of 16 tiles (NR floats apart, `stride` between
-/// points) back to outputs, through the epilogue, into the tiles of `out` that exist.
+/// points) back to outputs, through the epilogue, into the tiles of `out` that exist (or,
+/// when `pooled`, through `store_pooled`).
 static inline __attribute__((always_inline)) void transform_outputs(const ds_convolution *c, int size, int alpha,
                                                                     const float *products, long stride,
                                                                     const ds_epilogue *e, int channel,
-                                                                    const tile_place *places, int count, float *out) {
+                                                                    const tile_place *places, int count, int pooled,
+                                                                    float *out) {
     v16 rows[4][MAX_ALPHA], y[4][4];
     for (int s = 0; s < alpha; s++) {
         v16 in[MAX_ALPHA], o[4];
@@ -197,27 +244,33 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
         multiplier = e->inverse[channel] * e->scale[channel];
         addend -= e->mean[channel] * multiplier;
     }
-    // Each output row of the 16 tiles, regrouped tile by tile: `size` floats a tile.
-    float grouped[4][NR][4] __attribute__((aligned(64)));
     const v16 zero = {0};
+    v16 x[4][4];
     for (int i = 0; i < size; i++) {
-        v16 x[4];
         for (int j = 0; j < size; j++) {
-            x[j] = y[i][j] * (float)multiplier + (float)addend;
+            x[i][j] = y[i][j] * (float)multiplier + (float)addend;
             switch (e->activation) {
-            case DS_LEAKY: x[j] = __builtin_elementwise_max(x[j], zero) + 0.1f * __builtin_elementwise_min(x[j], zero); break;
-            case DS_RELU: x[j] = __builtin_elementwise_max(x[j], zero); break;
+            case DS_LEAKY: x[i][j] = __builtin_elementwise_max(x[i][j], zero) + 0.1f * __builtin_elementwise_min(x[i][j], zero); break;
+            case DS_RELU: x[i][j] = __builtin_elementwise_max(x[i][j], zero); break;
             default: break;
             }
         }
+    }
+    if (pooled) {
+        store_pooled(c, size, x, channel, places, count, out);
+        return;
+    }
+    // Each output row of the 16 tiles, regrouped tile by tile: `size` floats a tile.
+    float grouped[4][NR][4] __attribute__((aligned(64)));
+    for (int i = 0; i < size; i++) {
         if (size == 2) {
-            for (int t = 0; t < NR; t++) grouped[i][t][0] = x[0][t], grouped[i][t][1] = x[1][t];
+            for (int t = 0; t < NR; t++) grouped[i][t][0] = x[i][0][t], grouped[i][t][1] = x[i][1][t];
             continue;
         }
-        const v16 pairs01_low = __builtin_shufflevector(x[0], x[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const v16 pairs01_high = __builtin_shufflevector(x[0], x[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        const v16 pairs23_low = __builtin_shufflevector(x[2], x[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const v16 pairs23_high = __builtin_shufflevector(x[2], x[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const v16 pairs01_low = __builtin_shufflevector(x[i][0], x[i][1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const v16 pairs01_high = __builtin_shufflevector(x[i][0], x[i][1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const v16 pairs23_low = __builtin_shufflevector(x[i][2], x[i][3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const v16 pairs23_high = __builtin_shufflevector(x[i][2], x[i][3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         *(unaligned_v16 *)(grouped[i][0]) = __builtin_shufflevector(pairs01_low, pairs23_low, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
         *(unaligned_v16 *)(grouped[i][4]) = __builtin_shufflevector(pairs01_low, pairs23_low, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
         *(unaligned_v16 *)(grouped[i][8]) = __builtin_shufflevector(pairs01_high, pairs23_high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
@@ -248,7 +301,8 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
 static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kernel, const ds_convolution *c, int size,
                                                                  int alpha, const float *packed, int m,
                                                                  const ds_epilogue *e, long first, int count,
-                                                                 int first_row, int last_row, float *scratch, float *out) {
+                                                                 int first_row, int last_row, float *scratch, int pooled,
+                                                                 float *out) {
     const tile_function tile = ds_tile(kernel);
     const int mr = ds_panel_rows(kernel), channels = c->channels, points = alpha * alpha;
     float *v = scratch, *products = scratch + (long)points * channels * NR;
@@ -268,7 +322,7 @@ static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kerne
             }
         }
         for (int r = 0; r < rows; r++) {
-            transform_outputs(c, size, alpha, products + r * NR, (long)mr * NR, e, row + r, places, count, out);
+            transform_outputs(c, size, alpha, products + r * NR, (long)mr * NR, e, row + r, places, count, pooled, out);
         }
     }
 }
@@ -277,18 +331,18 @@ static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kerne
 /// become one AVX-512 register, two AVX ones, or four SSE ones.
 typedef void (*tiles_function)(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,
                                const ds_epilogue *e, long first, int count, int first_row, int last_row, float *scratch,
-                               float *out);
+                               int pooled, float *out);
 
 #define DS_TILES_FUNCTION(name, attributes)                                                                              \
     attributes static void name(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,        \
                                 const ds_epilogue *e, long first, int count, int first_row, int last_row,               \
-                                float *scratch, float *out) {                                                           \
+                                float *scratch, int pooled, float *out) {                                               \
         if (c->size == 5) {                                                                                             \
-            convolve_tiles(kernel, c, 2, 6, packed, m, e, first, count, first_row, last_row, scratch, out);             \
+            convolve_tiles(kernel, c, 2, 6, packed, m, e, first, count, first_row, last_row, scratch, pooled, out);     \
         } else if (size == 2) {                                                                                         \
-            convolve_tiles(kernel, c, 2, 4, packed, m, e, first, count, first_row, last_row, scratch, out);             \
+            convolve_tiles(kernel, c, 2, 4, packed, m, e, first, count, first_row, last_row, scratch, pooled, out);     \
         } else {                                                                                                        \
-            convolve_tiles(kernel, c, 4, 6, packed, m, e, first, count, first_row, last_row, scratch, out);             \
+            convolve_tiles(kernel, c, 4, 6, packed, m, e, first, count, first_row, last_row, scratch, pooled, out);     \
         }                                                                                                               \
     }
 
@@ -307,10 +361,10 @@ static tiles_function tiles_for(ds_kernel kernel) { (void)kernel; return tiles_p
 
 void ds_winograd(ds_kernel kernel, const ds_convolution *c, int size, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *scratch,
-                 float *out) {
+                 int pooled, float *out) {
     const tiles_function tiles = tiles_for(kernel);
     for (long t = first; t < last; t += NR) {
         tiles(kernel, c, size, packed, m, epilogue, t, last - t < NR ? (int)(last - t) : NR, first_row, last_row, scratch,
-              out);
+              pooled, out);
     }
 }

@@ -569,6 +569,26 @@ final class FormatTests: XCTestCase {
         }
     }
 
+    /// Without the layer outputs kept, a maxpool of size and stride 2 after a Winograd
+    /// convolution runs inside it (Tiny Darknet's three, Darknet Reference's four); the
+    /// prediction, and the pool's output where it is kept, are the same to the bit.
+    func testMaxPoolsRunInsideWinogradConvolutionsGiveTheSamePrediction() throws {
+        for cfg in ["cfg/tiny.cfg", "cfg/darknet.cfg"].map(Repo.path) {
+            var network = try Network(cfg: cfg)
+            network.randomize(seed: 5)
+            network.use(.winograd)
+            let size = network.input
+            let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
+            let predictor = Predictor(network: network)
+            let kept = try predictor.forward(input)
+            let shared = try predictor.forward(input, keepingLayerOutputs: false)
+            XCTAssertGreaterThanOrEqual(shared.layerSeconds.enumerated().filter { index, seconds in
+                network.layers[index] is MaxPool && seconds == 0
+            }.count, 3, "\(cfg): maxpools run inside convolutions")
+            XCTAssertEqual(shared.prediction().map(\.bitPattern), kept.prediction().map(\.bitPattern), cfg)
+        }
+    }
+
     /// However many threads split the loops, and however each convolution computes its sums,
     /// every layer's output is the same to the bit: the threads split work, never a sum.
     func testThreadCountsGiveTheSameOutputs() throws {

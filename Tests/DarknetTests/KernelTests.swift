@@ -165,9 +165,9 @@ final class KernelTests: XCTestCase {
                         // In parts, as threads would: tiles split at a multiple of 16, rows at a panel.
                         let tiles = ds_winograd_tiles(convolution, size), split = min(tiles, 16)
                         let rows = ds_panel_rows(kernel), row = min(m, rows * ((m / rows + 1) / 2))
-                        ds_winograd(kernel, convolution, size, packed, m, epilogue, 0, split, 0, m, &scratch, &out)
-                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, 0, row, &scratch, &out)
-                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, row, m, &scratch, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, 0, split, 0, m, &scratch, 0, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, 0, row, &scratch, 0, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, row, m, &scratch, 0, &out)
                     }
                     let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
                     // Each output adds size² × channels products of values below 1 in magnitude,
@@ -175,6 +175,39 @@ final class KernelTests: XCTestCase {
                     // the transforms' constants (up to 8) grow that. Measured: a sixth of this or less.
                     let bound = 1e-6 * Float(test.size * test.size * test.channels) * 4
                     XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), tiles of \(size), \(test)")
+                }
+            }
+        }
+    }
+    /// Pooled in its output transform, a Winograd convolution gives exactly what Darknet's
+    /// 2 × 2 maxpool of stride 2 makes of its outputs (ties and signed zeros included, which
+    /// leaky makes: the window's values compared in Darknet's order), partial tiles too.
+    func testWinogradPoolsAsDarknetsMaxpool() {
+        let cases = [
+            // 14 = 3 tiles of 4 and a half tile: windows in partial tiles.
+            Case(channels: 16, height: 14, width: 14, size: 3, stride: 1, padding: 1, filters: 30, batchNormalize: true, activation: DS_LEAKY),
+            Case(channels: 17, height: 8, width: 20, size: 3, stride: 1, padding: 1, filters: 9, batchNormalize: false, activation: DS_RELU),
+            Case(channels: 16, height: 12, width: 10, size: 5, stride: 1, padding: 2, filters: 25, batchNormalize: true, activation: DS_IDENTITY),
+        ]
+        for fixture in cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
+            let filter = Int32(test.size), height = Int32(fixture.outHeight), width = Int32(fixture.outWidth)
+            for kernel in Self.kernels {
+                for size: Int32 in filter == 3 ? [4, 2] : [2] {
+                    var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, filter, size))
+                    ds_winograd_pack_weights(kernel, fixture.weights, m, channels, filter, size, &packed)
+                    var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, filter, size))
+                    var out = [Float](repeating: .nan, count: test.filters * n)
+                    var pooled = [Float](repeating: .nan, count: test.filters * n / 4)
+                    fixture.run { convolution, epilogue in
+                        let tiles = ds_winograd_tiles(convolution, size), split = min(tiles, 16)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, 0, tiles, 0, m, &scratch, 0, &out)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, 0, split, 0, m, &scratch, 1, &pooled)
+                        ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, 0, m, &scratch, 1, &pooled)
+                    }
+                    var expected = [Float](repeating: .nan, count: pooled.count)
+                    ds_maxpool(out, height, width, &expected, height / 2, width / 2, 2, 2, 0, Int(m))
+                    XCTAssertEqual(pooled.map(\.bitPattern), expected.map(\.bitPattern), "kernel \(kernel.rawValue), tiles of \(size), \(test)")
                 }
             }
         }

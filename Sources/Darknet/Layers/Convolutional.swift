@@ -131,9 +131,18 @@ public struct Convolutional: Layer {
 
     public var operations: Int { 2 * filters * size * size * input.channels / groups * output.spatial }
 
+    /// Whether `forward` can run a `MaxPool.halves` maxpool after it while its outputs are still
+    /// in registers (`ForwardContext.pooledOutput`): Winograd's output tiles, of even edges,
+    /// are whole pooling windows on an image of even height and width.
+    public var poolsInOutput: Bool {
+        winogradTile != nil && output.width % 2 == 0 && output.height % 2 == 0 && epilogue?.fusesActivation == true
+    }
+
     public func forward(_ context: ForwardContext) {
         guard let epilogue else { preconditionFailure("forward before load") }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
+        let pooled = context.pooledOutput
+        precondition(pooled == nil || poolsInOutput, "a maxpool fused into a convolution that cannot pool")
         let groupChannels = input.channels / groups
         let groupCount = packedWeights.count / groups
         packedWeights.withUnsafeBufferPointer { packed in
@@ -150,7 +159,7 @@ public struct Convolutional: Layer {
                                              width: Int32(input.width), size: Int32(size), stride: Int32(stride),
                                              padding: Int32(padding), out_height: Int32(output.height),
                                              out_width: Int32(output.width))
-                        let out = context.output + (b * groups + g) * m * n
+                        let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? context.output + (b * groups + g) * m * n
                         let weights = packed.baseAddress! + g * groupCount
                         withUnsafePointer(to: convolution) { convolution in
                             // Threads take columns (Winograd's: tiles), or, where the image is
@@ -163,7 +172,7 @@ public struct Convolutional: Layer {
                                 let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
                                 if let winogradTile {
                                     ds_winograd(Self.instructionSet, convolution, winogradTile, weights, Int32(m), finish, first, last,
-                                                low, high, scratch, out)
+                                                low, high, scratch, pooled == nil ? 0 : 1, out)
                                 } else {
                                     ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, first, last, low, high, out)
                                 }

@@ -26,6 +26,9 @@ public struct ForwardContext {
     /// The previous layer's output (the network input for layer 0).
     public var input: UnsafePointer<Float>
     public var output: UnsafeMutablePointer<Float>
+    /// Set when the predictor runs the maxpool after this layer in it (see
+    /// `Convolutional.poolsInOutput`): its output goes here, pooled, and `output` is unused.
+    public var pooledOutput: UnsafeMutablePointer<Float>?
     /// Outputs of every layer before this one, for `Route` and `Shortcut`.
     public var layerOutputs: [UnsafePointer<Float>]
     /// Threads a layer may use, for its BLAS calls too (OpenBLAS itself runs on one).

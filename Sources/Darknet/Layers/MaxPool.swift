@@ -26,6 +26,12 @@ public struct MaxPool: Layer {
             channels: input.channels)
     }
 
+    /// Size and stride 2 over an image of even height and width: windows that never overlap
+    /// nor leave the image, which a convolution may compute (`Convolutional.poolsInOutput`).
+    public var halves: Bool {
+        size == 2 && stride == 2 && padding / 2 == 0 && output.width * 2 == input.width && output.height * 2 == input.height
+    }
+
     public var tableEntry: String {
         String(format: "max          %d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d",
                size, size, stride, input.width, input.height, input.channels,
