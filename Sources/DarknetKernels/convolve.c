@@ -23,6 +23,16 @@ int ds_panel_rows(ds_kernel kernel) { return kernel == DS_AVX512 ? 24 : 6; }
 static const long weight_block_budget = 512 * 1024 / sizeof(float);
 
 static inline float finish_one(const ds_epilogue *e, int channel, float x) {
+    if (e->folded) {
+        float multiplier, addend;
+        ds_fold(e, channel, &multiplier, &addend);
+        x = x * multiplier + addend;
+        switch (e->activation) {
+        case DS_LEAKY: return x > 0 ? x : 0.1f * x;
+        case DS_RELU: return x > 0 ? x : 0;
+        default: return x;
+        }
+    }
     if (e->mean) {
         x = (float)((double)(x - e->mean[channel]) * e->inverse[channel]);
         x = x * e->scale[channel];
@@ -168,6 +178,17 @@ static void pack_row_avx512_stride2(const ds_convolution *c, const column_runs *
 
 __attribute__((target("avx2")))
 static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
+    if (e->folded) {
+        float multiplier, addend;
+        ds_fold(e, channel, &multiplier, &addend);
+        x = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(multiplier)), _mm256_set1_ps(addend));
+        const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+        switch (e->activation) {
+        case DS_LEAKY: return _mm256_blendv_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.1f)), x, positive);
+        case DS_RELU: return _mm256_and_ps(x, positive);
+        default: return x;
+        }
+    }
     if (e->mean) {
         x = _mm256_sub_ps(x, _mm256_set1_ps(e->mean[channel]));
         const __m256d inverse = _mm256_set1_pd(e->inverse[channel]);
@@ -240,6 +261,17 @@ static void tile_avx2(int rows, int kc, const float *a, const float *b, const lo
 
 __attribute__((target("avx512f")))
 static inline __m512 finish_avx512(const ds_epilogue *e, int channel, __m512 x) {
+    if (e->folded) {
+        float multiplier, addend;
+        ds_fold(e, channel, &multiplier, &addend);
+        x = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(multiplier)), _mm512_set1_ps(addend));
+        const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+        switch (e->activation) {
+        case DS_LEAKY: return _mm512_mask_blend_ps(positive, _mm512_mul_ps(x, _mm512_set1_ps(0.1f)), x);
+        case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
+        default: return x;
+        }
+    }
     if (e->mean) {
         x = _mm512_sub_ps(x, _mm512_set1_ps(e->mean[channel]));
         const __m512d inverse = _mm512_set1_pd(e->inverse[channel]);

@@ -21,4 +21,16 @@ typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, 
 /// The tile `kernel` uses.
 tile_function ds_tile(ds_kernel kernel);
 
+/// Channel `channel`'s batch norm and bias as one multiply-add, x × multiplier + addend:
+/// the folded epilogue's (computed in double, rounded once each).
+static inline void ds_fold(const ds_epilogue *e, int channel, float *multiplier, float *addend) {
+    double product = 1, sum = e->bias[channel];
+    if (e->mean) {
+        product = e->inverse[channel] * e->scale[channel];
+        sum -= e->mean[channel] * product;
+    }
+    *multiplier = (float)product;
+    *addend = (float)sum;
+}
+
 #endif

@@ -180,11 +180,12 @@ static inline __attribute__((always_inline)) void transform_inputs(const ds_conv
     }
 }
 
-/// `m`, or `v` where `v` is larger: a step of Darknet's maxpool, which keeps a later value
-/// of the window only if it is larger.
-static inline __attribute__((always_inline)) v16 keep_larger(v16 m, v16 v) {
-    const v16i larger = v > m;
-    return (v16)(((v16i)v & larger) | ((v16i)m & ~larger));
+/// A step of Darknet's maxpool, which keeps a later value of the window only if it is
+/// larger: `*largest` becomes `v` where `v` is larger. (Pointers, as elsewhere here: vectors
+/// passed by value would have an ABI that depends on the instruction set.)
+static inline __attribute__((always_inline)) void keep_larger(v16 *largest, const v16 *v) {
+    const v16i larger = *v > *largest;
+    *largest = (v16)(((v16i)*v & larger) | ((v16i)*largest & ~larger));
 }
 
 /// Darknet's 2 × 2 maxpool of stride 2 over the `size` × `size` outputs `x` of 16 tiles (their
@@ -199,9 +200,11 @@ static inline __attribute__((always_inline)) void store_pooled(const ds_convolut
     for (int i = 0; i < half; i++) {
         v16 p[2];
         for (int j = 0; j < half; j++) {
-            p[j] = keep_larger(keep_larger(keep_larger(keep_larger(lowest, x[2 * i][2 * j]), x[2 * i][2 * j + 1]),
-                                           x[2 * i + 1][2 * j]),
-                               x[2 * i + 1][2 * j + 1]);
+            p[j] = lowest;
+            keep_larger(&p[j], &x[2 * i][2 * j]);
+            keep_larger(&p[j], &x[2 * i][2 * j + 1]);
+            keep_larger(&p[j], &x[2 * i + 1][2 * j]);
+            keep_larger(&p[j], &x[2 * i + 1][2 * j + 1]);
         }
         if (half == 1) {
             *(unaligned_v16 *)(pooled[i]) = p[0];
@@ -239,16 +242,13 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
     }
     for (int i = 0; i < size; i++) output_transform(size, alpha, rows[i], y[i]);
     // Batch norm and bias as one multiply-add: Darknet's own rounding is gone anyway.
-    double multiplier = 1, addend = e->bias[channel];
-    if (e->mean) {
-        multiplier = e->inverse[channel] * e->scale[channel];
-        addend -= e->mean[channel] * multiplier;
-    }
+    float multiplier, addend;
+    ds_fold(e, channel, &multiplier, &addend);
     const v16 zero = {0};
     v16 x[4][4];
     for (int i = 0; i < size; i++) {
         for (int j = 0; j < size; j++) {
-            x[i][j] = y[i][j] * (float)multiplier + (float)addend;
+            x[i][j] = y[i][j] * multiplier + addend;
             switch (e->activation) {
             case DS_LEAKY: x[i][j] = __builtin_elementwise_max(x[i][j], zero) + 0.1f * __builtin_elementwise_min(x[i][j], zero); break;
             case DS_RELU: x[i][j] = __builtin_elementwise_max(x[i][j], zero); break;

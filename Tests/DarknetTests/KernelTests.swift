@@ -57,8 +57,8 @@ final class KernelTests: XCTestCase {
 
         var n: Int { outHeight * outWidth }
 
-        /// Runs `body` with the case as the kernels take it.
-        func run(_ body: (UnsafePointer<ds_convolution>, UnsafePointer<ds_epilogue>) -> Void) {
+        /// Runs `body` with the case as the kernels take it (with the folded epilogue if `folded`).
+        func run(folded: Bool = false, _ body: (UnsafePointer<ds_convolution>, UnsafePointer<ds_epilogue>) -> Void) {
             image.withUnsafeBufferPointer { pixels in
                 mean.withUnsafeBufferPointer { mean in
                     inverse.withUnsafeBufferPointer { inverse in
@@ -66,7 +66,7 @@ final class KernelTests: XCTestCase {
                             bias.withUnsafeBufferPointer { bias in
                                 var epilogue = ds_epilogue(mean: test.batchNormalize ? mean.baseAddress : nil,
                                                            inverse: inverse.baseAddress, scale: scale.baseAddress,
-                                                           bias: bias.baseAddress, activation: test.activation)
+                                                           bias: bias.baseAddress, activation: test.activation, folded: folded ? 1 : 0)
                                 var convolution = ds_convolution(
                                     image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
                                     width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
@@ -136,6 +136,29 @@ final class KernelTests: XCTestCase {
                 }
                 let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
                 XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")
+            }
+        }
+    }
+
+    /// The folded epilogue (`--convolution winograd`'s direct convolutions) is the same on
+    /// every kernel, to the bit, and within float rounding of Darknet's: batch norm's and
+    /// the bias's few roundings, relative to the largest output.
+    func testFoldedEpilogueIsDarknetsWithinRounding() {
+        for fixture in Self.cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, k = test.channels * test.size * test.size, m = Int32(test.filters)
+            var first: [Float]?
+            for kernel in Self.kernels {
+                var packed = [Float](repeating: .nan, count: ds_packed_weights_count(kernel, m, Int32(k)))
+                ds_pack_weights(kernel, fixture.weights, m, Int32(k), &packed)
+                var out = [Float](repeating: .nan, count: test.filters * n)
+                fixture.run(folded: true) { convolution, epilogue in
+                    ds_convolve(kernel, convolution, packed, m, epilogue, 0, n, 0, m, &out)
+                }
+                let largest = fixture.expected.map(abs).max() ?? 0
+                let worst = zip(out, fixture.expected).map { abs($0 - $1) }.max() ?? .nan
+                XCTAssertLessThanOrEqual(worst, 1e-6 * largest, "kernel \(kernel.rawValue), \(test)")
+                XCTAssertEqual(out.map(\.bitPattern), (first ?? out).map(\.bitPattern), "kernel \(kernel.rawValue), \(test)")
+                first = first ?? out
             }
         }
     }

@@ -30,7 +30,7 @@ final class ChannelEpilogue: @unchecked Sendable {
         }
         let fused = activation.kernelActivation
         raw = ds_epilogue(mean: batchNormalize ? UnsafePointer(mean) : nil, inverse: UnsafePointer(inverse.baseAddress),
-                          scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY)
+                          scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY, folded: 0)
         fusesActivation = fused != nil
     }
 

@@ -18,6 +18,10 @@ typedef struct {
     /// Added after batch norm.
     const float *bias;
     ds_activation activation;
+    /// Nonzero: batch norm and bias folded into one float multiply-add and leaky as 0.1f × x
+    /// (`ds_fold`), which is faster where the sums are short, but not Darknet's rounding.
+    /// Winograd's convolutions always fold.
+    int folded;
 } ds_epilogue;
 
 /// Applies channel `channel`'s epilogue to `count` contiguous values.
