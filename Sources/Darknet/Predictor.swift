@@ -71,13 +71,18 @@ public final class Predictor {
         release()
         // Each output starts on a cache line; the layers' working memory comes after them.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
-        let reads = lastReads()
-        let (offsets, outputBytes) = places(sizes: sizes, sharing: sharing, lastReads: reads)
+        var reads = lastReads()
         let layers = network.layers
         poolsNext = layers.indices.map { index in
             sharing && index + 1 < layers.count && reads[index] == index + 1
                 && (layers[index] as? Convolutional)?.poolsInOutput == true && (layers[index + 1] as? MaxPool)?.halves == true
         }
+        // A convolution that pools writes the maxpool's output while it reads its own
+        // input, so that input keeps its place until the maxpool's turn is over.
+        for index in layers.indices where index > 0 && poolsNext[index] {
+            for source in [index - 1] + layers[index].earlierInputs { reads[source] = max(reads[source], index + 1) }
+        }
+        let (offsets, outputBytes) = places(sizes: sizes, sharing: sharing, lastReads: reads)
         scratchCount = ((network.layers.map(\.scratchCount).max() ?? 0) + 15) / 16 * 16
         let bytes = max(outputBytes + threads * scratchCount * MemoryLayout<Float>.size, 1)
         // Kept outputs are copied into the result as well.
