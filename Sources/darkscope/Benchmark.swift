@@ -19,7 +19,8 @@ struct Benchmark: ParsableCommand {
             and prints the median, minimum and 90th percentile in milliseconds. --json prints \
             the same as one JSON object, with the top-1 class of image 0 and a checksum of its \
             probabilities (the sum over i of p[i] * (i + 1)). --layers adds each layer's median \
-            time (0 for a maxpool that runs inside the Winograd convolution before it). --output writes image 0's probabilities as raw float32 (or, with --output-layer, \
+            time (0 for a maxpool that runs inside the Winograd convolution before it). \
+            --output writes image 0's probabilities as raw float32 (or, with --output-layer, \
             that layer's output).
             """,
         shouldDisplay: false)
