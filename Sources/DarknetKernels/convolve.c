@@ -336,35 +336,65 @@ static void tile_avx512(int rows, int kc, const float *a, const float *b, const 
     }
 }
 
-/// A 1 × 1 convolution of a single column (a 1 × 1 image, after a global average pool):
-/// the panels' rows in the vector lanes, so that no lane is wasted on missing columns.
-/// Sums as the tile's, in k order; then the epilogue, channel by channel.
+/// `narrow_avx512` for `columns` (1 to 4) columns, so that the sums stay in registers.
+__attribute__((target("avx512f"), always_inline))
+static inline void narrow_avx512_columns(const int columns, int rows, int k, const float *a, const float *b, long b_stride,
+                                         float *out, long row_stride, long column_stride) {
+    enum { MR = 24 };
+    __m512 low[4], high[4];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < columns; j++) low[j] = high[j] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR, b += b_stride) {
+        const __m512 first = _mm512_loadu_ps(a), rest = _mm512_maskz_loadu_ps(0xff, a + 16);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < columns; j++) {
+            const __m512 x = _mm512_set1_ps(b[j]);
+            low[j] = _mm512_add_ps(low[j], _mm512_mul_ps(first, x));
+            high[j] = _mm512_add_ps(high[j], _mm512_mul_ps(rest, x));
+        }
+    }
+    float sums[4][32] __attribute__((aligned(64)));
+#pragma clang loop unroll(full)
+    for (int j = 0; j < columns; j++) _mm512_store_ps(sums[j], low[j]), _mm512_store_ps(sums[j] + 16, high[j]);
+    for (int j = 0; j < columns; j++) {
+        for (int r = 0; r < rows; r++) out[r * row_stride + j * column_stride] = sums[j][r];
+    }
+}
+
+/// The product of one packed weight panel (24 rows) and `columns` columns, with the panel's
+/// rows in the vector lanes rather than the columns: for a few columns, which would leave
+/// most of the tile's 16 lanes empty. Sums in k order, as the tile's, so equal to them.
+__attribute__((target("avx512f")))
+static void narrow_avx512(int rows, int k, const float *a, const float *b, long b_stride, int columns, float *out,
+                          long row_stride, long column_stride) {
+    for (int j = 0; j < columns; j += 4, b += 4, out += 4 * column_stride) {
+        switch (columns - j < 4 ? columns - j : 4) {
+        case 4: narrow_avx512_columns(4, rows, k, a, b, b_stride, out, row_stride, column_stride); break;
+        case 3: narrow_avx512_columns(3, rows, k, a, b, b_stride, out, row_stride, column_stride); break;
+        case 2: narrow_avx512_columns(2, rows, k, a, b, b_stride, out, row_stride, column_stride); break;
+        default: narrow_avx512_columns(1, rows, k, a, b, b_stride, out, row_stride, column_stride); break;
+        }
+    }
+}
+
+/// A 1 × 1 convolution of a single column (a 1 × 1 image, after a global average pool),
+/// by `narrow_avx512`; then the epilogue, channel by channel.
 __attribute__((target("avx512f")))
 static void convolve_column_avx512(const float *column, int k, const float *packed, const ds_epilogue *epilogue,
                                    int first_row, int last_row, float *out) {
     enum { MR = 24 };
     for (int row = first_row; row < last_row; row += MR) {
-        const float *a = packed + (long)row * k;
-        __m512 low = _mm512_setzero_ps(), high = _mm512_setzero_ps();
-        for (int p = 0; p < k; p++, a += MR) {
-            const __m512 x = _mm512_set1_ps(column[p]);
-            low = _mm512_add_ps(low, _mm512_mul_ps(_mm512_loadu_ps(a), x));
-            high = _mm512_add_ps(high, _mm512_mul_ps(_mm512_maskz_loadu_ps(0xff, a + 16), x));
-        }
-        float sums[32] __attribute__((aligned(64)));
-        _mm512_store_ps(sums, low);
-        _mm512_store_ps(sums + 16, high);
         const int rows = last_row - row < MR ? last_row - row : MR;
-        for (int r = 0; r < rows; r++) {
-            out[row + r] = sums[r];
-            ds_finish(epilogue, row + r, out + row + r, 1);
-        }
+        narrow_avx512(rows, k, packed + (long)row * k, column, 1, 1, out + row, 1, 0);
+        for (int r = 0; r < rows; r++) ds_finish(epilogue, row + r, out + row + r, 1);
     }
 }
 
 tile_function ds_tile(ds_kernel kernel) {
     return kernel == DS_AVX512 ? tile_avx512 : kernel == DS_AVX2 ? tile_avx2 : tile_portable;
 }
+
+narrow_function ds_narrow(ds_kernel kernel) { return kernel == DS_AVX512 ? narrow_avx512 : NULL; }
 
 /// The row packer each instruction set uses.
 static row_packer packer(ds_kernel kernel, int stride) {
@@ -375,6 +405,8 @@ static row_packer packer(ds_kernel kernel, int stride) {
 
 #else
 tile_function ds_tile(ds_kernel kernel) { (void)kernel; return tile_portable; }
+
+narrow_function ds_narrow(ds_kernel kernel) { (void)kernel; return NULL; }
 
 static row_packer packer(ds_kernel kernel, int stride) { (void)kernel, (void)stride; return pack_row; }
 

@@ -21,6 +21,15 @@ typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, 
 /// The tile `kernel` uses.
 tile_function ds_tile(ds_kernel kernel);
 
+/// out[r × row_stride + j × column_stride] = Σ over p < k of a[p][r] × b[p × b_stride + j], for
+/// rows r < `rows` of one packed weight panel `a` and `columns` columns: for a few columns, the
+/// panel's rows in the vector lanes. The sums are the tile's, to the bit.
+typedef void (*narrow_function)(int rows, int k, const float *a, const float *b, long b_stride, int columns, float *out,
+                                long row_stride, long column_stride);
+
+/// `kernel`'s narrow product, or NULL where it has none (then the tile does it).
+narrow_function ds_narrow(ds_kernel kernel);
+
 /// Channel `channel`'s batch norm and bias as one multiply-add, x × multiplier + addend:
 /// the folded epilogue's (computed in double, rounded once each).
 static inline void ds_fold(const ds_epilogue *e, int channel, float *multiplier, float *addend) {

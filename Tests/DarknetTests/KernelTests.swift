@@ -235,4 +235,30 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+    /// A group of fewer than 12 tiles goes through the narrow product (AVX-512), whose sums
+    /// must be the tile's to the bit: tile 0 computed alone equals tile 0 computed in a group
+    /// of 16, over one K block and over two.
+    func testWinogradNarrowGroupsEqualFullOnes() {
+        let cases = [
+            Case(channels: 16, height: 17, width: 16, size: 3, stride: 1, padding: 1, filters: 30, batchNormalize: true, activation: DS_LEAKY),
+            Case(channels: 300, height: 16, width: 16, size: 3, stride: 1, padding: 1, filters: 7, batchNormalize: false, activation: DS_IDENTITY),
+        ]
+        for fixture in cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
+            for kernel in Self.kernels {
+                var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, 3, 4))
+                ds_winograd_pack_weights(kernel, fixture.weights, m, channels, 3, 4, &packed)
+                var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, 3, 4))
+                var full = [Float](repeating: .nan, count: test.filters * n), alone = full
+                fixture.run { convolution, epilogue in
+                    XCTAssertGreaterThanOrEqual(ds_winograd_tiles(convolution, 4), 16)
+                    ds_winograd(kernel, convolution, 4, packed, m, epilogue, 0, 16, 0, m, &scratch, 0, &full)
+                    ds_winograd(kernel, convolution, 4, packed, m, epilogue, 0, 1, 0, m, &scratch, 0, &alone)
+                }
+                // Tile 0: the first four rows and columns of every output plane.
+                let tile = (0..<test.filters).flatMap { f in (0..<4).flatMap { y in (0..<4).map { x in (f * fixture.outHeight + y) * fixture.outWidth + x } } }
+                XCTAssertEqual(tile.map { alone[$0].bitPattern }, tile.map { full[$0].bitPattern }, "kernel \(kernel.rawValue), \(test)")
+            }
+        }
+    }
 }
