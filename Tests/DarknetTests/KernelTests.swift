@@ -57,6 +57,19 @@ final class KernelTests: XCTestCase {
 
         var n: Int { outHeight * outWidth }
 
+        /// The case's weights transformed and packed for `ds_winograd` with tiles of `size`.
+        func winogradWeights(_ kernel: ds_kernel, size: Int32) -> [Float] {
+            let m = Int32(test.filters), channels = Int32(test.channels), filter = Int32(test.size)
+            var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, filter, size))
+            ds_winograd_pack_weights(kernel, weights, m, channels, filter, size, &packed)
+            return packed
+        }
+
+        /// The working memory one call of `ds_winograd` needs, with tiles of `size`.
+        func winogradScratch(_ kernel: ds_kernel, size: Int32) -> [Float] {
+            [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, Int32(test.channels), Int32(test.size), size))
+        }
+
         /// Runs `body` with the case as the kernels take it (with the folded epilogue if `folded`).
         func run(folded: Bool = false, _ body: (UnsafePointer<ds_convolution>, UnsafePointer<ds_epilogue>) -> Void) {
             image.withUnsafeBufferPointer { pixels in
@@ -176,13 +189,12 @@ final class KernelTests: XCTestCase {
             Case(channels: 20, height: 13, width: 11, size: 5, stride: 1, padding: 2, filters: 30, batchNormalize: false, activation: DS_RELU),
         ]
         for fixture in cases.map(Fixture.init) {
-            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters)
             let filter = Int32(test.size)
             for kernel in Self.kernels {
                 for size: Int32 in filter == 3 ? [4, 2] : [2] {
-                    var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, filter, size))
-                    ds_winograd_pack_weights(kernel, fixture.weights, m, channels, filter, size, &packed)
-                    var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, filter, size))
+                    let packed = fixture.winogradWeights(kernel, size: size)
+                    var scratch = fixture.winogradScratch(kernel, size: size)
                     var out = [Float](repeating: .nan, count: test.filters * n)
                     fixture.run { convolution, epilogue in
                         // In parts, as threads would: tiles split at a multiple of 16, rows at a panel.
@@ -213,13 +225,12 @@ final class KernelTests: XCTestCase {
             Case(channels: 16, height: 12, width: 10, size: 5, stride: 1, padding: 2, filters: 25, batchNormalize: true, activation: DS_IDENTITY),
         ]
         for fixture in cases.map(Fixture.init) {
-            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters)
             let filter = Int32(test.size), height = Int32(fixture.outHeight), width = Int32(fixture.outWidth)
             for kernel in Self.kernels {
                 for size: Int32 in filter == 3 ? [4, 2] : [2] {
-                    var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, filter, size))
-                    ds_winograd_pack_weights(kernel, fixture.weights, m, channels, filter, size, &packed)
-                    var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, filter, size))
+                    let packed = fixture.winogradWeights(kernel, size: size)
+                    var scratch = fixture.winogradScratch(kernel, size: size)
                     var out = [Float](repeating: .nan, count: test.filters * n)
                     var pooled = [Float](repeating: .nan, count: test.filters * n / 4)
                     fixture.run { convolution, epilogue in
@@ -244,11 +255,10 @@ final class KernelTests: XCTestCase {
             Case(channels: 300, height: 16, width: 16, size: 3, stride: 1, padding: 1, filters: 7, batchNormalize: false, activation: DS_IDENTITY),
         ]
         for fixture in cases.map(Fixture.init) {
-            let test = fixture.test, n = fixture.n, m = Int32(test.filters), channels = Int32(test.channels)
+            let test = fixture.test, n = fixture.n, m = Int32(test.filters)
             for kernel in Self.kernels {
-                var packed = [Float](repeating: .nan, count: ds_winograd_packed_count(kernel, m, channels, 3, 4))
-                ds_winograd_pack_weights(kernel, fixture.weights, m, channels, 3, 4, &packed)
-                var scratch = [Float](repeating: .nan, count: ds_winograd_scratch_count(kernel, channels, 3, 4))
+                let packed = fixture.winogradWeights(kernel, size: 4)
+                var scratch = fixture.winogradScratch(kernel, size: 4)
                 var full = [Float](repeating: .nan, count: test.filters * n), alone = full
                 fixture.run { convolution, epilogue in
                     XCTAssertGreaterThanOrEqual(ds_winograd_tiles(convolution, 4), 16)
