@@ -1,4 +1,4 @@
-// What convolve.c shares with winograd.c: the register tile of the blocked GEMM.
+// What convolve.c shares with winograd.c: the blocked GEMM's register tile and narrow product, and the folded epilogue.
 #ifndef DARKNET_KERNELS_TILE_H
 #define DARKNET_KERNELS_TILE_H
 
