@@ -572,7 +572,8 @@ final class FormatTests: XCTestCase {
     /// Without the layer outputs kept, a maxpool of size and stride 2 after a Winograd
     /// convolution runs inside it (Tiny Darknet's three, Darknet Reference's and
     /// Darknet-19's four, where the maxpool's output could take the place of the
-    /// convolution's input); every shipped network's prediction is the same to the bit.
+    /// convolution's input); every shipped network's prediction is the same to the bit, for each
+    /// image of a batch too.
     func testMaxPoolsRunInsideWinogradConvolutionsGiveTheSamePrediction() throws {
         let fusing = ["tiny.cfg", "darknet.cfg", "darknet19.cfg"]
         let shipped = try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }
@@ -590,6 +591,9 @@ final class FormatTests: XCTestCase {
                 XCTAssertGreaterThanOrEqual(shared.layerSeconds.enumerated().filter { index, seconds in
                     network.layers[index] is MaxPool && seconds == 0
                 }.count, 3, "\(name): maxpools run inside convolutions")
+                // Each image of a batch pools into its own place.
+                let batch = try predictor.forward(input + input, batch: 2, keepingLayerOutputs: false)
+                XCTAssertEqual(batch.prediction(image: 1).map(\.bitPattern), kept.prediction().map(\.bitPattern), name)
             }
             XCTAssertEqual(shared.prediction().map(\.bitPattern), kept.prediction().map(\.bitPattern), name)
         }
