@@ -63,7 +63,7 @@ public final class Predictor {
     /// a few faults on the first pass instead of one per 4 KB (5 ms of Tiny Darknet's first).
     private var arena: UnsafeMutableRawPointer?
     private var arenaBytes = 0
-    /// Whether outputs share places in the arena (see `places(sizes:sharing:)`).
+    /// Whether outputs share places in the arena (see `places(sizes:sharing:lastReads:)`).
     private var sharing = false
 
     private func prepare(batch: Int, sharing: Bool) throws {

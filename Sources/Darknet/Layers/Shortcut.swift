@@ -41,10 +41,10 @@ public struct Shortcut: Layer {
     }
 
     public func forward(_ context: ForwardContext) {
-        let count = context.batch * output.count
-        if fromShape == output, let fused = activation.kernelActivation {
+        let count = context.batch * self.output.count
+        let add = context.layerOutputs[from], previous = context.input, output = context.output
+        if fromShape == self.output, let fused = activation.kernelActivation {
             // The usual residual: same shapes, so one pass over the three arrays, in parallel.
-            let add = context.layerOutputs[from], previous = context.input, output = context.output
             context.parallel(count, work: count) { range in
                 ds_add_scaled(output + range.lowerBound, previous + range.lowerBound, alpha, add + range.lowerBound, beta,
                               range.count, fused)
@@ -53,7 +53,6 @@ public struct Shortcut: Layer {
         }
         // Otherwise as Darknet: the previous output copied, the earlier one's samples added
         // where the two overlap, everything activated; plane by plane, so each stays in cache.
-        let add = context.layerOutputs[from], previous = context.input, output = context.output
         let stride = max(fromShape.width / self.output.width, 1), sample = max(self.output.width / fromShape.width, 1)
         let width = min(fromShape.width, self.output.width), height = min(fromShape.height, self.output.height)
         let channels = min(fromShape.channels, self.output.channels), spatial = self.output.spatial
