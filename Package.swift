@@ -22,11 +22,15 @@ let package = Package(
             dependencies: ["DarknetKernels", "CBLAS", "CJPEG", "CPNG"]
         ),
         .target(name: "Render", dependencies: ["CChafa", "CPNG"]),
-        .target(name: "Explorer", dependencies: ["Darknet", "Render", "CNcurses"]),
+        // The explorer's state, worker and pictures of networks: no terminal, unit-tested.
+        .target(name: "Microscope", dependencies: ["Darknet", "Render"]),
+        // The ncurses shell over Microscope.
+        .target(name: "Explorer", dependencies: ["Darknet", "Render", "Microscope", "CNcurses"]),
         .executableTarget(
             name: "darkscope",
-            dependencies: ["Darknet", "Render", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Darknet", "Render", "Microscope", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels"]),
+        .testTarget(name: "MicroscopeTests", dependencies: ["Microscope", "Darknet", "Render"]),
     ]
 )

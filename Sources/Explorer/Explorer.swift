@@ -1,44 +1,63 @@
 import Darknet
 import Foundation
+import Microscope
 import Render
 
 /// What the explorer opens.
 public struct ExplorerOptions {
-    public var network: Network
-    /// nil when the network runs on random weights.
-    public var weightsPath: String?
+    public var network: OpenNetwork
     public var images: [String]
-    public var labels: Labels
     public var pixelMode: PixelMode?
     public var colors: ColorDepth?
     /// Where to write each navigation key's time to redrawn screen, in ms (for the benchmark).
     public var redrawLog: String?
-    /// The networks `m` switches between and `N` runs side by side; without one, only this network.
+    /// The networks `m` switches between and `N` runs side by side.
     public var catalog: NetworkCatalog
 
-    public init(network: Network, weightsPath: String?, images: [String], labels: Labels, catalog: NetworkCatalog? = nil,
+    public init(network: OpenNetwork, images: [String], catalog: NetworkCatalog,
                 pixelMode: PixelMode? = nil, colors: ColorDepth? = nil, redrawLog: String? = nil) {
         self.network = network
-        self.weightsPath = weightsPath
         self.images = images
-        self.labels = labels
-        self.catalog = catalog ?? NetworkCatalog(cfgs: [network.cfgPath], findWeights: { _ in weightsPath }, labels: { _ in labels })
+        self.catalog = catalog
         self.pixelMode = pixelMode
         self.colors = colors
         self.redrawLog = redrawLog
     }
 }
 
-/// The full-screen microscope: composes the core (a worker thread running the network)
-/// and the renderer (pictures of its activations) under ncurses.
+/// The full-screen microscope: a thin ncurses shell over `ExplorerState` and the worker.
 public enum Explorer {
+    /// Runs until `q` or a signal; after SIGINT, SIGTERM or SIGHUP the process dies of that
+    /// signal once the terminal is restored, so a caller sees how it ended.
     public static func run(_ options: ExplorerOptions) throws {
         let environment = ProcessInfo.processInfo.environment
         try Terminal.checkUsable(environment: environment)
         let terminal = try Terminal(environment: environment, forcedMode: options.pixelMode, forcedColors: options.colors)
-        defer { terminal.restore() }
         var session = Session(options: options, terminal: terminal)
-        try session.loop()
+        let outcome = Result { try session.loop() }
+        // A pass under way is abandoned, not waited for: quitting is instant.
+        let workerStopped = session.worker.stop(waitingAtMost: 0.2)
+        terminal.restore()
+        let signal = Terminal.stopRequested.load(ordering: .relaxed)
+        if signal != 0 {
+            fflush(nil)
+            Foundation.signal(signal, SIG_DFL)
+            raise(signal)
+        }
+        if !workerStopped {
+            // Exit-time clean-up would wait on OpenBLAS, busy on the worker's thread.
+            if case let .failure(error) = outcome { fputs("darkscope: \(error)\n", stderr) }
+            fflush(nil)
+            _exit(outcome.isSuccess ? 0 : 1)
+        }
+        try outcome.get()
+    }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
     }
 }
 
@@ -47,14 +66,10 @@ private struct Session {
     let options: ExplorerOptions
     let terminal: Terminal
     let screen: Screen
-    let worker = InferenceWorker()
+    let worker: InferenceWorker
     var state: ExplorerState
-    var networkVersion = 0
-    /// Counts `m`'s requests, so only the newest switch is taken.
-    var loadVersion = 0
-    /// Counts the networks view's openings, so only the newest one's answers are taken.
-    var networksVersion = 0
-    var watched: [String: Date] = [:]
+    /// What has been asked of the worker for each slot, so a request is made once.
+    var requested: [Int: SubjectKey] = [:]
     var lastWatch = Date()
     var redrawMilliseconds: [Double] = []
 
@@ -62,9 +77,9 @@ private struct Session {
         self.options = options
         self.terminal = terminal
         screen = Screen(terminal: terminal)
-        let list = Session.imageList(for: options.images)
-        state = ExplorerState(network: options.network, weightsPath: options.weightsPath, labels: options.labels,
-                              images: options.images, imageList: list)
+        worker = InferenceWorker()
+        state = ExplorerState(network: options.network, images: options.images,
+                              imageList: Session.imageList(for: options.images))
     }
 
     /// The images given, or when only one, every image in its folder.
@@ -79,13 +94,12 @@ private struct Session {
     }
 
     mutating func loop() throws {
-        defer { worker.stop() }
-        submitAll()
-        watched = modificationDates()
+        submitMissing()
         screen.draw(state)
-        while !Terminal.stopRequested.load(ordering: .relaxed) {
+        while Terminal.stopRequested.load(ordering: .relaxed) == 0 {
             if let key = terminal.readKey() {
                 let start = DispatchTime.now().uptimeNanoseconds
+                worker.userActed()
                 if !handle(key) { break }
                 screen.draw(state)
                 if [.up, .down, .character("j"), .character("k")].contains(key) {
@@ -95,9 +109,15 @@ private struct Session {
             }
             var dirty = false
             for update in worker.takeUpdates() {
-                dirty = take(update) || dirty
+                take(update)
+                dirty = true
             }
-            if Date().timeIntervalSince(lastWatch) > 1 { dirty = reloadChangedFiles() || dirty }
+            if Date().timeIntervalSince(lastWatch) > 1 {
+                lastWatch = Date()
+                let before = state.keys
+                apply(state.observe(Dictionary(state.watchedPaths.map { ($0, FileStamp.of($0)) }, uniquingKeysWith: { a, _ in a })))
+                dirty = dirty || state.keys != before || state.loadingNetwork != nil
+            }
             if dirty { screen.draw(state) }
         }
         if let log = options.redrawLog {
@@ -116,114 +136,53 @@ private struct Session {
         switch key {
         case .resize:
             screen.invalidate()
-            return true
         case let .click(row, column):
-            let visible = layout.tableRows - 1
-            let first = layout.tableTop + 1
-            if (first..<(first + visible)).contains(row) {
-                state.selectLayer(state.firstVisibleLayer(visible: visible) + row - first)
-                state.focus = .layers
+            let table = layout.table
+            if (table.row + 1..<table.row + 1 + layout.tableEntries).contains(row) {
+                state.selectLayer(state.firstVisibleLayer(visible: layout.tableEntries) + row - table.row - 1)
+                state.focus(.layers)
             } else if let channel = screen.channel(atRow: row, column: column) {
                 state.selectChannel(channel)
-                state.focus = .maps
+                state.focus(.maps)
             }
-            return true
         default:
-            switch state.handle(key, pageSize: max(1, layout.tableRows - 1)) {
-            case .quit: return false
-            case .infer: submitAll()
-            case .none, .openPrompt: break
-            case let .switchNetwork(step): switchNetwork(step: step)
-            case .compareNetworks:
-                submitAll()
-                openNetworksView()
-            case .closeNetworks:
-                state.networks = nil
-                worker.compare(nil)
-            }
-            return true
+            let effect = state.handle(key, pageSize: max(1, layout.tableEntries), catalog: options.catalog)
+            if effect == .quit { return false }
+            apply(effect)
+        }
+        return true
+    }
+
+    private mutating func apply(_ effect: ExplorerState.Effect) {
+        switch effect {
+        case .none, .quit: break
+        case .infer: submitMissing()
+        case let .openNetwork(cfg): worker.load(cfg, catalog: options.catalog)
+        case .compareNetworks:
+            submitMissing()
+            worker.compare(image: state.networks?.image, catalog: options.catalog)
+        case .closeNetworks: worker.compare(image: nil, catalog: options.catalog)
         }
     }
 
-    /// Takes one answer of the worker; true when the screen changed.
-    private mutating func take(_ update: InferenceWorker.Update) -> Bool {
+    /// Takes one answer of the worker.
+    private mutating func take(_ update: InferenceWorker.Update) {
         switch update {
-        case let .inference(response):
-            guard response.networkVersion == networkVersion else { return false }
-            state.accept(response)
-        case let .loaded(version, cfgPath, network, error):
-            guard version == loadVersion else { return false }
+        case let .analysis(analysis): state.accept(analysis)
+        case let .timing(key, timing): state.accept(timing: timing, for: key)
+        case let .loaded(cfgPath, network, error):
             state.accept(loaded: cfgPath, network: network, error: error)
-            if network != nil {
-                networkVersion += 1
-                submitAll()
-                watched = modificationDates()
-            }
-        case .networksPlanned, .networkRan:
-            state.accept(update)
-        }
-        return true
-    }
-
-    /// Asks the worker for the next or previous network of the catalog; the current one
-    /// stays on screen until the new one is ready.
-    private mutating func switchNetwork(step: Int) {
-        let current = NetworkCatalog.identity(state.cfgPath)
-        guard options.catalog.cfgs.contains(where: { NetworkCatalog.identity($0) != current }),
-              let next = options.catalog.cfg(after: state.networkCursor ?? state.cfgPath, step: step) else {
-            state.message = "no other network: put cfgs in darkscope's cfg/ folder or give one on the command line"
-            return
-        }
-        state.networkCursor = next
-        open(next)
-    }
-
-    /// Opens a cfg on the worker; the current network stays on screen until it is ready.
-    private mutating func open(_ cfg: String) {
-        loadVersion += 1
-        state.loadingNetwork = URL(fileURLWithPath: cfg).lastPathComponent
-        worker.load(.init(cfgPath: cfg, version: loadVersion, catalog: options.catalog))
-    }
-
-    /// Opens the networks view on the last image shown and starts its runs on the worker.
-    private mutating func openNetworksView() {
-        guard let image = state.networksImage else { return }
-        networksVersion += 1
-        state.networks = NetworksView(version: networksVersion, imagePath: image)
-        worker.compare(.init(version: networksVersion, imagePath: image, catalog: options.catalog))
-    }
-
-    private func submitAll() {
-        for (slot, subject) in state.subjects.enumerated() where subject.result == nil || subject.generation == 0 {
-            worker.submit(.init(slot: slot, path: subject.path, network: state.network, networkVersion: networkVersion))
+            submitMissing()
+        case let .networksPlanned(image, runs, noneTrained): state.accept(planned: runs, noneTrained: noneTrained, image: image)
+        case let .networkRan(image, index, run): state.accept(run: run, index: index, image: image)
         }
     }
 
-    private func modificationDates() -> [String: Date] {
-        var paths = [state.cfgPath] + state.subjects.map(\.path)
-        if let weights = state.weightsPath { paths.append(weights) }
-        var dates: [String: Date] = [:]
-        for path in paths {
-            dates[path] = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate]) as? Date
+    /// Asks the worker for every current analysis not yet computed nor asked for.
+    private mutating func submitMissing() {
+        for slot in state.missing where requested[slot] != state.key(slot: slot) {
+            requested[slot] = state.key(slot: slot)
+            worker.submit(.init(slot: slot, key: state.key(slot: slot), network: state.network))
         }
-        return dates
-    }
-
-    /// Reloads the network or images whose files changed on disk; true when anything did.
-    private mutating func reloadChangedFiles() -> Bool {
-        lastWatch = Date()
-        let now = modificationDates()
-        defer { watched = now }
-        let changed = Set(now.keys.filter { now[$0] != watched[$0] && watched[$0] != nil })
-        guard !changed.isEmpty else { return false }
-        if changed.contains(state.cfgPath) || state.weightsPath.map(changed.contains) == true {
-            // Reopened on the worker, as `m` opens a network, so a big one never freezes the screen.
-            open(state.cfgPath)
-        }
-        for slot in state.subjects.indices where changed.contains(state.subjects[slot].path) {
-            state.subjects[slot].generation = 0
-        }
-        submitAll()
-        return true
     }
 }

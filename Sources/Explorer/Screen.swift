@@ -1,27 +1,8 @@
 import CNcurses
 import Darknet
 import Foundation
+import Microscope
 import Render
-
-/// Where each part of the screen goes at the current size.
-struct Layout: Equatable {
-    var rows: Int
-    var columns: Int
-
-    static let minimumRows = 24, minimumColumns = 80
-
-    var fits: Bool { rows >= Layout.minimumRows && columns >= Layout.minimumColumns }
-    /// Rows of layer entries (below the table's header row).
-    var tableRows: Int { max(5, (rows - 2) * 2 / 5) - 1 }
-    var tableTop: Int { 1 }
-    var bottomTop: Int { tableTop + 1 + tableRows }
-    var bottomRows: Int { rows - 1 - bottomTop }
-    var sideWidth: Int { 34 }
-    var mapsWidth: Int { columns - sideWidth - 1 }
-    /// The picture area inside the maps pane: below its header, above the colour scale.
-    var pictureTop: Int { bottomTop + 1 }
-    var pictureRows: Int { bottomRows - 2 }
-}
 
 /// Draws the explorer from its state; keeps only caches of pictures already encoded.
 final class Screen {
@@ -37,12 +18,17 @@ final class Screen {
         self.terminal = terminal
     }
 
-    /// Identifies an encoded picture, so it is encoded once and redrawn only when it changes.
+    /// Identifies an encoded picture: what it shows, the analyses or network it was made
+    /// from, and where it goes. A picture is drawn only under the key it was made for.
     struct PictureKey: Hashable {
         var what: String
-        var generations: [Int]
-        var row: Int, column: Int, columns: Int, rows: Int
+        var subjects: [SubjectKey]
+        var network: NetworkKey?
+        var rect: Rect
     }
+
+    /// Pictures kept encoded, so paging back and forth does not encode them again.
+    static let cachedPictures = 48
 
     func layout() -> Layout { Layout(rows: terminal.rows, columns: terminal.columns) }
 
@@ -60,7 +46,7 @@ final class Screen {
             drawNetworks(view, layout)
         } else {
             drawTable(state, layout)
-            pictures = drawMaps(state, layout)
+            if let maps = layout.maps { pictures = drawMaps(state, maps) } else { drawnGrid = nil }
             pictures += drawSide(state, layout)
         }
         drawStatus(state, layout)
@@ -76,15 +62,15 @@ final class Screen {
         let keys = pictures.map(\.key)
         let changed = keys != drawnPictures || layout != drawnLayout
         if changed {
-            for key in drawnPictures { terminal.invalidate(rows: key.row..<min(key.row + key.rows, layout.rows)) }
+            for key in drawnPictures { terminal.invalidate(rows: key.rect.row..<min(key.rect.bottom, layout.rows)) }
         }
         terminal.refresh()
         if changed {
-            terminal.drawPictures(pictures.map { ($0.image, $0.key.row, $0.key.column) })
+            terminal.drawPictures(pictures.map { ($0.image, $0.key.rect.row, $0.key.rect.column) })
             drawnPictures = keys
             drawnLayout = layout
-            if cache.count > 64 { cache = cache.filter { keys.contains($0.key) } }
         }
+        if cache.count > Screen.cachedPictures { cache = cache.filter { keys.contains($0.key) } }
     }
 
     /// Forgets what is on the terminal (after a resize or an external redraw).
@@ -95,12 +81,12 @@ final class Screen {
 
     private func picture(_ key: PictureKey, make: () -> Raster?) -> (key: PictureKey, image: TerminalImage)? {
         if let image = cache[key] { return (key, image) }
-        guard let raster = make() else { return nil }
+        guard key.rect.rows > 0, key.rect.columns > 0, let raster = make() else { return nil }
         let caps = terminal.capabilities
         // A sixel carries its own palette, whatever colours the terminal's text has.
         let colors = terminal.pixelMode == .sixel ? .truecolor : caps.colors
         // A sixel stays within the size the terminal says it can draw.
-        var columns = key.columns, rows = key.rows
+        var columns = key.rect.columns, rows = key.rect.rows
         if terminal.pixelMode == .sixel, let limit = caps.sixelLimit {
             columns = min(columns, max(1, limit.width / caps.cellWidth))
             rows = min(rows, max(1, limit.height / caps.cellHeight))
@@ -113,7 +99,8 @@ final class Screen {
 
     private func drawTooSmall(_ layout: Layout) {
         let lines = ["terminal too small: \(layout.columns)x\(layout.rows)",
-                     "darkscope needs \(Layout.minimumColumns)x\(Layout.minimumRows); enlarge it, or q to quit"]
+                     "darkscope needs \(Layout.minimumColumns)x\(Layout.minimumRows)",
+                     "enlarge it, or q to quit"]
         for (offset, line) in lines.enumerated() {
             let row = layout.rows / 2 - 1 + offset
             terminal.put(line, row: max(0, row), column: max(0, (layout.columns - line.count) / 2))
@@ -124,126 +111,133 @@ final class Screen {
     static let publishedWeights: Set<String> = ["tiny", "darknet", "darknet19", "extraction", "resnet18", "alexnet"]
 
     private func drawTitle(_ state: ExplorerState, _ layout: Layout) {
-        terminal.fill(row: 0, column: 0, width: layout.columns, attributes: ds_attr_reverse())
+        terminal.fill(row: 0, column: 0, width: layout.columns, style: .title)
         var end: Int
-        if let weights = state.weightsPath {
+        if let weights = state.loaded.weightsPath {
             // Not Darknet's sums: say so.
             let winograd = state.network.convolution == .winograd ? "  winograd convolutions" : ""
             let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)\(winograd)"
-            terminal.put(title, row: 0, column: 0, attributes: ds_attr_reverse())
+            terminal.put(title, row: 0, column: 0, style: .title)
             end = title.count
         } else {
             let name = (state.networkName as NSString).deletingPathExtension
             let hint = Screen.publishedWeights.contains(name) ? "get pjreddie.com/media/files/\(name).weights" : "no \(name).weights found"
             let banner = " \(state.networkName) UNTRAINED random weights: \(hint) "
-            terminal.put(banner, row: 0, column: 0, attributes: ds_attr_bold() | ds_color_pair(2))
+            terminal.put(banner, row: 0, column: 0, style: .alert)
             end = banner.count
         }
-        if let loading = state.loadingNetwork, end + 2 < layout.columns {
-            terminal.put("  opening \(loading)…", row: 0, column: end, width: layout.columns - end, attributes: ds_attr_reverse() | ds_attr_bold())
+        let note = state.loadingNetwork.map { "  opening \(URL(fileURLWithPath: $0).lastPathComponent)…" } ?? state.networkProblem.map { "  \($0)" }
+        if let note, end + 2 < layout.columns {
+            terminal.put(note, row: 0, column: end, width: layout.columns - end, style: state.loadingNetwork == nil ? .alert : .selected)
         }
     }
 
     private func drawTable(_ state: ExplorerState, _ layout: Layout) {
+        let table = layout.table
         let seconds = state.layerSeconds
-        let total = seconds.reduce(0, +)
-        let compare = state.compare && state.similarities.count == state.layerCount
-        let header = LayerRow.header + "      ms" + (compare ? "   sim" : "")
-        terminal.put(header, row: layout.tableTop, column: 0, attributes: ds_attr_bold())
-        let visible = layout.tableRows - 1
+        let total = state.analysis(slot: 0)?.timing?.totalMedian ?? seconds.reduce(0, +)
+        let time = seconds.isEmpty ? "" : String(format: "%.2f ", total * 1000)
+        let similarities = state.similarities
+        let compare = similarities.count == state.layerCount
+        let timing = state.analysis(slot: 0)?.timing
+        let timed = seconds.isEmpty ? "" : timing.map { "ms (median of \($0.warmPasses) passes)" } ?? "ms (first pass)"
+        let header = (layout.fullTable ? LayerRow.header : LayerRow.compactHeader) + "      ms" + (compare ? "   sim" : "")
+        terminal.put(header, row: table.row, column: 0, style: .heading)
+        let visible = layout.tableEntries
         let top = state.firstVisibleLayer(visible: visible)
         for (offset, index) in (top..<min(state.layerCount, top + visible)).enumerated() {
-            let row = layout.tableTop + 1 + offset
-            var text = state.rows[index].text
+            let row = table.row + 1 + offset
+            var text = layout.fullTable ? state.rows[index].text : state.rows[index].compactText
             if index < seconds.count { text += String(format: " %7.2f", seconds[index] * 1000) } else { text += "        " }
-            if compare { text += String(format: " %5.2f", state.similarities[index]) }
+            if compare { text += String(format: " %5.2f", similarities[index]) }
             let selected = index == state.selectedLayer
-            let attributes: attr_t = selected ? ds_attr_reverse() | (state.focus == .layers ? ds_attr_bold() : 0) : 0
-            if selected { terminal.fill(row: row, column: 0, width: layout.columns, attributes: attributes) }
-            terminal.put(text, row: row, column: 0, attributes: attributes)
+            let style: Terminal.Style = selected ? (state.focus == .layers ? .selected : .selectedInactive) : .plain
+            if selected { terminal.fill(row: row, column: 0, width: layout.columns, style: style) }
+            terminal.put(text, row: row, column: 0, style: style)
             if index < seconds.count, total > 0 {
                 let barWidth = layout.columns - text.count - 2
                 let length = Int((seconds[index] / total * Double(barWidth)).rounded())
                 let bar = String(repeating: terminal.capabilities.unicode ? "█" : "#", count: max(0, min(length, barWidth)))
-                terminal.put(bar, row: row, column: text.count + 1, attributes: selected ? attributes : ds_color_pair(3))
+                terminal.put(bar, row: row, column: text.count + 1, style: selected ? style : .measure)
             }
         }
         let network = state.network
-        let totals = String(format: "total %.3f BFLOPs  %d params  %.2f MB  %.2f ms", Double(network.operations) / 1e9,
-                            network.parameterCount, Double(network.parameterBytes) / 1_048_576, total * 1000)
-        terminal.put(totals, row: layout.tableTop + layout.tableRows, column: 0, attributes: ds_attr_bold())
+        let totals = layout.fullTable
+            ? String(format: "total %.3f BFLOPs  %d params  %.2f MB  ", Double(network.operations) / 1e9,
+                     network.parameterCount, Double(network.parameterBytes) / 1_048_576) + time + timed
+            : String(format: "total %.2f BFLOPs  ", Double(network.operations) / 1e9) + time + timed
+        terminal.put(totals, row: table.bottom - 1, column: 0, style: .heading)
     }
 
     /// The maps pane: header, pictures of the selected layer, colour scale.
-    private func drawMaps(_ state: ExplorerState, _ layout: Layout) -> [(key: PictureKey, image: TerminalImage)] {
-        if state.showFilters { return drawFilters(state, layout) }
+    private func drawMaps(_ state: ExplorerState, _ pane: Rect) -> [(key: PictureKey, image: TerminalImage)] {
+        drawnGrid = nil
+        let headerStyle: Terminal.Style = state.focus == .maps ? .selected : .heading
+        let picture = Rect(row: pane.row + 1, column: pane.column, rows: max(0, pane.rows - 2), columns: pane.columns)
+        if state.showFilters { return drawFilters(state, pane, picture: picture, headerStyle: headerStyle) }
         let shape = state.selectedShape
         let row = state.rows[state.selectedLayer]
         let channels = state.channelCount
         var header = "layer \(state.selectedLayer) \(row.type) \(shape)  \(channels) channel\(channels == 1 ? "" : "s")"
-        let focusAttributes = state.focus == .maps ? ds_attr_bold() | ds_attr_reverse() : ds_attr_bold()
-        guard let first = state.subjects.first, let result = first.result else {
-            let waiting = state.subjects.first?.error ?? "computing…"
-            terminal.put(header, row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: focusAttributes)
-            terminal.put(waiting, row: layout.pictureTop, column: 0, width: layout.mapsWidth)
+        guard let first = state.analysis(slot: 0), let result = first.result else {
+            let waiting = state.analysis(slot: 0)?.error.map { Screen.short($0, path: state.keys[0].image.path) } ?? "computing…"
+            terminal.put(header, row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+            terminal.put(waiting, row: picture.row, column: pane.column, width: pane.columns,
+                         style: state.analysis(slot: 0)?.error == nil ? .plain : .alert)
             return []
         }
         let maps = FeatureMaps(result, layer: state.selectedLayer, shape: shape)
         let stats = maps.statistics(channel: state.channel)
-        let page = pageRange(channels: channels, channel: state.channel, layout: layout)
+        let page = pageRange(channels: channels, channel: state.channel, picture: picture)
         header += state.grid && !state.compare ? "  \(page.lowerBound)-\(page.upperBound - 1)" : ""
         header += String(format: "  ch %d min %.3g max %.3g mean %.3g", state.channel, stats.minimum, stats.maximum, stats.mean)
-        terminal.put(header, row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: focusAttributes)
-        let range = state.normalization == .perLayer ? maps.layerRange : stats.minimum...max(stats.minimum, stats.maximum)
+        terminal.put(header, row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+        let range = state.normalization == .perLayer ? maps.layerRange : maps.range(channel: state.channel, normalization: .perChannel)
         let scale = String(format: "%.3g", range.lowerBound) + " … " + String(format: "%.3g", range.upperBound)
             + "  norm \(state.normalization.rawValue)  \(state.colormap.rawValue)"
-        let scaleRow = layout.pictureTop + layout.pictureRows
-        terminal.put(scale, row: scaleRow, column: 0, width: layout.mapsWidth)
-        let generations = state.subjects.map(\.generation)
+        let scaleRow = picture.bottom
+        terminal.put(scale, row: scaleRow, column: pane.column, width: pane.columns)
         let what = "maps \(state.selectedLayer) \(state.channel) \(state.grid) \(state.compare) \(state.normalization) \(state.colormap) \(page)"
         var pictures: [(key: PictureKey, image: TerminalImage)] = []
-        let key = PictureKey(what: what, generations: generations, row: layout.pictureTop, column: 0,
-                             columns: layout.mapsWidth, rows: layout.pictureRows)
-        drawnGrid = nil
-        if let picture = picture(key, make: { self.mapsRaster(state, maps: maps, page: page) }) {
-            pictures.append(picture)
-            if state.grid && !state.compare { drawnGrid = (picture.key, picture.image, page) }
+        let key = PictureKey(what: what, subjects: state.keys, rect: picture)
+        if let drawn = self.picture(key, make: { self.mapsRaster(state, maps: maps, page: page) }) {
+            pictures.append(drawn)
+            if state.grid && !state.compare { drawnGrid = (drawn.key, drawn.image, page) }
         }
-        let gradientColumn = scale.count + 2
-        let gradientKey = PictureKey(what: "scale \(state.colormap)", generations: [], row: scaleRow, column: gradientColumn,
-                                     columns: max(1, layout.mapsWidth - gradientColumn), rows: 1)
-        if gradientKey.columns >= 4, let gradient = picture(gradientKey, make: {
-            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap).scaled(by: 1)
+        let gradientColumn = pane.column + scale.count + 2
+        let gradientKey = PictureKey(what: "scale \(state.colormap)", subjects: [],
+                                     rect: Rect(row: scaleRow, column: gradientColumn, rows: 1, columns: max(1, pane.columns - scale.count - 2)))
+        if gradientKey.rect.columns >= 4, let gradient = self.picture(gradientKey, make: {
+            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap)
         }) { pictures.append(gradient) }
         return pictures
     }
 
     /// The maps pane in filters mode (`f`): the first convolutional layer's filters, as
     /// Darknet's `visualize` draws them.
-    private func drawFilters(_ state: ExplorerState, _ layout: Layout) -> [(key: PictureKey, image: TerminalImage)] {
-        let attributes = state.focus == .maps ? ds_attr_bold() | ds_attr_reverse() : ds_attr_bold()
+    private func drawFilters(_ state: ExplorerState, _ pane: Rect, picture: Rect,
+                             headerStyle: Terminal.Style) -> [(key: PictureKey, image: TerminalImage)] {
         guard let filters = FirstLayerFilters(state.network) else {
-            terminal.put("filters: the network has no convolutional layer", row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: attributes)
+            terminal.put("filters: the network has no convolutional layer", row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
             return []
         }
         let header = "layer \(filters.layer) conv weights  \(filters.summary)  (f: maps)"
-        terminal.put(header, row: layout.bottomTop, column: 0, width: layout.mapsWidth, attributes: attributes)
+        terminal.put(header, row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
         let note = (filters.channels == 3 ? "per-filter min-max, RGB" : "per-filter min-max, channels apart") + ": Darknet's visualize"
-        terminal.put(note, row: layout.pictureTop + layout.pictureRows, column: 0, width: layout.mapsWidth)
-        let key = PictureKey(what: "filters", generations: [state.networkGeneration], row: layout.pictureTop, column: 0,
-                             columns: layout.mapsWidth, rows: layout.pictureRows)
-        guard let picture = picture(key, make: { filters.grid(scale: filters.scale(toAbout: 24)) }) else { return [] }
-        return [picture]
+        terminal.put(note, row: picture.bottom, column: pane.column, width: pane.columns)
+        let key = PictureKey(what: "filters", subjects: [], network: state.loaded.key, rect: picture)
+        guard let drawn = self.picture(key, make: { filters.grid(scale: filters.scale(toAbout: 24)) }) else { return [] }
+        return [drawn]
     }
 
     /// The networks view (`N`): each network's top-5 for the image and its forward time, side by side.
     private func drawNetworks(_ view: NetworksView, _ layout: Layout) {
-        let image = URL(fileURLWithPath: view.imagePath).lastPathComponent
-        terminal.put("networks on \(image): top-5 and forward time (ms, after a warm-up pass)", row: 1, column: 0,
-                     width: layout.columns, attributes: ds_attr_bold())
+        let image = URL(fileURLWithPath: view.image.path).lastPathComponent
+        terminal.put("networks on \(image): top-5 and forward time (ms, median of warm passes)", row: 1, column: 0,
+                     width: layout.columns, style: .heading)
         if view.noneTrained {
             terminal.put("no network has weights: all run on random weights (untrained)", row: 2, column: 0,
-                         width: layout.columns, attributes: ds_color_pair(2))
+                         width: layout.columns, style: .alert)
         }
         guard let runs = view.runs else {
             terminal.put("computing… (finding each network's weights)", row: 3, column: 0, width: layout.columns)
@@ -260,24 +254,23 @@ final class Screen {
             let top = 3 + index / perBand * bandRows, left = index % perBand * width
             guard top + bandRows - 1 <= layout.rows - 1 else {
                 terminal.put("+\(runs.count - index) more networks: enlarge the terminal", row: layout.rows - 2, column: 0,
-                             width: layout.columns, attributes: ds_attr_bold())
+                             width: layout.columns, style: .heading)
                 break
             }
-            terminal.put(run.name, row: top, column: left, width: width - 1, attributes: ds_attr_bold())
-            let untrained = run.untrained ? " untrained" : ""
+            terminal.put(run.name, row: top, column: left, width: width - 1, style: .heading)
             if let error = run.error {
-                terminal.put(error, row: top + 1, column: left, width: width - 1, attributes: ds_color_pair(2))
+                terminal.put(error, row: top + 1, column: left, width: width - 1, style: .alert)
                 continue
             }
+            let untrained = run.untrained ? " untrained" : ""
             guard let milliseconds = run.milliseconds else {
                 terminal.put("computing…" + untrained, row: top + 1, column: left, width: width - 1)
                 continue
             }
-            terminal.put(String(format: "%.2f ms", milliseconds), row: top + 1, column: left, width: width - 1)
+            let time = String(format: "%.2f ms", milliseconds)
+            terminal.put(time, row: top + 1, column: left, width: width - 1)
             if run.untrained {
-                let time = String(format: "%.2f ms", milliseconds)
-                terminal.put(untrained, row: top + 1, column: left + time.count, width: max(0, width - 1 - time.count),
-                             attributes: ds_color_pair(2))
+                terminal.put(untrained, row: top + 1, column: left + time.count, width: max(0, width - 1 - time.count), style: .alert)
             }
             for (offset, prediction) in run.predictions.prefix(5).enumerated() {
                 let percent = String(format: "%5.2f%%", prediction.probability * 100)
@@ -289,7 +282,7 @@ final class Screen {
     /// The channel whose tile in the drawn grid covers a cell, if any.
     func channel(atRow row: Int, column: Int) -> Int? {
         guard let (key, image, page) = drawnGrid else { return nil }
-        let y = row - key.row, x = column - key.column
+        let y = row - key.rect.row, x = column - key.rect.column
         guard x >= 0, y >= 0, x < image.columns, y < image.cellRows else { return nil }
         let tileColumns = FeatureMaps.gridColumns(page.count)
         let tileRows = (page.count + tileColumns - 1) / tileColumns
@@ -298,8 +291,8 @@ final class Screen {
     }
 
     /// How many channel tiles fit the picture area legibly, and which page holds the channel.
-    private func pageRange(channels: Int, channel: Int, layout: Layout) -> Range<Int> {
-        let capacity = max(1, (layout.mapsWidth / 4) * max(1, layout.pictureRows / 2))
+    private func pageRange(channels: Int, channel: Int, picture: Rect) -> Range<Int> {
+        let capacity = max(1, (picture.columns / 4) * max(1, picture.rows / 2))
         let start = channel / capacity * capacity
         return start..<min(channels, start + capacity)
     }
@@ -311,95 +304,97 @@ final class Screen {
                 ? maps.grid(channels: page, normalization: state.normalization, colormap: state.colormap, scale: scale)
                 : maps.picture(channel: state.channel, normalization: state.normalization, colormap: state.colormap, scale: scale)
         }
-        guard state.subjects.count == 2, let other = state.subjects[1].result else { return nil }
+        guard state.keys.count == 2, let other = state.analysis(slot: 1)?.result else { return nil }
         let right = FeatureMaps(other, layer: state.selectedLayer, shape: maps.shape)
-        let left = maps.picture(channel: state.channel, normalization: state.normalization, colormap: state.colormap, scale: scale)
-        let rightPicture = right.picture(channel: state.channel, normalization: state.normalization, colormap: state.colormap, scale: scale)
-        let difference = zip(maps.channel(state.channel), right.channel(state.channel)).map { $0 - $1 }
-        let bound = max(difference.map(abs).max() ?? 0, Float.leastNormalMagnitude)
-        let diffPicture = heatmap(difference, width: maps.width, height: maps.height, range: -bound...bound, colormap: .diverging).scaled(by: scale)
-        return Raster.sideBySide(Raster.sideBySide(left, rightPicture, gap: 2 * scale), diffPicture, gap: 2 * scale)
+        return maps.comparison(with: right, channel: state.channel, normalization: state.normalization,
+                               colormap: state.colormap, scale: scale)
     }
 
-    /// The right pane: each image's name, its top-5, and (room permitting) the image itself.
+    /// The predictions pane: each image's name, its top-5 (as many as fit), and, room permitting, the image itself.
     private func drawSide(_ state: ExplorerState, _ layout: Layout) -> [(key: PictureKey, image: TerminalImage)] {
-        let left = layout.mapsWidth + 1
-        var row = layout.bottomTop
+        let side = layout.side
+        var row = side.row
         var pictures: [(key: PictureKey, image: TerminalImage)] = []
-        for (slot, subject) in state.subjects.enumerated() {
-            let name = (state.compare ? (slot == 0 ? "A " : "B ") : "") + URL(fileURLWithPath: subject.path).lastPathComponent
-            terminal.put(name, row: row, column: left, width: layout.sideWidth, attributes: ds_attr_bold())
+        let perSlot = max(1, (side.rows / max(1, state.keys.count)) - 1)
+        for slot in state.keys.indices {
+            guard row < side.bottom else { break }
+            let path = state.keys[slot].image.path
+            let name = (state.compare ? (slot == 0 ? "A " : "B ") : "") + URL(fileURLWithPath: path).lastPathComponent
+            terminal.put(name, row: row, column: side.column, width: side.columns, style: .heading)
             row += 1
-            if let error = subject.error {
-                terminal.put(error, row: row, column: left, width: layout.sideWidth, attributes: ds_color_pair(2))
+            let analysis = state.analysis(slot: slot)
+            if let error = analysis?.error {
+                terminal.put(Screen.short(error, path: path), row: row, column: side.column, width: side.columns, style: .alert)
                 row += 1
                 continue
             }
-            for prediction in subject.predictions.prefix(5) {
+            let predictions = state.predictions(slot: slot)
+            for prediction in predictions.prefix(min(5, perSlot)) where row < side.bottom {
                 let percent = String(format: "%5.2f%%", prediction.probability * 100)
                 let barWidth = 6
                 let length = Int((Double(prediction.probability) * Double(barWidth)).rounded(.up))
                 let bar = String(repeating: terminal.capabilities.unicode ? "▮" : "#", count: min(barWidth, length))
                     .padding(toLength: barWidth, withPad: " ", startingAt: 0)
-                terminal.put("\(percent) \(bar) \(prediction.name)", row: row, column: left, width: layout.sideWidth)
+                terminal.put("\(percent) \(bar) \(prediction.name)", row: row, column: side.column, width: side.columns)
                 row += 1
             }
-            if subject.predictions.isEmpty {
-                terminal.put("computing…", row: row, column: left, width: layout.sideWidth)
+            if analysis == nil && row < side.bottom {
+                terminal.put("computing…", row: row, column: side.column, width: side.columns)
                 row += 1
             }
         }
-        let room = layout.bottomTop + layout.bottomRows - row - 1
-        if !state.compare, room >= 4, let subject = state.subjects.first, let input = subject.input {
-            let key = PictureKey(what: "input \(subject.path)", generations: [subject.generation], row: row + 1, column: left,
-                                 columns: layout.sideWidth, rows: room)
-            if let picture = picture(key, make: { Raster(input) }) { pictures.append(picture) }
+        let room = side.bottom - row - 1
+        if !state.compare, room >= 4, let analysis = state.analysis(slot: 0), let input = analysis.input {
+            let key = PictureKey(what: "input", subjects: [analysis.key],
+                                 rect: Rect(row: row + 1, column: side.column, rows: room, columns: side.columns))
+            if let drawn = picture(key, make: { Raster(input) }) { pictures.append(drawn) }
         }
         return pictures
+    }
+
+    /// An error about a file, naming it by its name alone, as the pane around it does.
+    static func short(_ error: String, path: String) -> String {
+        error.replacingOccurrences(of: path, with: URL(fileURLWithPath: path).lastPathComponent)
     }
 
     private func drawStatus(_ state: ExplorerState, _ layout: Layout) {
         let row = layout.rows - 1
         if let prompt = state.prompt {
-            terminal.put("open image (Tab completes, Enter opens, Esc cancels): " + prompt, row: row, column: 0, attributes: ds_attr_reverse())
+            terminal.put("open image (Tab completes, Enter opens, Esc cancels): " + prompt, row: row, column: 0, style: .title)
             return
         }
-        let keys = state.networks == nil ? Screen.statusKeys : "N Esc close  [ ] image  ? keys  q quit"
-        let text = state.message ?? keys
-        terminal.put(text, row: row, column: 0, attributes: state.message == nil ? ds_attr_dim() : ds_color_pair(4))
+        let keys = state.networks == nil ? Bindings.statusLine : "N Esc close  [ ] image  ? keys  q quit"
+        terminal.put(state.message ?? keys, row: row, column: 0, style: state.message == nil ? .dim : .notice)
     }
 
-    static let statusKeys = "q quit  ? keys  j/k layer  h/l channel  a grid  n norm  c colours  v compare  o open  [ ] image"
-
-    static let keys: [(String, String)] = [
-        ("j k  ↓ ↑", "next / previous layer (in the maps pane: channel)"),
-        ("PgDn PgUp", "move a page of layers"),
-        ("g G  Home End", "first / last layer"),
-        ("h l  ← →", "previous / next channel"),
-        ("Tab", "move focus between the layer table and the maps"),
-        ("a", "grid of every channel / one channel large"),
-        ("n", "normalise per channel / per layer"),
-        ("c", "cycle colormaps: grayscale, viridis, diverging"),
-        ("v", "compare two images side by side"),
-        ("o", "open an image by path (Tab completes)"),
-        ("[ ]", "previous / next image"),
-        ("m M", "next / previous network (cfg/ and the command line)"),
-        ("N", "networks view: the image through every network with weights"),
-        ("f", "first conv layer's filters (Darknet's visualize) / the maps"),
-        ("mouse", "click a layer row or a channel tile; wheel as j/k"),
-        ("?", "this help"),
-        ("q", "quit"),
-    ]
-
+    /// The key list over the screen; as much of it as fits the terminal.
     private func drawHelp(_ layout: Layout) {
-        let width = min(layout.columns - 4, 70)
-        let top = max(1, (layout.rows - Screen.keys.count - 4) / 2)
-        let left = (layout.columns - width) / 2
-        for row in top..<(top + Screen.keys.count + 4) { terminal.fill(row: row, column: left, width: width, attributes: ds_attr_reverse()) }
-        terminal.put(" darkscope keys (any key closes) ", row: top, column: left + 2, attributes: ds_attr_reverse() | ds_attr_bold())
-        for (offset, entry) in Screen.keys.enumerated() {
-            let line = "  " + entry.0.padding(toLength: 16, withPad: " ", startingAt: 0) + entry.1
-            terminal.put(line, row: top + 2 + offset, column: left, width: width, attributes: ds_attr_reverse())
+        let width = min(layout.columns - 2, 100)
+        let labelWidth = 16
+        var lines: [String] = []
+        for binding in Bindings.all {
+            var summary = Substring(binding.summary)
+            var label = binding.label
+            // Wrapped at words, under the description's column.
+            repeat {
+                let room = max(10, width - labelWidth - 3)
+                var cut = summary.index(summary.startIndex, offsetBy: min(room, summary.count))
+                if cut < summary.endIndex, let space = summary[..<cut].lastIndex(of: " ") { cut = space }
+                lines.append("  " + label.padding(toLength: labelWidth, withPad: " ", startingAt: 0) + summary[..<cut])
+                summary = summary[cut...].drop { $0 == " " }
+                label = ""
+            } while !summary.isEmpty
+        }
+        let room = layout.rows - 4
+        if lines.count > room {
+            lines = Array(lines.prefix(max(0, room - 1))) + ["  … enlarge the terminal for every key (man darkscope)"]
+        }
+        let top = max(1, (layout.rows - lines.count - 3) / 2)
+        let left = max(0, (layout.columns - width) / 2)
+        for row in top..<min(layout.rows - 1, top + lines.count + 3) { terminal.fill(row: row, column: left, width: width, style: .title) }
+        terminal.put(" darkscope keys (any key closes) ", row: top, column: left + 2, width: width - 2, style: .selected)
+        for (offset, line) in lines.enumerated() {
+            terminal.put(line, row: top + 2 + offset, column: left, width: width, style: .title)
         }
     }
 }

@@ -1,5 +1,6 @@
 import CNcurses
 import Foundation
+import Microscope
 import Render
 import Synchronization
 
@@ -24,7 +25,7 @@ final class Terminal {
         }
         var rows: Int32 = 0, columns: Int32 = 0, xpixels: Int32 = 0, ypixels: Int32 = 0
         if ds_window_size(STDOUT_FILENO, &rows, &columns, &xpixels, &ypixels) == 0, rows > 0, rows < 10 || columns < 20 {
-            throw TerminalUnusable(description: "the terminal is too small (\(columns)x\(rows)); the explorer needs at least 80x24")
+            throw TerminalUnusable(description: "the terminal is too small (\(columns)x\(rows)); the explorer needs at least \(Layout.minimumColumns)x\(Layout.minimumRows)")
         }
     }
 
@@ -56,10 +57,10 @@ final class Terminal {
         if has_colors() {
             start_color()
             use_default_colors()
-            init_pair(1, Int16(COLOR_BLACK), Int16(COLOR_CYAN))
-            init_pair(2, Int16(COLOR_WHITE), Int16(COLOR_RED))
-            init_pair(3, Int16(COLOR_GREEN), -1)
-            init_pair(4, Int16(COLOR_YELLOW), -1)
+            for style in Style.allCases {
+                guard let (foreground, background) = style.colors else { continue }
+                init_pair(style.pair, foreground, background)
+            }
         } else {
             colors = .none
         }
@@ -120,8 +121,45 @@ final class Terminal {
 
     func clear() { werase(stdscr) }
 
+    /// What a piece of text is, which decides how it looks.
+    enum Style: CaseIterable {
+        case plain, heading, title, selected, selectedInactive, dim
+        /// Something wrong the user must see: an error, random weights.
+        case alert
+        /// A measured share, as the bars of the time column.
+        case measure
+        /// What just happened, on the status line.
+        case notice
+
+        /// The colour pair's foreground and background, for styles that have one.
+        var colors: (Int16, Int16)? {
+            switch self {
+            case .alert: (Int16(COLOR_WHITE), Int16(COLOR_RED))
+            case .measure: (Int16(COLOR_GREEN), -1)
+            case .notice: (Int16(COLOR_YELLOW), -1)
+            default: nil
+            }
+        }
+
+        var pair: Int16 { Int16(Style.allCases.firstIndex(of: self)! + 1) }
+
+        var attributes: attr_t {
+            switch self {
+            case .plain: 0
+            case .heading: ds_attr_bold()
+            case .title: ds_attr_reverse()
+            case .selected: ds_attr_reverse() | ds_attr_bold()
+            case .selectedInactive: ds_attr_reverse()
+            case .dim: ds_attr_dim()
+            case .alert: ds_attr_bold() | ds_color_pair(Int32(pair))
+            case .measure, .notice: ds_color_pair(Int32(pair))
+            }
+        }
+    }
+
     /// Writes `text` at a cell, cut to `width` columns.
-    func put(_ text: String, row: Int, column: Int, width: Int? = nil, attributes: attr_t = 0) {
+    func put(_ text: String, row: Int, column: Int, width: Int? = nil, style: Style = .plain) {
+        let attributes = style.attributes
         guard row >= 0, row < rows, column >= 0, column < columns else { return }
         let room = min(width ?? columns - column, columns - column)
         guard room > 0 else { return }
@@ -132,8 +170,8 @@ final class Terminal {
     }
 
     /// Fills a row segment with blanks in the given attributes (for highlighted rows).
-    func fill(row: Int, column: Int, width: Int, attributes: attr_t) {
-        put(String(repeating: " ", count: max(0, width)), row: row, column: column, width: width, attributes: attributes)
+    func fill(row: Int, column: Int, width: Int, style: Style) {
+        put(String(repeating: " ", count: max(0, width)), row: row, column: column, width: width, style: style)
     }
 
     /// Makes ncurses repaint rows it thinks are blank, erasing a picture drawn there.
@@ -166,8 +204,9 @@ final class Terminal {
 
     nonisolated(unsafe) private static var savedModes = termios()
     nonisolated(unsafe) private static var haveSavedModes = false
-    /// Set by SIGINT, SIGTERM and SIGHUP; the main loop ends when it sees it.
-    static let stopRequested = Atomic<Bool>(false)
+    /// The signal (SIGINT, SIGTERM or SIGHUP) that asked the explorer to stop, or 0; the
+    /// main loop ends when it sees one.
+    static let stopRequested = Atomic<Int32>(0)
 
     private static func saveModes() {
         haveSavedModes = tcgetattr(STDIN_FILENO, &savedModes) == 0
@@ -175,7 +214,7 @@ final class Terminal {
 
     private static func installSignalHandlers() {
         for signal in [SIGINT, SIGTERM, SIGHUP] {
-            Foundation.signal(signal) { _ in Terminal.stopRequested.store(true, ordering: .relaxed) }
+            Foundation.signal(signal) { number in Terminal.stopRequested.store(number, ordering: .relaxed) }
         }
         // On a crash: leave the alternate screen, show the cursor, stop mouse reports,
         // restore the tty modes, then die of the same signal.

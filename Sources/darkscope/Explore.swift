@@ -1,6 +1,7 @@
 import ArgumentParser
 import Darknet
 import Explorer
+import Microscope
 import Foundation
 import Render
 
@@ -70,8 +71,8 @@ struct Explore: ParsableCommand {
             labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) },
             convolution: convolution)
         let opened = try catalog.open(cfg)
-        try Explorer.run(ExplorerOptions(network: opened.network, weightsPath: opened.weightsPath, images: images, labels: opened.labels,
-                                         catalog: catalog, pixelMode: format, colors: colors, redrawLog: redrawLog))
+        try Explorer.run(ExplorerOptions(network: opened, images: images, catalog: catalog,
+                                         pixelMode: format, colors: colors, redrawLog: redrawLog))
     }
 }
 

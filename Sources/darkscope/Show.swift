@@ -1,6 +1,6 @@
 import ArgumentParser
 import Darknet
-import Explorer
+import Microscope
 import Foundation
 import Render
 

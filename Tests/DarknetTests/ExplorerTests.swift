@@ -20,9 +20,7 @@ final class TmuxSession {
 
     deinit { _ = try? runProcess(tmux, ["-L", socket, "kill-server"]) }
 
-    func keys(_ keys: String...) throws {
-        _ = try runProcess(tmux, ["-L", socket, "send-keys"] + keys)
-    }
+    func keys(_ keys: String...) throws { try keysBatch(keys) }
 
     /// A left click at a 0-based cell: xterm (X10) press and release reports typed into the pane.
     func click(row: Int, column: Int) throws {
@@ -30,6 +28,11 @@ final class TmuxSession {
         for button in [" ", "#"] {
             _ = try runProcess(tmux, ["-L", socket, "send-keys", "-l", "\u{1B}[M" + button + cell])
         }
+    }
+
+    /// Many keys in one call, as fast as tmux types them.
+    func keysBatch(_ keys: [String]) throws {
+        _ = try runProcess(tmux, ["-L", socket, "send-keys"] + keys)
     }
 
     func resize(columns: Int, rows: Int) throws {
@@ -55,6 +58,19 @@ final class TmuxSession {
         }
         XCTFail("screen never showed \(texts) without \(absent); it shows:\n\(last)", file: file, line: line)
         return last
+    }
+}
+
+/// SplitMix64: the same keys every run.
+struct SeededGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
@@ -133,13 +149,18 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("A dog.jpg", "B ")
     }
 
-    func testResizingToTooSmallAndBackLeavesAValidScreen() throws {
+    func testSmallTerminalsShowTheTableAndTheTopClassAndTinyOnesAMessage() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
-        try session.resize(columns: 60, rows: 20)
-        try session.waitFor("terminal too small: 60x20")
+        for (columns, rows) in [(60, 20), (40, 12)] {
+            try session.resize(columns: columns, rows: rows)
+            let screen = try session.waitFor("  0  conv      224x224x  16", "14.18%", "malamute", "BFLOPs")
+            XCTAssertFalse(screen.contains("too small"), screen)
+        }
+        try session.resize(columns: 39, rows: 12)
+        try session.waitFor("terminal too small: 39x12", "40x12")
         try session.resize(columns: 100, rows: 30)
-        let screen = try session.waitFor("malamute", "BFLOPs", "q quit")
+        let screen = try session.waitFor("malamute", "BFLOPs", "q quit", "layer 0 conv")
         XCTAssertFalse(screen.contains("too small"), screen)
     }
 
@@ -152,42 +173,163 @@ final class ExplorerTests: XCTestCase {
         XCTAssertFalse(screen.contains("BFLOPs"), "the explorer's screen is gone: \(screen)")
     }
 
-    func testCtrlCAndSigtermRestoreTheTerminal() throws {
+    func testQuitDoesNotWaitForANetworkBeingOpened() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute")
+        // m m m: AlexNet, ResNet and others open on the worker; q must not wait for them.
+        try session.keys("m", "m", "m")
+        let start = Date()
+        try session.keys("q")
+        try session.waitFor("EXITED 0")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.5)
+    }
+
+    func testCtrlCAndSigtermRestoreTheTerminalAndExitAsTheSignal() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
         try session.keys("C-c")
         let screen = try session.waitFor("EXITED", "BEFORE-DARKSCOPE", absent: ["BFLOPs"])
-        XCTAssertTrue(screen.contains("EXITED 0"), screen)
+        XCTAssertTrue(screen.contains("EXITED 130"), screen)
         let again = try TmuxSession(command: binary, environment: realWeights())
         try again.waitFor("malamute")
         _ = try runProcess("/usr/bin/pkill", ["-TERM", "-f", "^\(Repo.binary)$"])
-        try again.waitFor("EXITED", "BEFORE-DARKSCOPE", absent: ["BFLOPs"])
+        let terminated = try again.waitFor("EXITED", "BEFORE-DARKSCOPE", absent: ["BFLOPs"])
+        XCTAssertTrue(terminated.contains("EXITED 143"), terminated)
     }
 
-    func testChangedFilesAreReloadedAndPredictionsFollow() throws {
+    /// The maps' and the input picture's cells, at 100x30: the maps pane is the 65 columns
+    /// left of the predictions, the image below the top-5 on their right.
+    private func pictures(_ session: TmuxSession) throws -> (maps: [String], image: [String]) {
+        let lines = try session.screen().components(separatedBy: "\n")
+        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") }),
+              let scale = lines.firstIndex(where: { $0.contains(" … ") && $0.contains("norm ") }) else { return ([], []) }
+        let rows = Array(lines[(header + 1)..<scale])
+        return (rows.map { String($0.prefix(65)) }, rows.suffix(8).map { String($0.dropFirst(66)) })
+    }
+
+    /// Waits until the pictures differ from `before`, and returns them.
+    private func waitForNewPictures(_ session: TmuxSession, than before: (maps: [String], image: [String]),
+                                    file: StaticString = #filePath, line: UInt = #line) throws -> (maps: [String], image: [String]) {
+        let deadline = Date().addingTimeInterval(15)
+        var now = try pictures(session)
+        while Date() < deadline && (now.maps == before.maps || now.image == before.image) {
+            usleep(100_000)
+            now = try pictures(session)
+        }
+        XCTAssertNotEqual(now.maps, before.maps, "the maps still show the old picture", file: file, line: line)
+        XCTAssertNotEqual(now.image, before.image, "the input picture is still the old one", file: file, line: line)
+        return now
+    }
+
+    func testFilesReplacedOnDiskRedrawTheMapsAndTheImage() throws {
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let image = directory.appendingPathComponent("photo.jpg").path
         let cfg = directory.appendingPathComponent("tiny.cfg").path
+        let weights = directory.appendingPathComponent("tiny.weights").path
         try FileManager.default.copyItem(atPath: Repo.path("assets/dog.jpg"), toPath: image)
         try FileManager.default.copyItem(atPath: Repo.path("cfg/tiny.cfg"), toPath: cfg)
-        let session = try TmuxSession(command: "\(binary) '\(cfg)' '\(image)'", environment: realWeights())
-        try session.waitFor("malamute")
-        // A new photo under the same name: the predictions follow.
-        try FileManager.default.removeItem(atPath: image)
-        try FileManager.default.copyItem(atPath: Repo.path("assets/eagle.jpg"), toPath: image)
+        try FileManager.default.copyItem(atPath: try Repo.requireTinyWeights(), toPath: weights)
+        let session = try TmuxSession(command: "\(binary) '\(cfg)' '\(weights)' '\(image)'")
+        try session.waitFor("malamute", "ch 0 min")
+        let dog = try pictures(session)
+        XCTAssertFalse(dog.maps.joined().trimmingCharacters(in: .whitespaces).isEmpty)
+
+        // A new photo under the same name (as `cp eagle.jpg photo.jpg` writes it).
+        try Data(contentsOf: Repo.root.appendingPathComponent("assets/eagle.jpg")).write(to: URL(fileURLWithPath: image))
         try session.waitFor("bald eagle", absent: ["malamute"])
+        let eagle = try waitForNewPictures(session, than: dog)
+
+        // Deleted: an error, and the eagle's pictures gone.
+        try FileManager.default.removeItem(atPath: image)
+        try session.waitFor("photo.jpg: no such", absent: ["bald eagle"])
+        // Created again as another picture: reloaded.
+        try FileManager.default.copyItem(atPath: Repo.path("assets/dog.jpg"), toPath: image)
+        try session.waitFor("malamute")
+        let again = try waitForNewPictures(session, than: eagle)
+        XCTAssertEqual(again.maps, dog.maps, "the same photo draws the same maps")
+
+        // Other weights under the same name: the network is reopened and the maps follow.
+        let random = directory.appendingPathComponent("random.weights").path
+        let made = try darkscope("weights", "init", cfg, random, "--seed", "7")
+        XCTAssertEqual(made.status, 0, made.stderr)
+        try FileManager.default.removeItem(atPath: weights)
+        try FileManager.default.moveItem(atPath: random, toPath: weights)
+        try session.waitFor("tiny.cfg with tiny.weights", "ch 0 min", absent: ["malamute"])
+        let reweighted = try pictures(session)
+        XCTAssertNotEqual(reweighted.maps, dog.maps, "the maps are the new weights'")
+        XCTAssertEqual(reweighted.image, dog.image, "the image itself did not change")
+
         // The cfg changed on disk (a comment added): the network is reopened.
         let text = try String(contentsOfFile: cfg, encoding: .utf8)
         try (text + "\n# edited\n").write(toFile: cfg, atomically: true, encoding: .utf8)
-        try session.waitFor("tiny.cfg with tiny.weights", "bald eagle")
+        try session.waitFor("tiny.cfg with tiny.weights", "ch 0 min")
+    }
+
+    func testSwitchingNetworksRedrawsTheMaps() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute", "layer 0 conv 224x224x16", "ch 0 min")
+        let tiny = try pictures(session)
+        try session.keys("M")
+        let screen = try session.waitFor("squeezenet.cfg", "ch 0 min", absent: ["opening"])
+        XCTAssertFalse(screen.contains("layer 0 conv 224x224x16"), screen)
+        let other = try pictures(session)
+        XCTAssertNotEqual(other.maps, tiny.maps, screen)
+    }
+
+    /// The explorer's resident and peak memory, from /proc, in MiB.
+    private func memory(of pattern: String) throws -> (resident: Int, peak: Int) {
+        let found = try runProcess("/usr/bin/pgrep", ["-f", pattern]).stdout.split(separator: "\n")
+        guard let pid = found.first else { throw DarknetTestError("no process matches \(pattern)") }
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+
+    /// Thousands of keys chosen by a seeded generator, every network among them, then a check
+    /// that the screen still works, the memory stayed within its budget and q quits cleanly.
+    func testThousandsOfRandomKeysLeaveAWorkingScreenWithinTheMemoryBudget() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute")
+        let keys = ["j", "k", "h", "l", "g", "G", "a", "n", "c", "v", "[", "]", "m", "M", "N", "f", "?", "Tab",
+                    "Up", "Down", "Left", "Right", "PgUp", "PgDn", "Home", "End", "o", "Escape", "Escape", "x"]
+        var generator = SeededGenerator(seed: 11)
+        for _ in 0..<30 {
+            try session.keysBatch((0..<100).map { _ in keys[Int(generator.next() % UInt64(keys.count))] })
+            usleep(150_000)
+        }
+        // Back to a known screen: close whatever is open, on Tiny Darknet, one image.
+        try session.keys("Escape", "Escape", "x")
+        let memory = try self.memory(of: "^\(Repo.binary)$")
+        XCTAssertLessThan(memory.peak, 1024, "peak RSS \(memory.peak) MiB over the 1 GiB budget")
+        try session.keys("q")
+        try session.waitFor("EXITED 0", timeout: 10)
+    }
+
+    func testTwoHundredRandomResizesLeaveAWorkingScreen() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute")
+        var generator = SeededGenerator(seed: 5)
+        for _ in 0..<200 {
+            try session.resize(columns: 20 + Int(generator.next() % 180), rows: 6 + Int(generator.next() % 60))
+            usleep(10_000)
+        }
+        try session.resize(columns: 100, rows: 30)
+        try session.waitFor("malamute", "BFLOPs", "layer 0 conv", "q quit")
+        try session.keys("j")
+        try session.waitFor("layer 1 max")
+        try session.keys("q")
+        try session.waitFor("EXITED 0", timeout: 10)
     }
 
     func testHelpListsEveryKey() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
         try session.keys("?")
-        try session.waitFor("darkscope keys", "cycle colormaps", "compare two images", "open an image by path")
+        try session.waitFor("darkscope keys", "colormap: grayscale", "compare two images", "open an image by path")
         try session.keys("x")
         try session.waitFor("q quit")
     }

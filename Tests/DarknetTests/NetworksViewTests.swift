@@ -90,7 +90,7 @@ final class NetworksViewTests: XCTestCase {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
         try session.keys("?")
-        try session.waitFor("next / previous network", "networks view", "first conv layer's filters")
+        try session.waitFor("next / previous network", "networks view", "first convolutional layer's")
         try session.keys("x")
         try session.waitFor("q quit")
     }

@@ -53,7 +53,8 @@ public struct FeatureMaps: Sendable {
         return low...max(low, high)
     }
 
-    private func range(channel index: Int, normalization: Normalization) -> ClosedRange<Float> {
+    /// The values a channel's colours span.
+    public func range(channel index: Int, normalization: Normalization) -> ClosedRange<Float> {
         switch normalization {
         case .perLayer: return layerRange
         case .perChannel:
@@ -69,8 +70,20 @@ public struct FeatureMaps: Sendable {
         return raster.scaled(by: scale)
     }
 
+    /// Compare mode's picture: this channel, the other image's, and their difference
+    /// (diverging colours around zero), side by side.
+    public func comparison(with other: FeatureMaps, channel index: Int, normalization: Normalization,
+                           colormap: Colormap, scale: Int) -> Raster {
+        let left = picture(channel: index, normalization: normalization, colormap: colormap, scale: scale)
+        let right = other.picture(channel: index, normalization: normalization, colormap: colormap, scale: scale)
+        let difference = zip(channel(index), other.channel(index)).map { $0 - $1 }
+        let bound = max(difference.map(abs).max() ?? 0, Float.leastNormalMagnitude)
+        let diff = heatmap(difference, width: width, height: height, range: -bound...bound, colormap: .diverging).scaled(by: scale)
+        return Raster.sideBySide(Raster.sideBySide(left, right, gap: 2 * scale), diff, gap: 2 * scale)
+    }
+
     /// Tiles per row of a grid of `count` channels: as square as the count allows.
-    static func gridColumns(_ count: Int) -> Int { Int(Double(count).squareRoot().rounded(.up)) }
+    package static func gridColumns(_ count: Int) -> Int { Int(Double(count).squareRoot().rounded(.up)) }
 
     /// Channels `range` as a grid of pictures, as square as the count allows.
     public func grid(channels range: Range<Int>, normalization: Normalization, colormap: Colormap, scale: Int = 1, columns: Int? = nil) -> Raster {

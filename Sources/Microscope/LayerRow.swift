@@ -2,16 +2,16 @@ import Darknet
 import Foundation
 
 /// One row of the explorer's layer table, in Darknet's columns.
-struct LayerRow: Equatable, Sendable {
-    var index: Int
-    var type: String
-    var filters: String
-    var window: String
-    var input: Shape
-    var output: Shape
-    var billions: Double?
+package struct LayerRow: Equatable, Sendable {
+    package var index: Int
+    package var type: String
+    package var filters: String
+    package var window: String
+    package var input: Shape
+    package var output: Shape
+    package var billions: Double?
 
-    init(index: Int, layer: any Layer) {
+    package init(index: Int, layer: any Layer) {
         self.index = index
         input = layer.input
         output = layer.output
@@ -45,19 +45,31 @@ struct LayerRow: Equatable, Sendable {
     }
 
     /// Every layer of a network, as the table shows it.
-    static func rows(of network: Network) -> [LayerRow] {
+    package static func rows(of network: Network) -> [LayerRow] {
         network.layers.enumerated().map { LayerRow(index: $0.offset, layer: $0.element) }
     }
 
-    static let header = "  #  type      filt  size        input  ->  output     BFLOPs"
+    package static let header = "  #  type      filt  size        input  ->  output     BFLOPs"
+
+    /// Index, type and output only, for narrow terminals: 30 characters wide.
+    package static let compactHeader = "  #  type      output      "
+
+    package var compactText: String {
+        String(format: "%3d  ", index) + LayerRow.left(type, 9) + " " + LayerRow.shape(output)
+    }
+
+    private static func shape(_ s: Shape) -> String {
+        s.isImage ? String(format: "%3dx%3dx%4d", s.width, s.height, s.channels) : String(format: "%12d", s.count)
+    }
+
+    private static func left(_ text: String, _ width: Int) -> String {
+        String(text.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0)
+    }
 
     /// The Darknet columns, 61 characters wide.
-    var text: String {
-        func shape(_ s: Shape) -> String {
-            s.isImage ? String(format: "%3dx%3dx%4d", s.width, s.height, s.channels) : String(format: "%12d", s.count)
-        }
+    package var text: String {
+        let shape = LayerRow.shape, left = LayerRow.left
         let flops = billions.map { String(format: "%6.3f", $0) } ?? "      "
-        func left(_ text: String, _ width: Int) -> String { String(text.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0) }
         func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
         return String(format: "%3d  ", index) + left(type, 9) + " " + right(filters, 4) + "  " + left(window, 7) + " "
             + shape(input) + " -> " + shape(output) + " " + flops

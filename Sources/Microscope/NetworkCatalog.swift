@@ -27,19 +27,24 @@ public struct NetworkCatalog: Sendable {
     public static func identity(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     /// The cfg `step` places after (or before) `cfg` in the list, wrapping around.
-    func cfg(after cfg: String, step: Int) -> String? {
+    package func cfg(after cfg: String, step: Int) -> String? {
         guard !cfgs.isEmpty else { return nil }
         let current = cfgs.firstIndex { NetworkCatalog.identity($0) == NetworkCatalog.identity(cfg) } ?? (step > 0 ? -1 : 0)
         return cfgs[((current + step) % cfgs.count + cfgs.count) % cfgs.count]
     }
 
     /// Opens a cfg: its weights when found, else random weights (seed 1).
+    /// The files are stamped before they are read, so a file replaced while it is read
+    /// leaves a stale key that the explorer's watcher notices.
     public func open(_ cfg: String) throws -> OpenNetwork {
+        let cfgStamp = FileStamp.of(cfg)
         var network = try Network(cfg: cfg)
         network.use(convolution)
         let weightsPath = try findWeights(network)
+        let weightsStamp = weightsPath.map(FileStamp.of)
         if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
-        return OpenNetwork(network: network, weightsPath: weightsPath, labels: try labels(network))
+        return OpenNetwork(network: network, weightsPath: weightsPath, labels: try labels(network),
+                           key: NetworkKey(cfg: cfgStamp, weights: weightsStamp, convolution: convolution))
     }
 }
 
@@ -49,26 +54,35 @@ public struct OpenNetwork: Sendable {
     /// nil when it runs on random weights.
     public var weightsPath: String?
     public var labels: Labels
+    package var key: NetworkKey
+
+    package init(network: Network, weightsPath: String?, labels: Labels, key: NetworkKey) {
+        self.network = network
+        self.weightsPath = weightsPath
+        self.labels = labels
+        self.key = key
+    }
 }
 
 /// One network's answer for the image in the networks view.
-struct NetworkRun: Sendable {
-    var cfgPath: String
-    var name: String
+package struct NetworkRun: Sendable, Equatable {
+    package var cfgPath: String
+    package var name: String
     /// On random weights: no weights file was found for it.
-    var untrained: Bool
-    var predictions: [Prediction] = []
-    var milliseconds: Double?
-    var error: String?
+    package var untrained: Bool
+    package var predictions: [Prediction] = []
+    package var milliseconds: Double?
+    package var error: String?
 }
 
 /// The networks view: the current image through every network that has weights.
-struct NetworksView {
-    var version: Int
-    var imagePath: String
+package struct NetworksView: Equatable {
+    /// The image as it was when the view opened; answers for another are dropped.
+    package var image: FileStamp
     /// nil until the worker has found which networks have weights.
-    var runs: [NetworkRun]?
+    package var runs: [NetworkRun]?
     /// No network had real weights, so all run on random ones.
-    var noneTrained = false
-    var error: String?
+    package var noneTrained = false
+
+    package init(image: FileStamp) { self.image = image }
 }

@@ -1,0 +1,289 @@
+import Darknet
+import Foundation
+
+/// Runs networks on a thread of its own, so the screen never waits for them.
+///
+/// Each slot (the left and right image) keeps only its newest request: a new one
+/// supersedes any still waiting. Every answer carries the key it was computed for, and the
+/// state shows it only while that key is current. The same thread opens networks (a newer
+/// opening supersedes an older one still waiting), runs the networks view one network at a
+/// time, and, when nothing else waits and the user has not acted for a moment, times warm
+/// passes of the first image for the layer table. Its order: an opening, the images, the
+/// networks view, timing.
+package final class InferenceWorker: @unchecked Sendable {
+    package struct Request: Sendable {
+        package var slot: Int
+        package var key: SubjectKey
+        package var network: Network
+
+        package init(slot: Int, key: SubjectKey, network: Network) {
+            self.slot = slot
+            self.key = key
+            self.network = network
+        }
+    }
+
+    package enum Update: Sendable {
+        case analysis(Analysis)
+        /// Warm passes' times of an analysis, refined.
+        case timing(SubjectKey, LayerTiming)
+        /// The network asked for, or why it could not be opened.
+        case loaded(cfgPath: String, network: OpenNetwork?, error: String?)
+        /// Which networks the networks view runs, before any has run.
+        case networksPlanned(image: FileStamp, runs: [NetworkRun], noneTrained: Bool)
+        case networkRan(image: FileStamp, index: Int, run: NetworkRun)
+    }
+
+    /// Warm passes measured per analysis; then the worker rests.
+    package static let timedPasses = 31
+    /// How long after a key the worker waits before timing again, so timing passes neither
+    /// slow the screen nor are slowed by it.
+    package static let quietAfterKey: TimeInterval = 0.4
+
+    private struct Comparison {
+        var image: FileStamp
+        var catalog: NetworkCatalog
+        var runs: [NetworkRun]?
+        var next = 0
+    }
+
+    private struct TimingJob {
+        var key: SubjectKey
+        var input: [Float]
+        var timing: LayerTiming
+    }
+
+    private let condition = NSCondition()
+    private var pending: [Int: Request] = [:]
+    private var pendingLoad: (cfgPath: String, catalog: NetworkCatalog)?
+    private var comparison: Comparison?
+    private var timingJob: TimingJob?
+    private var quietUntil = Date.distantPast
+    private var updates: [Update] = []
+    private var stopped = false
+    private var finished = false
+    private let threads: Int?
+
+    /// `threads` for each forward pass (default: the processors available).
+    package init(threads: Int? = nil) {
+        self.threads = threads
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "darkscope inference"
+        thread.start()
+    }
+
+    package func submit(_ request: Request) {
+        locked {
+            pending[request.slot] = request
+            if request.slot == 0 { timingJob = nil }
+        }
+    }
+
+    package func load(_ cfgPath: String, catalog: NetworkCatalog) {
+        locked { pendingLoad = (cfgPath, catalog) }
+    }
+
+    /// Starts the networks view's runs on an image, abandoning any earlier ones; nil just abandons them.
+    package func compare(image: FileStamp?, catalog: NetworkCatalog) {
+        locked { comparison = image.map { Comparison(image: $0, catalog: catalog) } }
+    }
+
+    /// The user acted: timing waits until the screen has been quiet for a moment.
+    package func userActed() {
+        locked { quietUntil = Date().addingTimeInterval(InferenceWorker.quietAfterKey) }
+    }
+
+    package func takeUpdates() -> [Update] {
+        locked {
+            defer { updates = [] }
+            return updates
+        }
+    }
+
+    /// Runs `body` holding the lock, then wakes the waiting thread to look at what changed.
+    private func locked<T>(_ body: () -> T) -> T {
+        condition.lock()
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
+        return body()
+    }
+
+    /// Asks the thread to stop and waits up to `seconds` for it to finish the pass under way;
+    /// false when it is still inside one (the caller then exits without the C library's
+    /// exit-time clean-up, which deadlocks with OpenBLAS in use on another thread).
+    package func stop(waitingAtMost seconds: TimeInterval) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        stopped = true
+        condition.broadcast()
+        let deadline = Date().addingTimeInterval(seconds)
+        while !finished {
+            if !condition.wait(until: deadline) { return finished }
+        }
+        return true
+    }
+
+    private func publish(_ update: Update) {
+        locked { updates.append(update) }
+    }
+
+    private enum Job {
+        case load(String, NetworkCatalog)
+        case analyse(Request)
+        case compare(Comparison)
+        case time(TimingJob)
+        case stop
+    }
+
+    /// The next job, waiting while there is none (timing waits for a quiet screen).
+    private func nextJob() -> Job {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if stopped {
+                finished = true
+                condition.broadcast()
+                return .stop
+            }
+            if let load = pendingLoad {
+                pendingLoad = nil
+                return .load(load.cfgPath, load.catalog)
+            }
+            if let slot = pending.keys.min() { return .analyse(pending.removeValue(forKey: slot)!) }
+            if let comparison { return .compare(comparison) }
+            if let timingJob, timingJob.timing.warmPasses < InferenceWorker.timedPasses {
+                if Date() >= quietUntil { return .time(timingJob) }
+                condition.wait(until: quietUntil)
+                continue
+            }
+            condition.wait()
+        }
+    }
+
+    private func loop() {
+        var predictor: (key: NetworkKey, predictor: Predictor)?
+        func predictorFor(_ request: Request) -> Predictor {
+            if let predictor, predictor.key == request.key.network { return predictor.predictor }
+            predictor = nil  // the old one's arena goes before the new one's is made
+            let made = Predictor(network: request.network, threads: threads)
+            predictor = (request.key.network, made)
+            return made
+        }
+        while true {
+            switch nextJob() {
+            case .stop: return
+            case let .load(cfgPath, catalog):
+                do {
+                    publish(.loaded(cfgPath: cfgPath, network: try catalog.open(cfgPath), error: nil))
+                } catch {
+                    publish(.loaded(cfgPath: cfgPath, network: nil, error: "\(error)"))
+                }
+            case let .analyse(request):
+                let (analysis, input) = analyse(request, predictor: predictorFor(request))
+                publish(.analysis(analysis))
+                if request.slot == 0, let input, let result = analysis.result {
+                    locked {
+                        if pending[0] == nil {
+                            timingJob = TimingJob(key: request.key, input: input, timing: LayerTiming(cold: result.layerSeconds))
+                        }
+                    }
+                }
+            case let .compare(job):
+                compareStep(job)
+            case let .time(job):
+                guard let predictor, predictor.key == job.key.network,
+                      let result = try? predictor.predictor.forward(job.input) else {
+                    locked { timingJob = nil }
+                    continue
+                }
+                var timing = job.timing
+                timing.add(result.layerSeconds)
+                let update = timing
+                locked {
+                    guard timingJob?.key == job.key else { return }
+                    timingJob?.timing = update
+                    updates.append(.timing(job.key, update))
+                }
+            }
+        }
+    }
+
+    private func analyse(_ request: Request, predictor: Predictor) -> (Analysis, [Float]?) {
+        var analysis = Analysis(key: request.key)
+        do {
+            let image = try request.network.letterboxedInput(from: request.key.image.path)
+            analysis.input = image
+            analysis.result = try predictor.forward(image.values)
+            return (analysis, image.values)
+        } catch {
+            analysis.error = "\(error)"
+            return (analysis, nil)
+        }
+    }
+
+    /// One step of the networks view: find which networks have weights, or run the next one.
+    private func compareStep(_ job: Comparison) {
+        guard let runs = job.runs else {
+            let (planned, noneTrained) = InferenceWorker.plan(job.catalog)
+            locked {
+                guard comparison?.image == job.image else { return }
+                comparison?.runs = planned
+                if planned.isEmpty { comparison = nil }
+                updates.append(.networksPlanned(image: job.image, runs: planned, noneTrained: noneTrained))
+            }
+            return
+        }
+        let run = InferenceWorker.run(runs[job.next], image: job.image.path, catalog: job.catalog, threads: threads)
+        locked {
+            guard comparison?.image == job.image else { return }
+            comparison?.next += 1
+            if job.next + 1 >= runs.count { comparison = nil }
+            updates.append(.networkRan(image: job.image, index: job.next, run: run))
+        }
+    }
+
+    /// The networks with weights found; when none has any, every network, on random weights.
+    package static func plan(_ catalog: NetworkCatalog) -> (runs: [NetworkRun], noneTrained: Bool) {
+        var trained: [NetworkRun] = [], all: [NetworkRun] = []
+        for cfg in catalog.cfgs {
+            let name = URL(fileURLWithPath: cfg).lastPathComponent
+            do {
+                let network = try Network(cfg: cfg)
+                let weights = try catalog.findWeights(network)
+                let run = NetworkRun(cfgPath: cfg, name: name, untrained: weights == nil)
+                all.append(run)
+                if weights != nil { trained.append(run) }
+            } catch {
+                all.append(NetworkRun(cfgPath: cfg, name: name, untrained: true, error: "\(error)"))
+            }
+        }
+        return trained.isEmpty ? (all, true) : (trained, false)
+    }
+
+    /// One network's top-5 for the image, and the median time of warm forward passes.
+    package static func run(_ planned: NetworkRun, image path: String, catalog: NetworkCatalog, threads: Int? = nil) -> NetworkRun {
+        var run = planned
+        guard run.error == nil else { return run }
+        do {
+            let opened = try catalog.open(run.cfgPath)
+            run.untrained = opened.weightsPath == nil
+            let network = opened.network
+            let image = try network.letterboxedInput(from: path)
+            let predictor = Predictor(network: network, threads: threads)
+            let first = try predictor.forward(image.values, keepingLayerOutputs: false)
+            var timing = LayerTiming(cold: first.layerSeconds)
+            var result = first
+            for _ in 0..<5 {
+                result = try predictor.forward(image.values, keepingLayerOutputs: false)
+                timing.add(result.layerSeconds)
+            }
+            run.milliseconds = timing.totalMedian * 1000
+            run.predictions = opened.labels.top(5, of: result.prediction())
+        } catch {
+            run.error = "\(error)"
+        }
+        return run
+    }
+}

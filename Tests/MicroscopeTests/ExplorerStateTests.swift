@@ -1,0 +1,224 @@
+import Darknet
+import Microscope
+import Render
+import XCTest
+
+/// A folder of the test's own with two small networks and images, and analyses computed
+/// for real on them.
+final class Fixture {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let folder: URL
+    let catalog: NetworkCatalog
+
+    init() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("microscope-\(UUID().uuidString)")
+        self.folder = folder
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (name, filters) in [("a.cfg", 4), ("b.cfg", 6)] {
+            let cfg = """
+                [net]
+                width=16
+                height=16
+                channels=3
+
+                [convolutional]
+                filters=\(filters)
+                size=3
+                stride=1
+                pad=1
+                activation=leaky
+
+                [maxpool]
+                size=2
+                stride=2
+
+                [avgpool]
+
+                [softmax]
+                """
+            try cfg.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        for name in ["dog.jpg", "eagle.jpg"] {
+            try FileManager.default.copyItem(at: Fixture.root.appendingPathComponent("assets/\(name)"), to: folder.appendingPathComponent(name))
+        }
+        catalog = NetworkCatalog(cfgs: ["a.cfg", "b.cfg"].map { folder.appendingPathComponent($0).path },
+                                 findWeights: { _ in nil }, labels: { network in Labels(names: (0..<network.outputCount).map { "class \($0)" }) })
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    func state(images: [String] = ["dog.jpg"]) throws -> ExplorerState {
+        let paths = images.map(path)
+        return ExplorerState(network: try catalog.open(path("a.cfg")), images: paths, imageList: [path("dog.jpg"), path("eagle.jpg")])
+    }
+
+    /// The analysis the worker would make for slot `slot`, computed here.
+    func analysis(_ state: ExplorerState, slot: Int) throws -> Analysis {
+        let key = state.key(slot: slot)
+        let image = try state.network.letterboxedInput(from: key.image.path)
+        return Analysis(key: key, input: image, result: try Predictor(network: state.network, threads: 1).forward(image.values))
+    }
+
+    /// Replaces a file's contents with another's (a new size and time, as `cp` does).
+    func overwrite(_ name: String, with other: String) throws {
+        let data = try Data(contentsOf: folder.appendingPathComponent(other))
+        try data.write(to: folder.appendingPathComponent(name))
+    }
+}
+
+extension ExplorerState {
+    func stamps() -> [String: FileStamp] {
+        Dictionary(watchedPaths.map { ($0, FileStamp.of($0)) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+final class ExplorerStateTests: XCTestCase {
+    func testAnImageReplacedOnDiskIsAnalysedAgainAndItsOldAnalysisNeverShown() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        XCTAssertEqual(state.missing, [0])
+        state.accept(try fixture.analysis(state, slot: 0))
+        XCTAssertEqual(state.missing, [])
+        let before = state.key(slot: 0)
+        XCTAssertEqual(state.observe(state.stamps()), .infer)
+        XCTAssertEqual(state.key(slot: 0), before, "an unchanged file keeps its key")
+
+        try fixture.overwrite("dog.jpg", with: "eagle.jpg")
+        _ = state.observe(state.stamps())
+        XCTAssertNotEqual(state.key(slot: 0), before)
+        XCTAssertNil(state.analysis(slot: 0), "the dog's analysis must not stand for the eagle")
+        XCTAssertEqual(state.missing, [0])
+        XCTAssertTrue(state.predictions(slot: 0).isEmpty)
+
+        // A late answer for the old file is kept aside, never shown.
+        var stale = try fixture.analysis(state, slot: 0)
+        stale.key = before
+        state.accept(stale)
+        XCTAssertNil(state.analysis(slot: 0))
+        state.accept(try fixture.analysis(state, slot: 0))
+        XCTAssertEqual(state.analysis(slot: 0)?.key.image, FileStamp.of(fixture.path("dog.jpg")))
+    }
+
+    func testADeletedImageIsNoticedAndOneCreatedAgainIsAnalysed() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        state.accept(try fixture.analysis(state, slot: 0))
+        try FileManager.default.removeItem(atPath: fixture.path("dog.jpg"))
+        _ = state.observe(state.stamps())
+        XCTAssertFalse(state.key(slot: 0).image.exists)
+        XCTAssertEqual(state.missing, [0], "a deleted image is analysed again, which reports it missing")
+        state.accept(Analysis(key: state.key(slot: 0), error: "no such file"))
+        XCTAssertEqual(state.analysis(slot: 0)?.error, "no such file")
+
+        try fixture.overwrite("dog.jpg", with: "eagle.jpg")
+        _ = state.observe(state.stamps())
+        XCTAssertTrue(state.key(slot: 0).image.exists)
+        XCTAssertEqual(state.missing, [0])
+    }
+
+    func testSwitchingNetworksTakesOnlyTheOneAskedForAndDropsTheOldNetworksResults() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        state.accept(try fixture.analysis(state, slot: 0))
+        let oldKey = state.key(slot: 0)
+        XCTAssertEqual(state.handle(.character("m"), pageSize: 5, catalog: fixture.catalog), .openNetwork(fixture.path("b.cfg")))
+        XCTAssertEqual(state.loadingNetwork, fixture.path("b.cfg"))
+        // An answer for a network no longer wanted is dropped.
+        state.accept(loaded: fixture.path("a.cfg"), network: try fixture.catalog.open(fixture.path("a.cfg")), error: nil)
+        XCTAssertEqual(state.networkName, "a.cfg")
+        XCTAssertNotNil(state.loadingNetwork)
+        state.accept(loaded: fixture.path("b.cfg"), network: try fixture.catalog.open(fixture.path("b.cfg")), error: nil)
+        XCTAssertEqual(state.networkName, "b.cfg")
+        XCTAssertNil(state.loadingNetwork)
+        XCTAssertNotEqual(state.key(slot: 0), oldKey)
+        XCTAssertNil(state.analysis(slot: 0), "network a's maps must not be shown for network b")
+        XCTAssertEqual(state.channelCount, 6)
+    }
+
+    func testACfgChangedOnDiskIsReopenedAndAFailedReopeningIsNotRetriedUntilItChangesAgain() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        let cfg = fixture.path("a.cfg")
+        try "[net]\nwidth=16\n[convolutional]\nfilters=bad\n".write(toFile: cfg, atomically: false, encoding: .utf8)
+        XCTAssertEqual(state.observe(state.stamps()), .openNetwork(cfg))
+        XCTAssertEqual(state.observe(state.stamps()), .infer, "one opening at a time")
+        state.accept(loaded: cfg, network: nil, error: "a.cfg:4: filters is not a number")
+        XCTAssertEqual(state.networkProblem, "cannot open a.cfg: a.cfg:4: filters is not a number")
+        XCTAssertEqual(state.observe(state.stamps()), .infer, "the same broken file is not opened again")
+        try fixture.overwrite("a.cfg", with: "b.cfg")
+        XCTAssertEqual(state.observe(state.stamps()), .openNetwork(cfg))
+        state.accept(loaded: cfg, network: try fixture.catalog.open(cfg), error: nil)
+        XCTAssertNil(state.networkProblem)
+        XCTAssertEqual(state.channelCount, 6)
+        XCTAssertEqual(state.observe(state.stamps()), .infer)
+    }
+
+    func testCompareModeShowsSimilaritiesOnlyForTheCurrentPair() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        XCTAssertEqual(state.handle(.character("v"), pageSize: 5, catalog: fixture.catalog), .infer)
+        XCTAssertTrue(state.compare)
+        XCTAssertEqual(state.keys.map(\.image.path), [fixture.path("dog.jpg"), fixture.path("eagle.jpg")])
+        XCTAssertEqual(state.missing, [0, 1])
+        state.accept(try fixture.analysis(state, slot: 0))
+        XCTAssertTrue(state.similarities.isEmpty)
+        state.accept(try fixture.analysis(state, slot: 1))
+        XCTAssertEqual(state.similarities.count, state.layerCount)
+        XCTAssertEqual(state.similarities.last ?? 0, 1, accuracy: 0.5)
+        // The right image steps on: the similarities of the old pair are gone.
+        XCTAssertEqual(state.handle(.character("]"), pageSize: 5, catalog: fixture.catalog), .infer)
+        XCTAssertEqual(state.keys[1].image.path, fixture.path("dog.jpg"))
+        XCTAssertTrue(state.similarities.isEmpty)
+        XCTAssertEqual(state.handle(.character("v"), pageSize: 5, catalog: fixture.catalog), .none)
+        XCTAssertEqual(state.keys.count, 1)
+    }
+
+    func testTheCacheKeepsTheCurrentAnalysesAndStaysWithinItsBudget() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        let one = try fixture.analysis(state, slot: 0)
+        state = ExplorerState(network: try fixture.catalog.open(fixture.path("a.cfg")), images: [fixture.path("dog.jpg")],
+                              imageList: [], cacheBudgetBytes: one.bytes * 3)
+        for step in 0..<20 {
+            var other = one
+            other.key.image.version?.size += Int64(step + 1)
+            state.accept(other)
+        }
+        state.accept(try fixture.analysis(state, slot: 0))
+        XCTAssertLessThanOrEqual(state.analyses.bytes, one.bytes * 3)
+        XCTAssertNotNil(state.analysis(slot: 0))
+        XCTAssertLessThanOrEqual(state.analyses.count, 3)
+    }
+
+    func testTimingsOfTheCurrentAnalysisReplaceTheFirstPass() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        let analysis = try fixture.analysis(state, slot: 0)
+        state.accept(analysis)
+        XCTAssertEqual(state.layerSeconds, analysis.result!.layerSeconds)
+        var timing = LayerTiming(cold: analysis.result!.layerSeconds)
+        let warm = analysis.result!.layerSeconds.map { _ in 0.5 }
+        for _ in 0..<3 { timing.add(warm) }
+        state.accept(timing: timing, for: state.key(slot: 0))
+        XCTAssertEqual(state.layerSeconds, warm)
+    }
+
+    func testKeysMoveTheSelectionWithinTheNetwork() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        for _ in 0..<10 { _ = state.handle(.character("j"), pageSize: 5, catalog: fixture.catalog) }
+        XCTAssertEqual(state.selectedLayer, state.layerCount - 1)
+        _ = state.handle(.character("g"), pageSize: 5, catalog: fixture.catalog)
+        XCTAssertEqual(state.selectedLayer, 0)
+        _ = state.handle(.tab, pageSize: 5, catalog: fixture.catalog)
+        for _ in 0..<9 { _ = state.handle(.down, pageSize: 5, catalog: fixture.catalog) }
+        XCTAssertEqual(state.channel, 3, "in the maps pane j moves through the 4 channels")
+        XCTAssertEqual(state.handle(.character("N"), pageSize: 5, catalog: fixture.catalog), .compareNetworks)
+        XCTAssertEqual(state.handle(.character("j"), pageSize: 5, catalog: fixture.catalog), .none)
+        XCTAssertEqual(state.handle(.escape, pageSize: 5, catalog: fixture.catalog), .closeNetworks)
+        XCTAssertNil(state.networks)
+        XCTAssertEqual(state.handle(.character("q"), pageSize: 5, catalog: fixture.catalog), .quit)
+    }
+}
