@@ -204,7 +204,11 @@ package final class InferenceWorker: @unchecked Sendable {
                 locked {
                     guard timingJob?.key == job.key else { return }
                     timingJob?.timing = update
-                    updates.append(.timing(job.key, update))
+                    // Every few passes: each update redraws the screen, which would take
+                    // a core from the passes it times.
+                    if update.warmPasses % 8 == 0 || update.warmPasses == InferenceWorker.timedPasses {
+                        updates.append(.timing(job.key, update))
+                    }
                 }
             }
         }

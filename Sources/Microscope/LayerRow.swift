@@ -66,7 +66,7 @@ package struct LayerRow: Equatable, Sendable {
         String(text.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0)
     }
 
-    /// The Darknet columns, 61 characters wide.
+    /// The Darknet columns, 64 characters wide.
     package var text: String {
         let shape = LayerRow.shape, left = LayerRow.left
         let flops = billions.map { String(format: "%6.3f", $0) } ?? "      "

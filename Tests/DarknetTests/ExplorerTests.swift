@@ -325,6 +325,50 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("EXITED 0", timeout: 10)
     }
 
+    /// `benchmark --layers --json`: the median total and each layer's median, in ms.
+    private func benchmarkedTimes(weights: String) throws -> (total: Double, layers: [Double]) {
+        let result = try darkscope("benchmark", "cfg/tiny.cfg", weights, "--layers", "--json", "--runs", "31", in: Repo.root.path)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let layers = try XCTUnwrap(object["layers"] as? [[String: Any]]).compactMap { $0["medianMs"] as? Double }
+        return (try XCTUnwrap(object["layerSumMs"] as? Double), layers)
+    }
+
+    /// The ms column and the total, as the screen shows them (Darknet's 64 columns, then ms).
+    private func screenTimes(_ screen: String) throws -> (total: Double, layers: [Double]) {
+        var layers: [Double] = []
+        for line in screen.components(separatedBy: "\n") where line.count >= 72 {
+            guard let index = Int(line.prefix(3).trimmingCharacters(in: .whitespaces)), index == layers.count,
+                  let ms = Double(line.dropFirst(64).prefix(8).trimmingCharacters(in: .whitespaces)) else { continue }
+            layers.append(ms)
+        }
+        let total = try XCTUnwrap(screen.range(of: #"[0-9.]+(?= ms \(median of)"#, options: .regularExpression).map { Double(screen[$0]) } ?? nil)
+        return (total, layers)
+    }
+
+    /// The times on screen are warm medians: within 25 % of `benchmark --layers` measured just
+    /// before and just after on the same network, for the total and every layer that takes a
+    /// twentieth of it (smaller ones are within timer noise).
+    func testTheExplorersTimesAgreeWithTheBenchmarkMeasuredBesideThem() throws {
+        let weights = try Repo.requireTinyWeights()
+        let before = try benchmarkedTimes(weights: weights)
+        let session = try TmuxSession(command: "\(binary) cfg/tiny.cfg '\(weights)'", columns: 120, rows: 60)
+        let screen = try session.waitFor("median of 31 passes", timeout: 60)
+        try session.keys("q")
+        let after = try benchmarkedTimes(weights: weights)
+        let shown = try screenTimes(screen)
+        XCTAssertEqual(shown.layers.count, before.layers.count, screen)
+        func agrees(_ value: Double, _ a: Double, _ b: Double) -> Bool {
+            [a, b, (a + b) / 2].contains { abs(value / $0 - 1) <= 0.25 } || (min(a, b)...max(a, b)).contains(value)
+        }
+        XCTAssertTrue(agrees(shown.total, before.total, after.total),
+                      "the explorer's \(shown.total) ms against the benchmark's \(before.total) and \(after.total) ms")
+        for (index, ms) in shown.layers.enumerated() where before.layers[index] >= before.total / 20 {
+            XCTAssertTrue(agrees(ms, before.layers[index], after.layers[index]),
+                          "layer \(index): the explorer's \(ms) ms against the benchmark's \(before.layers[index]) and \(after.layers[index]) ms")
+        }
+    }
+
     func testHelpListsEveryKey() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
