@@ -135,12 +135,12 @@ final class Screen {
     private func drawTable(_ state: ExplorerState, _ layout: Layout) {
         let table = layout.table
         let seconds = state.layerSeconds
-        let total = state.analysis(slot: 0)?.timing?.totalMedian ?? seconds.reduce(0, +)
+        let timing = state.analysis(slot: 0)?.timing
+        let total = timing?.total?.median ?? seconds.reduce(0, +)
         let time = seconds.isEmpty ? "" : String(format: "%.2f ", total * 1000)
         let similarities = state.similarities
         let compare = similarities.count == state.layerCount
-        let timing = state.analysis(slot: 0)?.timing
-        let timed = seconds.isEmpty ? "" : timing.map { "ms (median of \($0.warmPasses) passes)" } ?? "ms (first pass)"
+        let timed = seconds.isEmpty ? "" : timing?.total.map { String(format: "ms (median of %d passes, middle half %.2f-%.2f)", timing!.passes, $0.lowerQuartile * 1000, $0.upperQuartile * 1000) } ?? "ms (first pass)"
         let header = (layout.fullTable ? LayerRow.header : LayerRow.compactHeader) + "      ms" + (compare ? "   sim" : "")
         terminal.put(header, row: table.row, column: 0, style: .heading)
         let visible = layout.tableEntries

@@ -399,7 +399,8 @@ package struct ExplorerState: Sendable {
     /// Each layer's time: the warm median when measured, else the first pass's.
     package var layerSeconds: [Double] {
         guard let analysis = analysis(slot: 0) else { return [] }
-        return analysis.timing?.medians ?? analysis.result?.layerSeconds ?? []
+        if let warm = analysis.timing?.layers, !warm.isEmpty { return warm.map(\.median) }
+        return analysis.result?.layerSeconds ?? []
     }
 }
 

@@ -153,7 +153,7 @@ package final class InferenceWorker: @unchecked Sendable {
             }
             if let slot = pending.keys.min() { return .analyse(pending.removeValue(forKey: slot)!) }
             if let comparison { return .compare(comparison) }
-            if let timingJob, timingJob.timing.warmPasses < InferenceWorker.timedPasses {
+            if let timingJob, timingJob.timing.passes < InferenceWorker.timedPasses {
                 if Date() >= quietUntil { return .time(timingJob) }
                 condition.wait(until: quietUntil)
                 continue
@@ -186,7 +186,9 @@ package final class InferenceWorker: @unchecked Sendable {
                 if request.slot == 0, let input, let result = analysis.result {
                     locked {
                         if pending[0] == nil {
-                            timingJob = TimingJob(key: request.key, input: input, timing: LayerTiming(cold: result.layerSeconds))
+                            var timing = LayerTiming()
+                            timing.record(layerSeconds: result.layerSeconds)
+                            timingJob = TimingJob(key: request.key, input: input, timing: timing)
                         }
                     }
                 }
@@ -199,14 +201,14 @@ package final class InferenceWorker: @unchecked Sendable {
                     continue
                 }
                 var timing = job.timing
-                timing.add(result.layerSeconds)
+                timing.record(layerSeconds: result.layerSeconds)
                 let update = timing
                 locked {
                     guard timingJob?.key == job.key else { return }
                     timingJob?.timing = update
                     // Every few passes: each update redraws the screen, which would take
                     // a core from the passes it times.
-                    if update.warmPasses % 8 == 0 || update.warmPasses == InferenceWorker.timedPasses {
+                    if update.passes % 8 == 0 || update.passes == InferenceWorker.timedPasses {
                         updates.append(.timing(job.key, update))
                     }
                 }
@@ -276,14 +278,14 @@ package final class InferenceWorker: @unchecked Sendable {
             let network = opened.network
             let image = try network.letterboxedInput(from: path)
             let predictor = Predictor(network: network, threads: threads)
-            let first = try predictor.forward(image.values, keepingLayerOutputs: false)
-            var timing = LayerTiming(cold: first.layerSeconds)
-            var result = first
+            var result = try predictor.forward(image.values, keepingLayerOutputs: false)
+            var timing = LayerTiming()
+            timing.record(layerSeconds: result.layerSeconds)
             for _ in 0..<5 {
                 result = try predictor.forward(image.values, keepingLayerOutputs: false)
-                timing.add(result.layerSeconds)
+                timing.record(layerSeconds: result.layerSeconds)
             }
-            run.milliseconds = timing.totalMedian * 1000
+            run.milliseconds = (timing.total?.median ?? 0) * 1000
             run.predictions = opened.labels.top(5, of: result.prediction())
         } catch {
             run.error = "\(error)"

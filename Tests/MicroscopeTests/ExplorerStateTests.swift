@@ -198,9 +198,12 @@ final class ExplorerStateTests: XCTestCase {
         let analysis = try fixture.analysis(state, slot: 0)
         state.accept(analysis)
         XCTAssertEqual(state.layerSeconds, analysis.result!.layerSeconds)
-        var timing = LayerTiming(cold: analysis.result!.layerSeconds)
+        var timing = LayerTiming()
+        timing.record(layerSeconds: analysis.result!.layerSeconds)
+        state.accept(timing: timing, for: state.key(slot: 0))
+        XCTAssertEqual(state.layerSeconds, analysis.result!.layerSeconds, "the cold pass alone is no median")
         let warm = analysis.result!.layerSeconds.map { _ in 0.5 }
-        for _ in 0..<3 { timing.add(warm) }
+        for _ in 0..<3 { timing.record(layerSeconds: warm) }
         state.accept(timing: timing, for: state.key(slot: 0))
         XCTAssertEqual(state.layerSeconds, warm)
     }
