@@ -8,6 +8,9 @@ final class PixelExplorerTests: XCTestCase {
     /// Drives the explorer in `mode` through layer changes, a click, resizes and the help
     /// screen, then quits; returns what it wrote.
     private func recordedSession(_ mode: String) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            throw DarknetTestError("script(1) is missing: Debian's essential bsdutils package has it")
+        }
         let weights = try Repo.requireTinyWeights()
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
