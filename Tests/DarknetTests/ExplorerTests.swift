@@ -1,3 +1,4 @@
+import Darknet
 import Foundation
 import XCTest
 
@@ -58,19 +59,6 @@ final class TmuxSession {
         }
         XCTFail("screen never showed \(texts) without \(absent); it shows:\n\(last)", file: file, line: line)
         return last
-    }
-}
-
-/// SplitMix64: the same keys every run.
-struct SeededGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -296,7 +284,7 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("malamute")
         let keys = ["j", "k", "h", "l", "g", "G", "a", "n", "c", "v", "[", "]", "m", "M", "N", "f", "?", "Tab",
                     "Up", "Down", "Left", "Right", "PgUp", "PgDn", "Home", "End", "o", "Escape", "Escape", "x"]
-        var generator = SeededGenerator(seed: 11)
+        var generator = SplitMix64(seed: 11)
         for _ in 0..<30 {
             try session.keysBatch((0..<100).map { _ in keys[Int(generator.next() % UInt64(keys.count))] })
             usleep(150_000)
@@ -312,7 +300,7 @@ final class ExplorerTests: XCTestCase {
     func testTwoHundredRandomResizesLeaveAWorkingScreen() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
-        var generator = SeededGenerator(seed: 5)
+        var generator = SplitMix64(seed: 5)
         for _ in 0..<200 {
             try session.resize(columns: 20 + Int(generator.next() % 180), rows: 6 + Int(generator.next() % 60))
             usleep(10_000)
