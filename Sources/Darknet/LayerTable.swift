@@ -17,3 +17,9 @@ extension Network {
                Double(operations) / 1e9, parameterCount, Double(parameterBytes) / 1_048_576)
     }
 }
+
+extension Layer {
+    /// The layer's type as the table names it: conv, max, avg, connected, softmax, dropout,
+    /// route, res (a shortcut), crop, cost.
+    public var tableType: String { tableEntry.prefix { $0 != " " }.lowercased() }
+}
