@@ -8,31 +8,57 @@ import Foundation
 public enum Activation: String, CaseIterable, Sendable {
     case logistic, loggy, relu, elu, selu, relie, plse, hardtan, lhtan, linear, ramp, leaky, tanh, stair
 
-    public func callAsFunction(_ x: Float) -> Float {
-        let d = Double(x)
+    public func callAsFunction(_ x: Float) -> Float { Float(self(Double(x))) }
+
+    /// The activation in double, rounded to float only by the caller: Darknet's arithmetic
+    /// before its final rounding, and the precision finite differences need.
+    public func callAsFunction(_ d: Double) -> Double {
         switch self {
-        case .linear: return x
-        case .logistic: return Float(1 / (1 + exp(-d)))
-        case .loggy: return Float(2 / (1 + exp(-d)) - 1)
-        case .relu: return x > 0 ? x : 0
-        case .elu: return x >= 0 ? x : Float(exp(d) - 1)
-        case .selu: return x >= 0 ? Float(1.0507 * d) : Float(1.0507 * 1.6732 * (exp(d) - 1))
-        case .relie: return x > 0 ? x : Float(0.01 * d)
-        case .ramp: return Float((x > 0 ? d : 0) + 0.1 * d)
-        case .leaky: return x > 0 ? x : Float(0.1 * d)
-        case .tanh: return Float((exp(2 * d) - 1) / (exp(2 * d) + 1))
+        case .linear: return d
+        case .logistic: return 1 / (1 + exp(-d))
+        case .loggy: return 2 / (1 + exp(-d)) - 1
+        case .relu: return d > 0 ? d : 0
+        case .elu: return d >= 0 ? d : exp(d) - 1
+        case .selu: return d >= 0 ? 1.0507 * d : 1.0507 * 1.6732 * (exp(d) - 1)
+        case .relie: return d > 0 ? d : 0.01 * d
+        case .ramp: return (d > 0 ? d : 0) + 0.1 * d
+        case .leaky: return d > 0 ? d : 0.1 * d
+        case .tanh: return (exp(2 * d) - 1) / (exp(2 * d) + 1)
         case .plse:
-            if x < -4 { return Float(0.01 * (d + 4)) }
-            if x > 4 { return Float(0.01 * (d - 4) + 1) }
-            return Float(0.125 * d + 0.5)
-        case .hardtan: return min(max(x, -1), 1)
+            if d < -4 { return 0.01 * (d + 4) }
+            if d > 4 { return 0.01 * (d - 4) + 1 }
+            return 0.125 * d + 0.5
+        case .hardtan: return min(max(d, -1), 1)
         case .lhtan:
-            if x < 0 { return Float(0.001 * d) }
-            if x > 1 { return Float(0.001 * (d - 1) + 1) }
-            return x
+            if d < 0 { return 0.001 * d }
+            if d > 1 { return 0.001 * (d - 1) + 1 }
+            return d
         case .stair:
-            let n = Int(floor(x))
-            return n % 2 == 0 ? Float(floor(d / 2)) : Float((d - Double(n)) + floor(d / 2))
+            let n = floor(d)
+            return Int(n) % 2 == 0 ? floor(d / 2) : (d - n) + floor(d / 2)
+        }
+    }
+
+    /// The derivative at the point whose activation is `y`, as Darknet's `gradient` takes it:
+    /// from the output, so that ReLU's and leaky's kinks fall where Darknet's do.
+    public func gradient(output y: Float) -> Float {
+        switch self {
+        case .linear: return 1
+        case .logistic: return (1 - y) * y
+        case .loggy:
+            let s = Float((Double(y) + 1) / 2)
+            return 2 * (1 - s) * s
+        case .relu: return y > 0 ? 1 : 0
+        case .elu: return y >= 0 ? 1 : y + 1
+        case .selu: return y >= 0 ? 1.0507 : Float(Double(y) + 1.0507 * 1.6732)
+        case .relie: return y > 0 ? 1 : 0.01
+        case .ramp: return y > 0 ? 1.1 : 0.1
+        case .leaky: return y > 0 ? 1 : 0.1
+        case .tanh: return 1 - y * y
+        case .plse: return y < 0 || y > 1 ? 0.01 : 0.125
+        case .hardtan: return y > -1 && y < 1 ? 1 : 0
+        case .lhtan: return y > 0 && y < 1 ? 1 : 0.001
+        case .stair: return floor(y) == y ? 0 : 1
         }
     }
 

@@ -39,3 +39,41 @@ extension Labels {
         return order.prefix(k).map { Prediction(index: $0, name: self[$0], probability: values[$0]) }
     }
 }
+
+extension Labels {
+    /// The class `text` names, by its name (case aside) or its index among `classes`.
+    public func classIndex(_ text: String, classes: Int) throws -> Int {
+        if let index = Int(text) {
+            guard (0..<classes).contains(index) else {
+                throw DarknetError.usage("class \(index) does not exist; the network has classes 0...\(classes - 1)")
+            }
+            return index
+        }
+        let wanted = text.lowercased()
+        if let index = names.prefix(classes).firstIndex(where: { $0.lowercased() == wanted }) { return index }
+        throw DarknetError.unknownClass(text, suggestions: closest(to: wanted, among: classes))
+    }
+
+    /// Up to three names within a few edits of `text` or containing it, closest first.
+    private func closest(to text: String, among classes: Int) -> [String] {
+        let scored = names.prefix(classes).map { name -> (String, Int) in
+            let lower = name.lowercased()
+            return (name, lower.contains(text) ? 0 : editDistance(Array(lower), Array(text)))
+        }
+        let limit = max(2, text.count / 3)
+        return scored.filter { $0.1 <= limit }.sorted { $0.1 < $1.1 }.prefix(3).map(\.0)
+    }
+}
+
+/// Levenshtein's distance: insertions, deletions and substitutions from `a` to `b`.
+private func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    var previous = Array(0...b.count)
+    for (i, x) in a.enumerated() {
+        var current = [i + 1]
+        for (j, y) in b.enumerated() {
+            current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

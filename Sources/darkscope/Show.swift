@@ -34,20 +34,10 @@ struct Show: ParsableCommand {
     @Flag(help: "Show every channel as a grid.")
     var grid = false
 
-    @Option(help: "symbols, ascii, sixel, kitty or iterm2 (default: symbols, or ascii outside a UTF-8 locale); the last three pixel for pixel.")
-    var format: PixelMode?
-
-    @Option(help: "truecolor, 256, 16 or none (default: from COLORTERM, TERM and NO_COLOR).")
-    var colors: ColorDepth?
-
-    @Option(help: "grayscale, viridis or diverging.")
-    var colormap: Colormap = .viridis
-
     @Option(help: "channel or layer: the range each channel's colours span.")
     var normalize: Normalization = .perChannel
 
-    @Option(help: "Width of the picture in terminal columns.")
-    var width = 80
+    @OptionGroup var picture: PictureOptions
 
     @Option(help: "Also write the picture as a PNG file (never over an existing file).")
     var png: String?
@@ -65,16 +55,9 @@ struct Show: ParsableCommand {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
         try network.loadWeights(path: weights)
-        let picture = try filters ? filtersPicture(network) : mapsPicture(network, image: image!, layer: layer!)
-        if let png { try picture.writePNG(to: png) }
-        setlocale(LC_ALL, "")
-        let environment = ProcessInfo.processInfo.environment
-        let mode = format ?? (TerminalCapabilities.localeIsUTF8 ? .symbols : .ascii)
-        let depth = colors ?? TerminalCapabilities.colorDepth(environment: environment)
-        let encoded = mode.drawsPixels
-            ? TerminalImage(pixelsOf: picture, mode: mode)
-            : TerminalImage(picture, columns: width, rows: 1000, mode: mode, colors: depth)
-        Output.line(encoded.text)
+        let shown = try filters ? filtersPicture(network) : mapsPicture(network, image: image!, layer: layer!)
+        if let png { try shown.writePNG(to: png) }
+        picture.draw(shown)
     }
 
     /// The first convolutional layer's filters, each enlarged to about 24 pixels (a 3x3 filter:
@@ -99,12 +82,9 @@ struct Show: ParsableCommand {
         let scale = max(1, 256 / max(maps.width, maps.height))
         // Padded to whole sixel bands (6 rows), so the PNG and the sixel are the same picture.
         return (grid
-            ? maps.grid(channels: 0..<maps.channels, normalization: normalize, colormap: colormap, scale: max(1, scale / 4))
-            : maps.picture(channel: channel, normalization: normalize, colormap: colormap, scale: scale)).padded(toMultipleOf: 6)
+            ? maps.grid(channels: 0..<maps.channels, normalization: normalize, colormap: picture.colormap, scale: max(1, scale / 4))
+            : maps.picture(channel: channel, normalization: normalize, colormap: picture.colormap, scale: scale)).padded(toMultipleOf: 6)
     }
 }
 
-extension PixelMode: ExpressibleByArgument {}
-extension ColorDepth: ExpressibleByArgument {}
-extension Colormap: ExpressibleByArgument {}
 extension Normalization: ExpressibleByArgument {}

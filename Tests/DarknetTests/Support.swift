@@ -102,7 +102,7 @@ enum Oracle {
     private static let built = Result<String, Error> {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("darknet_oracle-\(getpid())").path
         let result = try runProcess("/usr/bin/cc", ["-O2", Repo.path("Tests/Oracle/darknet_oracle.c"), "-I/usr/lib/darknet/include",
-                                             "-L/usr/lib/darknet", "-ldarknet", "-Wl,-rpath,/usr/lib/darknet", "-o", output])
+                                             "-L/usr/lib/darknet", "-ldarknet", "-lm", "-Wl,-rpath,/usr/lib/darknet", "-o", output])
         guard result.status == 0 else { throw DarknetError.usage("building the oracle failed: \(result.stderr)") }
         return output
     }
@@ -136,7 +136,7 @@ enum Oracle {
         return Image(width: header[0], height: header[1], channels: header[2], values: values)
     }
 
-    private static func records(_ path: String) throws -> [[Float]] {
+    static func records(_ path: String) throws -> [[Float]] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         var offset = 0
         var records: [[Float]] = []

@@ -60,21 +60,54 @@ public struct Image: Equatable, Sendable {
 
     /// Darknet's `letterbox_image`: resized to fit, aspect kept, centred on grey 0.5.
     public func letterboxed(width boxWidth: Int, height boxHeight: Int) -> Image {
-        var fitWidth = boxWidth, fitHeight = boxHeight
-        if Float(boxWidth) / Float(width) < Float(boxHeight) / Float(height) {
-            fitHeight = height * boxWidth / width
-        } else {
-            fitWidth = width * boxHeight / height
-        }
-        let fitted = resized(width: fitWidth, height: fitHeight)
+        let box = Letterbox(imageWidth: width, imageHeight: height, boxWidth: boxWidth, boxHeight: boxHeight)
+        let fitted = resized(width: box.width, height: box.height)
         var boxed = Image(width: boxWidth, height: boxHeight, channels: channels, filledWith: 0.5)
-        let left = (boxWidth - fitWidth) / 2, top = (boxHeight - fitHeight) / 2
         for c in 0..<channels {
-            for y in 0..<fitHeight {
-                for x in 0..<fitWidth { boxed[left + x, top + y, c] = fitted[x, y, c] }
+            for y in 0..<box.height {
+                for x in 0..<box.width { boxed[box.left + x, box.top + y, c] = fitted[x, y, c] }
             }
         }
         return boxed
+    }
+}
+
+/// Where `letterboxed` puts an image inside a box: resized to fit, aspect kept, centred;
+/// the rest of the box is grey margin.
+public struct Letterbox: Hashable, Sendable {
+    /// The box (the network's input size).
+    public var boxWidth: Int
+    public var boxHeight: Int
+    /// The image's place in the box.
+    public var left: Int
+    public var top: Int
+    public var width: Int
+    public var height: Int
+
+    /// Darknet's `letterbox_image` arithmetic for an image of `imageWidth × imageHeight`.
+    public init(imageWidth: Int, imageHeight: Int, boxWidth: Int, boxHeight: Int) {
+        var fitWidth = boxWidth, fitHeight = boxHeight
+        if Float(boxWidth) / Float(imageWidth) < Float(boxHeight) / Float(imageHeight) {
+            fitHeight = imageHeight * boxWidth / imageWidth
+        } else {
+            fitWidth = imageWidth * boxHeight / imageHeight
+        }
+        self.init(boxWidth: boxWidth, boxHeight: boxHeight, left: (boxWidth - fitWidth) / 2,
+                  top: (boxHeight - fitHeight) / 2, width: fitWidth, height: fitHeight)
+    }
+
+    public init(boxWidth: Int, boxHeight: Int, left: Int, top: Int, width: Int, height: Int) {
+        self.boxWidth = boxWidth
+        self.boxHeight = boxHeight
+        self.left = left
+        self.top = top
+        self.width = width
+        self.height = height
+    }
+
+    /// The whole box, for an input that is not a letterboxed photo.
+    public init(filling input: Shape) {
+        self.init(boxWidth: input.width, boxHeight: input.height, left: 0, top: 0, width: input.width, height: input.height)
     }
 }
 
@@ -82,6 +115,11 @@ extension Network {
     /// An image file as this network takes it, as Darknet's `classify` prepares it:
     /// `load_image_color`, then `letterbox_image` to the network's input size.
     public func letterboxedInput(from path: String) throws -> Image {
+        try originalImage(from: path).letterboxed(width: input.width, height: input.height)
+    }
+
+    /// An image file as loaded, before `letterbox_image`, once it is known to fit the network.
+    public func originalImage(from path: String) throws -> Image {
         guard input.isImage else {
             throw DarknetError.usage("\(cfgPath): the network takes \(input.count) flat inputs, not an image")
         }
@@ -92,6 +130,11 @@ extension Network {
         guard image.channels == input.channels else {
             throw DarknetError.usage("\(cfgPath): the network takes \(input.channels)-channel images; \(path) loads as \(image.channels) channels (RGB)")
         }
-        return image.letterboxed(width: input.width, height: input.height)
+        return image
+    }
+
+    /// Where `letterboxedInput` puts `image` in this network's input.
+    public func letterbox(for image: Image) -> Letterbox {
+        Letterbox(imageWidth: image.width, imageHeight: image.height, boxWidth: input.width, boxHeight: input.height)
     }
 }

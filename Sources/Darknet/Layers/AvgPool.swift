@@ -40,4 +40,13 @@ public struct AvgPool: Layer {
             plane += lanes
         }
     }
+
+    /// Darknet's `backward_avgpool_layer`: each channel's gradient spread evenly over its pixels.
+    public func backward(_ context: BackwardContext) {
+        let spatial = input.spatial
+        for plane in 0..<(context.batch * input.channels) {
+            let share = context.outputGradient[plane] / Float(spatial), gradient = context.inputGradient + plane * spatial
+            for i in 0..<spatial { gradient[i] += share }
+        }
+    }
 }

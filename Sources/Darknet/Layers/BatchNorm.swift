@@ -2,7 +2,7 @@ import DarknetKernels
 
 /// Per output channel, what follows the matrix product: batch norm as Darknet does it at
 /// test time (`(x - mean) / (sqrt(variance) + .000001)`, then scale), the bias, and the
-/// activation where the kernels fuse it (linear, leaky, ReLU).
+/// activation where the kernels fuse it (linear, leaky, ReLU); and its backward.
 ///
 /// Owns the arrays the C kernels read, for the life of the layer.
 final class ChannelEpilogue: @unchecked Sendable {
@@ -11,6 +11,9 @@ final class ChannelEpilogue: @unchecked Sendable {
     let raw: ds_epilogue
     private let floats: UnsafeMutableBufferPointer<Float>
     private let inverse: UnsafeMutableBufferPointer<Double>
+    /// Per channel, the output's change per unit change of the sum before the activation:
+    /// batch norm's scale over its `sqrt(variance) + .000001`, or 1 (the bias alone).
+    private let slopes: UnsafeMutableBufferPointer<Float>
 
     init(_ parameters: [Float], channels: Int, offsets: ParameterOffsets, batchNormalize: Bool, activation: Activation) {
         self.activation = activation
@@ -18,6 +21,8 @@ final class ChannelEpilogue: @unchecked Sendable {
         floats.initialize(repeating: 0)
         inverse = .allocate(capacity: channels)
         inverse.initialize(repeating: 1)
+        slopes = .allocate(capacity: channels)
+        slopes.initialize(repeating: 1)
         let bias = floats.baseAddress!, mean = bias + channels, scale = mean + channels
         for c in 0..<channels {
             bias[c] = parameters[c]
@@ -27,6 +32,7 @@ final class ChannelEpilogue: @unchecked Sendable {
             // Darknet divides by the sum in double; multiplying by its inverse in double
             // rounds to the same float but for rare ties, and is far cheaper.
             inverse[c] = 1 / (Double(parameters[offsets[.rollingVariance]! + c]).squareRoot() + Double(Float(0.000001)))
+            slopes[c] = Float(Double(scale[c]) * inverse[c])
         }
         let fused = activation.kernelActivation
         raw = ds_epilogue(mean: batchNormalize ? UnsafePointer(mean) : nil, inverse: UnsafePointer(inverse.baseAddress),
@@ -40,6 +46,7 @@ final class ChannelEpilogue: @unchecked Sendable {
     deinit {
         floats.deallocate()
         inverse.deallocate()
+        slopes.deallocate()
     }
 
     /// The epilogue of channels `first...`, for a group of a grouped convolution.
@@ -56,5 +63,20 @@ final class ChannelEpilogue: @unchecked Sendable {
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int, channel: Int) {
         withUnsafePointer(to: raw) { ds_finish($0, Int32(channel), values, count) }
         if !fusesActivation { activation.apply(values, count: count) }
+    }
+
+    /// The backward of `apply`: from the gradient of `count` contiguous outputs of channel
+    /// `channel` (and those outputs), the gradient of their sums. Batch norm at test time is a
+    /// fixed affine map per channel; Darknet's own backward exists only for training's batch
+    /// statistics.
+    func backward(_ gradient: UnsafePointer<Float>, output: UnsafePointer<Float>, count: Int, channel: Int,
+                  into sums: UnsafeMutablePointer<Float>) {
+        let slope = slopes[channel]
+        switch activation {
+        case .linear: for i in 0..<count { sums[i] = gradient[i] * slope }
+        case .leaky: for i in 0..<count { sums[i] = gradient[i] * (output[i] > 0 ? slope : 0.1 * slope) }
+        case .relu: for i in 0..<count { sums[i] = output[i] > 0 ? gradient[i] * slope : 0 }
+        default: for i in 0..<count { sums[i] = gradient[i] * activation.gradient(output: output[i]) * slope }
+        }
     }
 }

@@ -75,4 +75,29 @@ public struct Connected: Layer {
             epilogue.apply(context.output + index, count: 1, channel: index % outputs)
         }
     }
+
+    /// The gradient of one image's sums.
+    public var backwardScratch: (shared: Int, perThread: Int) { (output.count, 0) }
+
+    /// Darknet's `backward_connected_layer` for the input: the gradient of the sums through
+    /// the activation and test-time batch norm, then times the weights.
+    public func backward(_ context: BackwardContext) {
+        guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
+        let outputs = output.count, inputs = input.count
+        parameters.withUnsafeBufferPointer { buffer in
+            let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
+            for b in 0..<context.batch {
+                for o in 0..<outputs {
+                    epilogue.backward(context.outputGradient + b * outputs + o, output: context.output + b * outputs + o,
+                                      count: 1, channel: o, into: sums + o)
+                }
+                // Each thread a block of inputs: Wᵀ · sums, added.
+                context.parallel(inputs, work: inputs * outputs) { columns in
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(outputs), Int32(columns.count), 1, weights + columns.lowerBound,
+                                Int32(inputs), sums, 1, 1, context.inputGradient + b * inputs + columns.lowerBound, 1)
+                }
+            }
+        }
+    }
 }
+

@@ -1,3 +1,4 @@
+import CBLAS
 import DarknetKernels
 import Foundation
 
@@ -201,6 +202,90 @@ public struct Convolutional: Layer {
         }
         if !epilogue.fusesActivation {
             epilogue.activation.apply(context.output, count: context.batch * output.count)
+        }
+    }
+
+    /// The gradient of one group's sums (shared), and per thread the column matrix of a few
+    /// input channels (`columnChannels`) for `col2im`.
+    public var backwardScratch: (shared: Int, perThread: Int) {
+        (filters / groups * output.spatial, size == 1 ? 0 : columnChannels * size * size * output.spatial)
+    }
+
+    /// Input channels whose columns a thread computes at once: about a megabyte of them, at least one.
+    private var columnChannels: Int {
+        max(1, min(input.channels / groups, (1 << 18) / (size * size * output.spatial)))
+    }
+
+    /// Darknet's backward (`backward_convolutional_layer`) for the input: the gradient of the
+    /// sums through the activation and test-time batch norm, then Wᵀ times it, folded back onto
+    /// the image by `col2im`. From the kept outputs and the plain weights, whichever `algorithm`
+    /// computed the forward sums.
+    public func backward(_ context: BackwardContext) {
+        guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
+        let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
+        let n = output.spatial, area = size * size
+        parameters.withUnsafeBufferPointer { buffer in
+            for b in 0..<context.batch {
+                for g in 0..<groups {
+                    let at = (b * groups + g) * m * n
+                    context.parallel(m, work: m * n) { rows in
+                        for f in rows {
+                            epilogue.backward(context.outputGradient + at + f * n, output: context.output + at + f * n,
+                                              count: n, channel: g * m + f, into: sums + f * n)
+                        }
+                    }
+                    let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]! + g * m * k
+                    let image = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
+                    if size == 1 {
+                        // The forward read the input as a k × n matrix; its gradient is Wᵀ · sums.
+                        context.parallel(k, work: m * k * n) { rows in
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(n), Int32(m), 1,
+                                        weights + rows.lowerBound, Int32(k), sums, Int32(n), 1,
+                                        image + rows.lowerBound * n, Int32(n))
+                        }
+                        continue
+                    }
+                    // Threads take whole input channels, so that their col2im never add to the same pixel.
+                    context.parallel(groupChannels, work: m * k * n) { channels, columns in
+                        var channel = channels.lowerBound
+                        while channel < channels.upperBound {
+                            let count = min(columnChannels, channels.upperBound - channel)
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(count * area), Int32(n), Int32(m), 1,
+                                        weights + channel * area, Int32(k), sums, Int32(n), 0, columns!, Int32(n))
+                            col2im(columns!, channels: count, into: image + channel * input.spatial)
+                            channel += count
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds each column's values back onto the pixels `im2col` took them from.
+    private func col2im(_ columns: UnsafePointer<Float>, channels: Int, into image: UnsafeMutablePointer<Float>) {
+        let width = input.width, height = input.height, outWidth = output.width
+        var row = columns
+        for channel in 0..<channels {
+            let plane = image + channel * input.spatial
+            for dy in 0..<size {
+                for dx in 0..<size {
+                    // The output columns whose input column x · stride + dx - padding lies inside the image.
+                    let shift = dx - padding
+                    let first = shift < 0 ? (-shift + stride - 1) / stride : 0
+                    let last = min(outWidth, width - shift <= 0 ? 0 : (width - shift + stride - 1) / stride)
+                    for y in 0..<output.height {
+                        let inY = y * stride + dy - padding
+                        guard inY >= 0, inY < height, first < last else { continue }
+                        let target = plane + inY * width + shift, source = row + y * outWidth
+                        if stride == 1 {
+                            for x in first..<last { target[x] += source[x] }
+                        } else {
+                            for x in first..<last { target[x * stride] += source[x] }
+                        }
+                    }
+                    row += output.spatial
+                }
+            }
         }
     }
 

@@ -18,4 +18,9 @@ public struct Cost: Layer {
     public func forward(_ context: ForwardContext) {
         context.output.update(from: context.input, count: context.batch * input.count)
     }
+
+    /// The identity's, as the cost passes its input through here; Darknet's `backward_cost_layer` scales the cost's gradient by `scale`, which is 1 unless a cfg sets it.
+    public func backward(_ context: BackwardContext) {
+        for i in 0..<(context.batch * input.count) { context.inputGradient[i] += context.outputGradient[i] }
+    }
 }

@@ -42,4 +42,20 @@ public struct Crop: Layer {
             }
         }
     }
+
+    /// The centre's gradient, times `scale`, back in its place; Darknet defines no crop backward.
+    public func backward(_ context: BackwardContext) {
+        let top = (input.height - output.height) / 2, left = (input.width - output.width) / 2
+        var index = 0
+        for plane in 0..<(context.batch * input.channels) {
+            let target = context.inputGradient + plane * input.spatial
+            for y in 0..<output.height {
+                let line = target + (y + top) * input.width + left
+                for x in 0..<output.width {
+                    line[x] += context.outputGradient[index] * scale
+                    index += 1
+                }
+            }
+        }
+    }
 }

@@ -22,4 +22,9 @@ public struct Dropout: Layer {
     public func forward(_ context: ForwardContext) {
         context.output.update(from: context.input, count: context.batch * input.count)
     }
+
+    /// The identity's: Darknet's `backward_dropout_layer` applies training's dropped cells, of which test time has none.
+    public func backward(_ context: BackwardContext) {
+        for i in 0..<(context.batch * input.count) { context.inputGradient[i] += context.outputGradient[i] }
+    }
 }

@@ -21,7 +21,7 @@ public struct ParameterBlock: Hashable, Sendable {
 /// Where a layer reads and writes during one forward pass.
 ///
 /// Pointers, not arrays: the network owns one buffer per layer, reused across passes.
-public struct ForwardContext {
+public struct ForwardContext: LayerThreads {
     public var batch: Int
     /// The previous layer's output (the network input for layer 0).
     public var input: UnsafePointer<Float>
@@ -38,7 +38,44 @@ public struct ForwardContext {
     public var scratchCount: Int
     /// The threads, `threads` of them with the caller's; nil for one.
     var workers: Workers?
+}
 
+/// Where a layer reads and writes during one backward pass (see `Backpropagator`): the
+/// gradient of one scalar per image, each gradient laid out as the values it belongs to.
+///
+/// A layer adds into the gradients it writes, since several layers may read one output.
+/// Gradients of the layer's parameters, for training, would come as one more pointer laid out
+/// as `parameters`, filled from what `backward` computes on the way (the gradient of the sums).
+public struct BackwardContext: LayerThreads {
+    public var batch: Int
+    /// What `forward` read and wrote: the previous layer's output (the network input for
+    /// layer 0) and this layer's, as the plain forward pass kept them.
+    public var input: UnsafePointer<Float>
+    public var output: UnsafePointer<Float>
+    /// The gradient with respect to `output`, complete: every layer that reads it has run.
+    public var outputGradient: UnsafePointer<Float>
+    /// The gradient with respect to `input`, added to.
+    public var inputGradient: UnsafeMutablePointer<Float>
+    /// The gradient with respect to every layer's output, for `Route` and `Shortcut` to add to.
+    public var layerGradients: [UnsafeMutablePointer<Float>]
+    public var threads: Int
+    /// Working memory: `shared` holds the first of `Layer.backwardScratch`'s counts, for the
+    /// whole layer; `scratch`, `threads` blocks of `scratchCount` floats (the largest second count).
+    public var shared: UnsafeMutablePointer<Float>?
+    public var scratch: UnsafeMutablePointer<Float>?
+    public var scratchCount: Int
+    var workers: Workers?
+}
+
+/// The threads and working memory a layer's pass may use, with the loop that shares them.
+protocol LayerThreads {
+    var threads: Int { get }
+    var scratch: UnsafeMutablePointer<Float>? { get }
+    var scratchCount: Int { get }
+    var workers: Workers? { get }
+}
+
+extension LayerThreads {
     /// Runs `body` over `0..<count` cut into one contiguous range per thread, when the
     /// `work` (values touched) is enough to repay waking the threads.
     func parallel(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
@@ -55,7 +92,7 @@ public struct ForwardContext {
     }
 }
 
-/// One of Darknet's layers: its shape, its parameters and its forward pass.
+/// One of Darknet's layers: its shape, its parameters, its forward pass and its backward pass.
 public protocol Layer: Sendable {
     /// The cfg section name (`convolutional`, `maxpool`, …).
     static var sectionName: String { get }
@@ -77,6 +114,10 @@ public protocol Layer: Sendable {
     /// `transposed` marks files whose connected weights are stored input-major.
     mutating func load(_ parameters: [Float], transposed: Bool)
     func forward(_ context: ForwardContext)
+    /// Floats of working memory `backward` needs for the whole layer and for each thread.
+    var backwardScratch: (shared: Int, perThread: Int) { get }
+    /// Adds the gradient with respect to the layer's input(s), from the one with respect to its output.
+    func backward(_ context: BackwardContext)
 }
 
 extension Layer {
@@ -84,6 +125,7 @@ extension Layer {
     public var parameterBlocks: [ParameterBlock] { [] }
     public var parameters: [Float] { [] }
     public var scratchCount: Int { 0 }
+    public var backwardScratch: (shared: Int, perThread: Int) { (0, 0) }
     public var earlierInputs: [Int] { [] }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
     public var sectionName: String { Self.sectionName }

@@ -46,4 +46,32 @@ public struct MaxPool: Layer {
                        Int32(size), Int32(stride), Int32(-padding / 2), planes.count)
         }
     }
+
+    /// Darknet's `backward_maxpool_layer`: each output's gradient goes to the input that won its
+    /// window, found again as the forward found it (the first largest, row by row).
+    public func backward(_ context: BackwardContext) {
+        let offset = -padding / 2
+        context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
+            for plane in planes {
+                let values = context.input + plane * input.spatial, gradient = context.inputGradient + plane * input.spatial
+                let outputGradient = context.outputGradient + plane * output.spatial
+                for y in 0..<output.height {
+                    for x in 0..<output.width {
+                        var largest = -Float.greatestFiniteMagnitude, winner = -1
+                        for dy in 0..<size {
+                            let inY = y * stride + offset + dy
+                            guard inY >= 0, inY < input.height else { continue }
+                            for dx in 0..<size {
+                                let inX = x * stride + offset + dx
+                                guard inX >= 0, inX < input.width else { continue }
+                                let index = inY * input.width + inX
+                                if values[index] > largest { largest = values[index]; winner = index }
+                            }
+                        }
+                        if winner >= 0 { gradient[winner] += outputGradient[y * output.width + x] }
+                    }
+                }
+            }
+        }
+    }
 }

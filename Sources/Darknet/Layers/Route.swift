@@ -43,4 +43,17 @@ public struct Route: Layer {
             offset += size
         }
     }
+
+    /// Darknet's `backward_route_layer`: each slice of the gradient added to the layer it came from.
+    public func backward(_ context: BackwardContext) {
+        let total = output.count
+        var offset = 0
+        for (source, size) in zip(sources, sizes) {
+            for b in 0..<context.batch {
+                let target = context.layerGradients[source] + b * size, gradient = context.outputGradient + b * total + offset
+                for i in 0..<size { target[i] += gradient[i] }
+            }
+            offset += size
+        }
+    }
 }

@@ -73,4 +73,44 @@ public struct Shortcut: Layer {
             }
         }
     }
+
+    /// Darknet's `backward_shortcut_layer`: through the activation, then `alpha` times the
+    /// gradient to the previous layer and `beta` times it to the samples taken from `from`.
+    /// Where the two do not overlap the previous output passed unscaled, so its gradient
+    /// does too (Darknet scales it by `alpha` there as well; the same for the usual `alpha = 1`).
+    public func backward(_ context: BackwardContext) {
+        let previous = context.inputGradient, add = context.layerGradients[from]
+        let gradient = context.outputGradient, output = context.output
+        let stride = max(fromShape.width / self.output.width, 1), sample = max(self.output.width / fromShape.width, 1)
+        let width = min(fromShape.width, self.output.width), height = min(fromShape.height, self.output.height)
+        let channels = min(fromShape.channels, self.output.channels), spatial = self.output.spatial
+        let same = fromShape == self.output
+        // Plane by plane: a plane of the output reads one plane of `from`, so threads never share one.
+        context.parallel(context.batch * self.output.channels, work: context.batch * self.output.count) { planes in
+            for plane in planes {
+                let at = plane * spatial
+                if same {
+                    for i in at..<(at + spatial) {
+                        let g = gradient[i] * activation.gradient(output: output[i])
+                        previous[i] += alpha * g
+                        add[i] += beta * g
+                    }
+                    continue
+                }
+                let (b, c) = plane.quotientAndRemainder(dividingBy: self.output.channels)
+                for i in at..<(at + spatial) { previous[i] += gradient[i] * activation.gradient(output: output[i]) }
+                guard c < channels else { continue }
+                for y in 0..<height {
+                    let row = at + self.output.width * y * sample
+                    let source = add + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
+                    for x in 0..<width {
+                        let i = row + x * sample, g = gradient[i] * activation.gradient(output: output[i])
+                        // The previous output's share here was scaled by alpha, not passed: undo the 1 added above.
+                        previous[i] += (alpha - 1) * g
+                        source[x * stride] += beta * g
+                    }
+                }
+            }
+        }
+    }
 }

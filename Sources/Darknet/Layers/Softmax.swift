@@ -29,6 +29,20 @@ public struct Softmax: Layer {
             softmax(context.input + slice * n, count: n, temperature: temperature, into: context.output + slice * n)
         }
     }
+
+    /// The softmax's Jacobian: ∂pᵢ/∂zⱼ = pᵢ(δᵢⱼ - pⱼ) / temperature, within each group. Darknet's
+    /// `backward_softmax_layer` passes the gradient through unchanged instead, as its training
+    /// pairs the softmax with a cross-entropy cost whose gradient is already the logits'.
+    public func backward(_ context: BackwardContext) {
+        let n = input.count / groups
+        for slice in 0..<(context.batch * groups) {
+            let p = context.output + slice * n, gradient = context.outputGradient + slice * n
+            var dot: Float = 0
+            for i in 0..<n { dot += gradient[i] * p[i] }
+            let target = context.inputGradient + slice * n
+            for i in 0..<n { target[i] += p[i] * (gradient[i] - dot) / temperature }
+        }
+    }
 }
 
 /// Darknet's `softmax`: the float sum and the double `exp` are as in its C.
