@@ -313,13 +313,10 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("EXITED 0", timeout: 10)
     }
 
-    /// `benchmark --layers --json`: the median total and each layer's median, in ms.
+    /// `benchmark --layers`: the median total and each layer's median, in ms.
     private func benchmarkedTimes(weights: String) throws -> (total: Double, layers: [Double]) {
-        let result = try darkscope("benchmark", "cfg/tiny.cfg", weights, "--layers", "--json", "--runs", "31", in: Repo.root.path)
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        let layers = try XCTUnwrap(object["layers"] as? [[String: Any]]).compactMap { $0["medianMs"] as? Double }
-        return (try XCTUnwrap(object["layerSumMs"] as? Double), layers)
+        let benchmark = try LayerBenchmark.run(cfg: Repo.path("cfg/tiny.cfg"), weights: weights, runs: 31)
+        return (benchmark.totalMs.median, benchmark.layers.map(\.ms.median))
     }
 
     /// The ms column and the total, as the screen shows them (Darknet's 64 columns, then ms).
