@@ -156,7 +156,7 @@ private struct Session {
     private mutating func apply(_ effect: ExplorerState.Effect) {
         switch effect {
         case .none, .quit: break
-        case .infer: submitMissing()
+        case .infer, .explain: submitMissing()
         case let .openNetwork(cfg): worker.load(cfg, catalog: options.catalog)
         case .compareNetworks:
             submitMissing()
@@ -168,7 +168,10 @@ private struct Session {
     /// Takes one answer of the worker.
     private mutating func take(_ update: InferenceWorker.Update) {
         switch update {
-        case let .analysis(analysis): state.accept(analysis)
+        case let .analysis(analysis):
+            state.accept(analysis)
+            submitMissing()
+        case let .explanation(explanation): state.accept(explanation)
         case let .timing(key, timing): state.accept(timing: timing, for: key)
         case let .loaded(cfgPath, network, error):
             state.accept(loaded: cfgPath, network: network, error: error)
@@ -178,11 +181,16 @@ private struct Session {
         }
     }
 
-    /// Asks the worker for every current analysis not yet computed nor asked for.
+    /// Asks the worker for every current analysis and explanation not yet computed nor asked for.
     private mutating func submitMissing() {
         for slot in state.missing where requested[slot] != state.key(slot: slot) {
             requested[slot] = state.key(slot: slot)
             worker.submit(.init(slot: slot, key: state.key(slot: slot), network: state.network))
+        }
+        for slot in state.missingExplanations {
+            let key = state.explanationKey(slot: slot)
+            state.requested(key)
+            worker.explain(.init(slot: slot, key: key, network: state.network))
         }
     }
 }

@@ -185,12 +185,13 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(terminated.contains("EXITED 143"), terminated)
     }
 
-    /// The maps' and the input picture's cells, at 100x30: the maps pane is the 65 columns
-    /// left of the predictions, the image below the top-5 on their right.
+    /// The maps' (or the explanation's) and the input picture's cells, at 100x30: the maps pane
+    /// is the 65 columns left of the predictions, the image below the top-5 on their right.
     private func pictures(_ session: TmuxSession) throws -> (maps: [String], image: [String]) {
         let lines = try session.screen().components(separatedBy: "\n")
-        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") }),
-              let scale = lines.firstIndex(where: { $0.contains(" … ") && $0.contains("norm ") }) else { return ([], []) }
+        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") || $0.hasPrefix("why: ") }),
+              let scale = lines.firstIndex(where: { $0.contains(" … ") && ($0.contains("norm ") || $0.contains("evidence")) })
+        else { return ([], []) }
         let rows = Array(lines[(header + 1)..<scale])
         return (rows.map { String($0.prefix(65)) }, rows.suffix(8).map { String($0.dropFirst(66)) })
     }
@@ -352,6 +353,43 @@ final class ExplorerTests: XCTestCase {
             XCTAssertTrue(agrees(ms, before.layers[index], after.layers[index]),
                           "layer \(index): the explorer's \(ms) ms against the benchmark's \(before.layers[index]) and \(after.layers[index]) ms")
         }
+    }
+
+    /// The maps pane's picture rows as the screen shows them.
+    private func mapsPicture(_ session: TmuxSession) throws -> [String] { try pictures(session).maps }
+
+    private func waitForPicture(_ session: TmuxSession, unlike before: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        let deadline = Date().addingTimeInterval(30)
+        var now = try mapsPicture(session)
+        while Date() < deadline && (now == before || now.joined().trimmingCharacters(in: .whitespaces).isEmpty) {
+            usleep(100_000)
+            now = try mapsPicture(session)
+        }
+        XCTAssertNotEqual(now, before, "the maps pane did not change", file: file, line: line)
+        return now
+    }
+
+    func testExplainingShowsTheChosenClasssMapAndFollowsMethodAndClass() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute", "ch 0 min")
+        let activations = try mapsPicture(session)
+        try session.keys("e")
+        try session.waitFor("why: gradcam of layer 19 for the top-1  malamute 14.18%", "evidence")
+        let gradCAM = try waitForPicture(session, unlike: activations)
+        try session.keys("2")
+        try session.waitFor("why: gradcam of layer 19 for Newfoundland  Newfoundland 6.13%")
+        let newfoundland = try waitForPicture(session, unlike: gradCAM)
+        try session.keys("E", "E")
+        try session.waitFor("why: gradient for Newfoundland  Newfoundland")
+        _ = try waitForPicture(session, unlike: newfoundland)
+        // Occlusion takes many passes: its progress shows, and keys are answered meanwhile.
+        try session.keys("E", "E", "E", "E")
+        try session.waitFor("computing occlusion…")
+        try session.keys("j")
+        try session.waitFor("computing occlusion", "  1  max ")
+        try session.waitFor("why: occlusion for Newfoundland  Newfoundland", "evidence", timeout: 120)
+        try session.keys("e")
+        try session.waitFor("layer 1 max 112x112x16")
     }
 
     func testHelpListsEveryKey() throws {
