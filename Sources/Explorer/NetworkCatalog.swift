@@ -38,7 +38,7 @@ public struct NetworkCatalog: Sendable {
         var network = try Network(cfg: cfg)
         network.use(convolution)
         let weightsPath = try findWeights(network)
-        if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
+        if let weightsPath { try network.loadWeights(path: weightsPath) } else { try network.randomize(seed: 1) }
         return OpenNetwork(network: network, weightsPath: weightsPath, labels: try labels(network))
     }
 }

@@ -169,7 +169,7 @@ final class Screen {
             }
         }
         let network = state.network
-        let totals = String(format: "total %.3f BFLOPs  %d params  %.2f MB  %.2f ms", Double(network.operations) / 1e9,
+        let totals = String(format: "total %.3f BFLOPs  %ld params  %.2f MB  %.2f ms", Double(network.operations) / 1e9,
                             network.parameterCount, Double(network.parameterBytes) / 1_048_576, total * 1000)
         terminal.put(totals, row: layout.tableTop + layout.tableRows, column: 0, attributes: ds_attr_bold())
     }

@@ -110,7 +110,7 @@ struct Benchmark: ParsableCommand {
         if let weights {
             try network.loadWeights(path: weights)
         } else {
-            network.randomize(seed: 1)
+            try network.randomize(seed: 1)
         }
         network.use(convolution)
         guard network.input.isImage else {
