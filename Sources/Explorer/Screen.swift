@@ -163,7 +163,7 @@ final class Screen {
         }
         let network = state.network
         let totals = layout.fullTable
-            ? String(format: "total %.3f BFLOPs  %d params  %.2f MB  ", Double(network.operations) / 1e9,
+            ? String(format: "total %.3f BFLOPs  %ld params  %.2f MB  ", Double(network.operations) / 1e9,
                      network.parameterCount, Double(network.parameterBytes) / 1_048_576) + time + timed
             : String(format: "total %.2f BFLOPs  ", Double(network.operations) / 1e9) + time + timed
         terminal.put(totals, row: table.bottom - 1, column: 0, style: .heading)

@@ -33,7 +33,7 @@ struct Benchmark: ParsableCommand {
     @Argument(help: "The network's .weights file (default: random weights, seed 1).")
     var weights: String?
 
-    @Option(help: "Threads (default: one per processor).")
+    @Option(help: "Threads (default: one per processor; more than the processors are cut to their number, with a warning).")
     var threads: Int?
 
     @Option(help: "Timed forward passes.")
@@ -142,7 +142,7 @@ struct Benchmark: ParsableCommand {
         if let weights {
             try network.loadWeights(path: weights)
         } else {
-            network.randomize(seed: 1)
+            try network.randomize(seed: 1)
         }
         network.use(convolution)
         guard network.input.isImage else {
@@ -156,7 +156,12 @@ struct Benchmark: ParsableCommand {
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
 
-        let predictor = Predictor(network: network, threads: threads)
+        // Threads beyond the processors only wait on each other (10000 took 13.6 s and 735 MB).
+        let processors = ProcessInfo.processInfo.activeProcessorCount
+        if let threads, threads > processors {
+            Output.warn("--threads \(threads): this machine has \(processors) processors; using \(processors)")
+        }
+        let predictor = Predictor(network: network, threads: threads.map { min($0, processors) })
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 
         let keeping = layers || outputLayer != nil
