@@ -67,6 +67,7 @@ final class Terminal {
         pixelMode = mode
         capabilities = TerminalCapabilities(colors: colors, unicode: unicode && mode != .ascii, sixel: mode == .sixel,
                                             cellWidth: max(cellWidth, 1), cellHeight: max(cellHeight, 1), sixelLimit: sixelLimit)
+        Terminal.drawsKittyPictures = mode == .kitty
         Terminal.installSignalHandlers()
     }
 
@@ -224,6 +225,8 @@ final class Terminal {
 
     nonisolated(unsafe) private static var savedModes = termios()
     nonisolated(unsafe) private static var haveSavedModes = false
+    /// Whether pictures are kitty's, for the crash handler, which can reach only statics.
+    nonisolated(unsafe) private static var drawsKittyPictures = false
     /// The signal (SIGINT, SIGTERM or SIGHUP) that asked the explorer to stop, or 0; the
     /// main loop ends when it sees one.
     static let stopRequested = Atomic<Int32>(0)
@@ -240,6 +243,11 @@ final class Terminal {
         // restore the tty modes, then die of the same signal.
         for signal in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
             Foundation.signal(signal) { number in
+                // kitty's pictures first (all those placed on the alternate screen): it keeps
+                // images until told to delete them. Literals only: nothing allocated here.
+                if Terminal.drawsKittyPictures {
+                    _ = "\u{1B}_Ga=d,d=A,q=2\u{1B}\\".withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+                }
                 let reset = "\u{1B}[0m\u{1B}[?1000l\u{1B}[?1002l\u{1B}[?1006l\u{1B}[?25h\u{1B}[?1049l\r\n"
                 _ = reset.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
                 if Terminal.haveSavedModes { tcsetattr(STDIN_FILENO, TCSANOW, &Terminal.savedModes) }

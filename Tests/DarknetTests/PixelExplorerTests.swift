@@ -74,6 +74,27 @@ final class PixelExplorerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(transmitted.count, 5)
     }
 
+    /// A crash (SIGSEGV) deletes every kitty picture before leaving the alternate screen.
+    func testACrashLeavesNoKittyPicture() throws {
+        let weights = try Repo.requireTinyWeights()
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("crash.log").path
+        let session = try TmuxSession(command: "script -q -f -e -c \"'\(Repo.binary)' --format kitty\" '\(log)'",
+                                      environment: ["DARKSCOPE_WEIGHTS": weights])
+        try session.waitFor("malamute", "layer 0 conv 224x224x16")
+        let found = try runProcess("/usr/bin/pgrep", ["-f", "^\(Repo.binary) --format kitty$"]).stdout.split(separator: "\n")
+        let pid = try XCTUnwrap(found.first.flatMap { Int32($0) }, "the explorer's process")
+        XCTAssertEqual(kill(pid, SIGSEGV), 0)
+        try session.waitFor("EXITED")
+        let output = String(decoding: try Data(contentsOf: URL(fileURLWithPath: log)), as: UTF8.self)
+        let lastPicture = try XCTUnwrap(output.range(of: "\u{1B}_Ga=T,", options: .backwards), "a kitty picture was drawn")
+        let deletion = try XCTUnwrap(output.range(of: "\u{1B}_Ga=d,d=A,q=2\u{1B}\\", options: .backwards), "the crash deletes the pictures")
+        let leaving = try XCTUnwrap(output.range(of: "\u{1B}[?1049l", options: .backwards), "the crash leaves the alternate screen")
+        XCTAssertLessThan(lastPicture.lowerBound, deletion.lowerBound)
+        XCTAssertLessThan(deletion.lowerBound, leaving.lowerBound)
+    }
+
     /// iTerm2 pictures are inline files scaled to their cells, each a decodable image.
     func testITerm2PicturesAreInlineFilesScaledToCells() throws {
         let output = try recordedSession("iterm2")
