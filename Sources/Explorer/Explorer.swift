@@ -100,9 +100,13 @@ private struct Session {
             if let key = terminal.readKey() {
                 let start = DispatchTime.now().uptimeNanoseconds
                 worker.userActed()
-                if !handle(key) { break }
+                // Keys typed faster than the screen redraws are all taken before the next
+                // redraw, so a held key or a paste never leaves the screen behind.
+                var keys = [key]
+                while let more = terminal.readKey(wait: false) { keys.append(more) }
+                guard keys.allSatisfy({ handle($0) }) else { break }
                 screen.draw(state)
-                if [.up, .down, .character("j"), .character("k")].contains(key) {
+                if keys.count == 1, [.up, .down, .character("j"), .character("k")].contains(key) {
                     redrawMilliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
                 }
                 continue

@@ -50,7 +50,6 @@ final class Terminal {
         keypad(stdscr, true)
         set_escdelay(25)
         curs_set(0)
-        wtimeout(stdscr, 30)
         mousemask(ds_mouse_events(), nil)
         mouseinterval(0)
         var colors = forcedColors ?? TerminalCapabilities.colorDepth(environment: environment, terminfoColors: Int(tigetnum("colors")))
@@ -83,7 +82,9 @@ final class Terminal {
     var columns: Int { Int(COLS) }
 
     /// The next key, or nil when none came within the poll interval.
-    func readKey() -> Key? {
+    /// `wait`: at most the poll interval; otherwise only a key already typed.
+    func readKey(wait: Bool = true) -> Key? {
+        wtimeout(stdscr, wait ? 30 : 0)
         var character: wint_t = 0
         let kind = wget_wch(stdscr, &character)
         if kind == ERR { return nil }

@@ -71,7 +71,7 @@ final class LayerTimingTests: XCTestCase {
     /// Fed from a real predictor: one summary per layer, each a layer's own seconds.
     func testFedFromForwardResults() throws {
         var network = try Network(cfg: Repo.path("cfg/tiny.cfg"))
-        network.randomize(seed: 1)
+        try network.randomize(seed: 1)
         let predictor = Predictor(network: network, threads: 1)
         let input = [Float](repeating: 0.5, count: network.input.count)
         var timing = LayerTiming(capacity: 3)
