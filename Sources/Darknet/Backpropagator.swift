@@ -45,7 +45,7 @@ public struct ForwardPass: Sendable {
 ///
 /// Not thread-safe: give each thread its own.
 public final class Backpropagator {
-    /// The network as given; its convolutions run with Darknet's sums here whatever it uses.
+    /// The network given, with Darknet's sums whatever it used.
     public let network: Network
     public let threads: Int
     private let workers: Workers?
@@ -53,9 +53,9 @@ public final class Backpropagator {
 
     /// `threads` defaults to the processors available.
     public init(network: Network, threads: Int? = nil) {
-        self.network = network
         var plain = network
         if plain.convolution != .darknet { plain.use(.darknet) }
+        self.network = plain
         predictor = Predictor(network: plain, threads: threads)
         self.threads = predictor.threads
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
