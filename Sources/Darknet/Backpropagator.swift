@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// The scalar a backward pass differentiates, one per image.
@@ -27,44 +28,43 @@ public struct Gradients: Sendable {
     }
 }
 
-/// A forward pass a backward pass can start from: Darknet's sums (never Winograd's, whose
-/// rounding can move a maxpool's winner, and with it the gradient, where values tie, as in a
-/// letterbox's flat margins), every layer's output kept (so no maxpool fused into a
-/// convolution), and the input. Made by `Backpropagator.forward`.
-public struct ForwardPass: Sendable {
-    public let input: [Float]
-    public let result: ForwardResult
-    /// The backpropagator whose network made it.
-    fileprivate let owner: ObjectIdentifier
-}
-
-/// Runs a network forward and back: the gradient of an `Objective` (or of any gradient given
-/// at a layer's output) with respect to every layer's output and to the input. Owns its
-/// forward predictor and one gradient buffer per layer, allocated once per batch size and
-/// reused, so that steady-state passes allocate nothing but results.
+/// Runs a network backward: from a forward pass that kept every layer's output, the gradient
+/// of an `Objective` (or of any gradient given at a layer's output) with respect to every
+/// layer's output and to the input. Owns one gradient buffer per layer, allocated once per
+/// batch size and reused, so that steady-state passes allocate nothing but results.
+///
+/// The forward pass must be the plain one, with Darknet's sums: `forward(_:batch:)` runs it.
+/// A pass with Winograd's sums gives a different gradient where a maxpool's inputs tie, as in
+/// a letterbox's flat margins, which Darknet's sums compute alike and Winograd's, whose
+/// rounding varies with position, do not: the winner moves, and the gradient with it (a
+/// tenth of Tiny Darknet's input gradient on the dog).
 ///
 /// Not thread-safe: give each thread its own.
 public final class Backpropagator {
-    /// The network given, with Darknet's sums whatever it used.
     public let network: Network
     public let threads: Int
     private let workers: Workers?
-    private let predictor: Predictor
 
-    /// `threads` defaults to the processors available.
+    /// `threads` defaults to the processors available. `network` must be the one (with the
+    /// same weights) whose forward passes it is given.
     public init(network: Network, threads: Int? = nil) {
-        var plain = network
-        if plain.convolution != .darknet { plain.use(.darknet) }
-        self.network = plain
-        predictor = Predictor(network: plain, threads: threads)
-        self.threads = predictor.threads
+        self.network = network
+        openblas_set_num_threads(1)
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }
 
-    /// Runs `input` (`batch` images, CHW) forward, keeping what `backward` needs.
-    public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardPass {
-        ForwardPass(input: input, result: try predictor.forward(input, batch: batch), owner: ObjectIdentifier(self))
+    /// Runs `input` (`batch` images, CHW) forward as `backward` needs: with Darknet's sums,
+    /// whatever the network's convolutions use, keeping every layer's output.
+    public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardResult {
+        try plainPredictor.forward(input, batch: batch)
     }
+
+    private lazy var plainPredictor: Predictor = {
+        var plain = network
+        if plain.convolution != .darknet { plain.use(.darknet) }
+        return Predictor(network: plain, threads: threads)
+    }()
 
     deinit {
         workers?.stop()
@@ -117,13 +117,15 @@ public final class Backpropagator {
         self.batch = batch
     }
 
-    /// The gradient of `objective` for each image of `pass`. Every layer's gradient is copied
-    /// into the result unless `keepingLayerGradients` is false, when only the input's is.
-    public func backward(_ objective: Objective, from pass: ForwardPass, keepingLayerGradients: Bool = true) throws -> Gradients {
+    /// The gradient of `objective` for each image of `forward`, the pass of `input` (see
+    /// `forward(_:batch:)`). Every layer's gradient is copied into the result unless
+    /// `keepingLayerGradients` is false, when only the input's is.
+    public func backward(_ objective: Objective, input: [Float], forward: ForwardResult,
+                         keepingLayerGradients: Bool = true) throws -> Gradients {
         let (layer, first, count, value) = try seed(objective)
         let size = network.layers[layer].output.count
-        return try run(pass, top: layer, keeping: keepingLayerGradients) { gradient in
-            for b in 0..<pass.result.batch {
+        return try run(input: input, forward: forward, top: layer, keeping: keepingLayerGradients) { gradient in
+            for b in 0..<forward.batch {
                 (gradient + b * size + first).update(repeating: value, count: count)
             }
         }
@@ -131,16 +133,16 @@ public final class Backpropagator {
 
     /// The same from any gradient with respect to layer `layer`'s output (`batch` times its
     /// count floats), such as a cost's.
-    public func backward(seeding layer: Int, with gradient: [Float], from pass: ForwardPass,
+    public func backward(seeding layer: Int, with gradient: [Float], input: [Float], forward: ForwardResult,
                          keepingLayerGradients: Bool = true) throws -> Gradients {
         guard network.layers.indices.contains(layer) else {
             throw DarknetError.usage("layer \(layer) does not exist; the network has layers 0...\(network.layers.count - 1)")
         }
-        let count = pass.result.batch * network.layers[layer].output.count
+        let count = forward.batch * network.layers[layer].output.count
         guard gradient.count == count else {
-            throw DarknetError.usage("layer \(layer)'s output gradient for a batch of \(pass.result.batch) has \(count) floats, not \(gradient.count)")
+            throw DarknetError.usage("layer \(layer)'s output gradient for a batch of \(forward.batch) has \(count) floats, not \(gradient.count)")
         }
-        return try run(pass, top: layer, keeping: keepingLayerGradients) { target in
+        return try run(input: input, forward: forward, top: layer, keeping: keepingLayerGradients) { target in
             gradient.withUnsafeBufferPointer { target.update(from: $0.baseAddress!, count: count) }
         }
     }
@@ -175,11 +177,16 @@ public final class Backpropagator {
     }
 
     /// Zeroes the gradients, lets `seed` set layer `top`'s, and runs the layers from `top` down.
-    private func run(_ pass: ForwardPass, top: Int, keeping: Bool, seed: (UnsafeMutablePointer<Float>) -> Void) throws -> Gradients {
-        guard pass.owner == ObjectIdentifier(self) else {
-            throw DarknetError.usage("a backward pass runs on a forward pass of the same backpropagator")
+    private func run(input: [Float], forward: ForwardResult, top: Int, keeping: Bool,
+                     seed: (UnsafeMutablePointer<Float>) -> Void) throws -> Gradients {
+        let batch = forward.batch
+        guard batch > 0, input.count == batch * network.input.count else {
+            throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
-        let batch = pass.result.batch, input = pass.input, forward = pass.result
+        guard forward.layerOutputs.count == network.layers.count,
+              zip(network.layers, forward.layerOutputs).allSatisfy({ $1.count == batch * $0.output.count }) else {
+            throw DarknetError.usage("the backward pass needs a forward pass of this network that kept every layer's output (keepingLayerOutputs: true)")
+        }
         try prepare(batch: batch)
         defer { workers?.rest() }
         // All of them: those above `top` are results too, zero.

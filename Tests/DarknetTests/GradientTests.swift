@@ -38,7 +38,7 @@ final class GradientTests: XCTestCase {
         let image = photo.letterboxed(width: 224, height: 224).values
         try compareWithDarknet(tiny, weights: weights, input: image, top: Self.logits(tiny), seed: seed,
                                name: "tiny.cfg, real weights", in: directory)
-        // A network set to Winograd's sums still runs Darknet's for its gradient (see `ForwardPass`).
+        // A network set to Winograd's sums: `Backpropagator.forward` still runs Darknet's.
         tiny.use(.winograd)
         try compareWithDarknet(tiny, weights: weights, input: image, top: Self.logits(tiny), seed: seed,
                                name: "tiny.cfg, real weights, Winograd forward", in: directory)
@@ -89,7 +89,7 @@ final class GradientTests: XCTestCase {
             let top = network.layers.count - 1
             let seed = Self.randomValues(network.layers[top].output.count, seed: 11, range: -1...1)
             let backpropagator = Backpropagator(network: network, threads: 2)
-            let ours = try backpropagator.backward(seeding: top, with: seed, from: try backpropagator.forward(input))
+            let ours = try backpropagator.backward(seeding: top, with: seed, input: input, forward: try backpropagator.forward(input))
             let reference = ReferenceForward(network: network)
             let doubleInput = input.map(Double.init)
             var outputs: [[Double]] = []
@@ -139,7 +139,7 @@ final class GradientTests: XCTestCase {
             (.channelMean(layer: last - 1, channel: 4), { $0[last - 1][4] }),
         ]
         for (objective, value) in objectives {
-            let ours = try backpropagator.backward(objective, from: forward)
+            let ours = try backpropagator.backward(objective, input: input, forward: forward)
             XCTAssertGreaterThan(ours.input.map(abs).max() ?? 0, 0, "\(objective)")
             let scale = Double(ours.input.map(abs).max() ?? 1)
             var worst: Double = 0
@@ -157,7 +157,8 @@ final class GradientTests: XCTestCase {
             // A batch of two: the second image's gradient is its own (to rounding: a batch's
             // connected layers multiply matrices where one image's multiply a vector).
             let other = Self.randomValues(network.input.count, seed: 19)
-            let pair = try backpropagator.backward(objective, from: try backpropagator.forward(other + input, batch: 2))
+            let pair = try backpropagator.backward(objective, input: other + input,
+                                                   forward: try backpropagator.forward(other + input, batch: 2))
             XCTAssertLessThanOrEqual(relativeError(pair.input(image: 1), ours.input), 1e-5, "\(objective), batch of two")
             XCTAssertGreaterThan(relativeError(pair.input(image: 0), ours.input), 1e-2, "\(objective), batch of two")
             for (both, one) in zip(pair.layers, ours.layers) {
@@ -165,14 +166,15 @@ final class GradientTests: XCTestCase {
             }
         }
         // Above the layer an objective reads, the gradients are zero, whatever the pass before left.
-        _ = try backpropagator.backward(.probability(class: 1), from: forward)
-        let first = try backpropagator.backward(.channelMean(layer: 0, channel: 1), from: forward)
+        _ = try backpropagator.backward(.probability(class: 1), input: input, forward: forward)
+        let first = try backpropagator.backward(.channelMean(layer: 0, channel: 1), input: input, forward: forward)
         XCTAssertTrue(first.layers.dropFirst().allSatisfy { $0.allSatisfy { $0 == 0 } })
         XCTAssertEqual(first.layers[0].filter { $0 != 0 }.count, network.layers[0].output.spatial)
-        XCTAssertThrowsError(try backpropagator.backward(.logit(class: 10), from: forward))
-        XCTAssertThrowsError(try backpropagator.backward(.channelMean(layer: 1, channel: 99), from: forward))
-        XCTAssertThrowsError(try backpropagator.backward(seeding: 1, with: [1], from: forward))
-        XCTAssertThrowsError(try Backpropagator(network: network).backward(.logit(class: 1), from: forward))
+        XCTAssertThrowsError(try backpropagator.backward(.logit(class: 10), input: input, forward: forward))
+        XCTAssertThrowsError(try backpropagator.backward(.channelMean(layer: 1, channel: 99), input: input, forward: forward))
+        XCTAssertThrowsError(try backpropagator.backward(seeding: 1, with: [1], input: input, forward: forward))
+        let unkept = try Predictor(network: network).forward(input, keepingLayerOutputs: false)
+        XCTAssertThrowsError(try backpropagator.backward(.logit(class: 1), input: input, forward: unkept))
     }
 
     /// Ours from `seed` (random unless given) at layer `top`, against Darknet's.
@@ -180,7 +182,7 @@ final class GradientTests: XCTestCase {
                                     name: String, in directory: URL) throws {
         let seed = given ?? Self.randomValues(network.layers[top].output.count, seed: 13, range: -1...1)
         let backpropagator = Backpropagator(network: network)
-        let ours = try backpropagator.backward(seeding: top, with: seed, from: try backpropagator.forward(input))
+        let ours = try backpropagator.backward(seeding: top, with: seed, input: input, forward: try backpropagator.forward(input))
         let theirs = try Oracle.gradients(cfg: network.cfgPath, weights: weights ?? Self.weightsPath(network.cfgPath),
                                           input: input, layer: top, seed: seed, in: directory)
         XCTAssertEqual(theirs.layers.count, network.layers.count, name)
