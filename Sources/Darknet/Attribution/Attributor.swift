@@ -58,7 +58,7 @@ public final class Attributor {
                                  forward: forward, tracker: &tracker)
         case .occlusion:
             plane = try occlusion(settings: settings, classIndex: classIndex, probability: probability, input: input,
-                                  letterbox: letterbox, tracker: &tracker)
+                                  forward: forward, letterbox: letterbox, tracker: &tracker)
             cellSize = Double(settings.stride)
         }
         var resolved = request
