@@ -152,6 +152,7 @@ final class AttributionTests: XCTestCase {
         var seen: [AttributionProgress] = []
         let map = try attributor.map(request, input: subject.input, letterbox: subject.letterbox) { seen.append($0); return true }
         XCTAssertEqual(map.classIndex, subject.names.firstIndex(of: "malamute"), "the top-1 by default")
+        XCTAssertEqual(map.request, request, "keyed by the request as asked")
         XCTAssertEqual(seen.map(\.completed), Array(0...7))
         XCTAssertEqual(Set(seen.map(\.total)), [7])
         request.method = .occlusion
