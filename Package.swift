@@ -30,7 +30,7 @@ let package = Package(
             name: "darkscope",
             dependencies: ["Darknet", "Render", "Microscope", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels"]),
+        .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels", "Render"]),
         .testTarget(name: "MicroscopeTests", dependencies: ["Microscope", "Darknet", "Render"]),
     ]
 )

@@ -32,9 +32,11 @@ static void ds_jpeg_silence(j_common_ptr info, int level) {
     if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) info->err->num_warnings++;
 }
 
-/* Decodes a JPEG held in memory to 8-bit RGB. Returns 0 on success; otherwise
-   result->message says why. */
-static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size, ds_jpeg_result *result) {
+/* Decodes a JPEG held in memory to 8-bit RGB. Returns 0 on success; 2 when it has more
+   than max_pixels pixels (result->width and height say how many), checked from the header
+   before anything is decoded; otherwise 1 and result->message says why. */
+static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size, unsigned long max_pixels,
+                                 ds_jpeg_result *result) {
     struct jpeg_decompress_struct info;
     ds_jpeg_error error;
     unsigned char *volatile pixels = NULL;
@@ -57,11 +59,12 @@ static inline int ds_jpeg_decode(const unsigned char *bytes, unsigned long size,
         jpeg_destroy_decompress(&info);
         return 1;
     }
-    /* As for PNGs; checked before libjpeg allocates (a progressive file buffers it all). */
-    if ((size_t)info.image_width * info.image_height > (size_t)1 << 28) {
-        snprintf(result->message, JMSG_LENGTH_MAX, "image is too large (%u x %u)", info.image_width, info.image_height);
+    /* Checked before libjpeg allocates (a progressive file buffers it all). */
+    if ((unsigned long long)info.image_width * info.image_height > max_pixels) {
+        result->width = (int)info.image_width;
+        result->height = (int)info.image_height;
         jpeg_destroy_decompress(&info);
-        return 1;
+        return 2;
     }
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);

@@ -34,8 +34,12 @@ static void ds_png_error(png_structp png, png_const_charp message) {
 static void ds_png_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
 
 /* Decodes a PNG held in memory to 8-bit RGB the way OpenCV's imread(IMREAD_COLOR)
-   does: palette and gray expanded, 16-bit reduced to its high byte, alpha dropped. */
-static inline int ds_png_decode(const unsigned char *bytes, size_t size, ds_png_result *result) {
+   does: palette and gray expanded, 16-bit reduced to its high byte, alpha dropped.
+   Returns 0 on success; 2 when it has more than max_pixels pixels (result->width and
+   height say how many), checked from the header before anything is decoded; otherwise 1
+   and result->message says why. */
+static inline int ds_png_decode(const unsigned char *bytes, size_t size, unsigned long max_pixels,
+                                ds_png_result *result) {
     ds_png_source source = { bytes, size, 0 };
     unsigned char *volatile pixels = NULL;
     png_bytep *volatile rows = NULL;
@@ -58,6 +62,12 @@ static inline int ds_png_decode(const unsigned char *bytes, size_t size, ds_png_
     png_set_read_fn(png, &source, ds_png_read);
     png_read_info(png, info);
     png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    if ((unsigned long long)width * height > max_pixels) {
+        png_destroy_read_struct(&png, &info, NULL);
+        result->width = (int)width;
+        result->height = (int)height;
+        return 2;
+    }
     int type = png_get_color_type(png, info);
     png_set_expand(png);
     png_set_strip_16(png);
@@ -66,7 +76,6 @@ static inline int ds_png_decode(const unsigned char *bytes, size_t size, ds_png_
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     if (png_get_channels(png, info) != 3) png_error(png, "unsupported PNG colour layout");
-    if ((size_t)width * height > (size_t)1 << 28) png_error(png, "image is too large");
     pixels = malloc((size_t)width * height * 3);
     rows = malloc(sizeof(png_bytep) * height);
     if (!pixels || !rows) png_error(png, "out of memory");

@@ -84,7 +84,7 @@ extension CfgSection {
         let value = string("activation", default: name)
         guard let activation = Activation(rawValue: value) else {
             let known = Activation.allCases.map(\.rawValue).joined(separator: ", ")
-            throw error("[\(type)] unknown activation '\(value)'; expected one of \(known)", line: line(of: "activation"))
+            throw error("[\(type)] unknown activation '\(excerpt(value))'; expected one of \(known)", line: line(of: "activation"))
         }
         return activation
     }

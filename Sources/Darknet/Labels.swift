@@ -7,9 +7,7 @@ public struct Labels: Sendable {
     public init(names: [String]) { self.names = names }
 
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError.file(path: path, problem: readProblem(path))
-        }
+        let data = try readRegularFile(path)
         if let (line, problem) = binaryData(in: data) {
             throw DarknetError.file(path: path, problem: "expected class names as text, found \(problem) on line \(line); is this a binary file?")
         }

@@ -13,7 +13,13 @@ extension Network {
     /// darkscope's line under the table: operations (connected layers included),
     /// parameters and the size of the weights in MB (2^20 bytes, as Darknet's authors count).
     public var totalsLine: String {
-        String(format: "total %.3f BFLOPs, %d parameters, %.2f MB of weights",
+        String(format: "total %.3f BFLOPs, %ld parameters, %.2f MB of weights",
                Double(operations) / 1e9, parameterCount, Double(parameterBytes) / 1_048_576)
     }
+}
+
+extension Layer {
+    /// The layer's type as the table names it: conv, max, avg, connected, softmax, dropout,
+    /// route, res (a shortcut), crop, cost.
+    public var tableType: String { tableEntry.prefix { $0 != " " }.lowercased() }
 }

@@ -25,7 +25,7 @@ public struct Network: Sendable {
             throw DarknetError.cfg(file: cfg.path, line: 1, problem: "the file has no sections; a network starts with [net]")
         }
         guard net.type == "net" || net.type == "network" else {
-            throw net.error("the first section must be [net] or [network], not [\(net.type)]")
+            throw net.error("the first section must be [net] or [network], not [\(excerpt(net.type))]")
         }
         let width = try net.int("width", default: 0)
         let height = try net.int("height", default: 0)
@@ -80,7 +80,7 @@ public struct Network: Sendable {
         case let other where darknetOnlyTypes.contains(other):
             throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost)")
         case let other:
-            throw section.error("unknown section [\(other)]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop or cost")
+            throw section.error("unknown section [\(excerpt(other))]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop or cost")
         }
     }
 
@@ -102,7 +102,7 @@ public struct Network: Sendable {
     ]
 
     private static func unusedWarnings(_ section: CfgSection) -> [String] {
-        section.unusedOptions.map { "\(section.file):\($0.line): unused field '\($0.key) = \($0.value)' in [\(section.type)]" }
+        section.unusedOptions.map { "\(section.file):\($0.line): unused field '\(excerpt($0.key)) = \(excerpt($0.value))' in [\(section.type)]" }
     }
 
     /// The layer whose output is the network's prediction: the last one that is not `[cost]`.
@@ -120,6 +120,7 @@ public struct Network: Sendable {
 
     /// Takes parameters from a `.weights` file, checking its size exactly.
     public mutating func loadWeights(path: String) throws {
+        try requireMemoryForWeights(copies: 3)
         let file = try WeightsFile(path: path)
         try load(file)
     }
@@ -129,8 +130,33 @@ public struct Network: Sendable {
         guard file.values.count == expected else {
             throw DarknetError.weights(file: file.path, problem: mismatch(expected: expected, actual: file.values.count))
         }
+        try checkFinite(file)
+        try requireMemoryForWeights(copies: 2)
         load(parameters: file.values, transposed: file.header.transposed)
         weightsHeader = file.header
+    }
+
+    /// Refuses a network whose parameters would not fit before they are allocated. Loading
+    /// holds them `copies` times at once: as read or drawn, in the layers, packed for the kernels.
+    public func requireMemoryForWeights(copies: Int = 3) throws {
+        try Memory.require(copies * parameterBytes,
+                           for: "\(cfgPath): its \(parameterCount) parameters, held \(copies) times while loading,")
+    }
+
+    /// Refuses weights that are not all finite, naming the first layer and block holding
+    /// such values: a NaN or an infinity there makes every prediction NaN.
+    private func checkFinite(_ file: WeightsFile) throws {
+        guard !file.values.allSatisfy(\.isFinite) else { return }
+        var offset = 0
+        for (index, layer) in layers.enumerated() {
+            for block in layer.parameterBlocks {
+                let values = file.values[offset..<(offset + block.count)]
+                offset += block.count
+                guard let first = values.firstIndex(where: { !$0.isFinite }) else { continue }
+                let count = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                throw DarknetError.weights(file: file.path, problem: "layer \(index) (\(layer.sectionName)) has \(count) of its \(block.count) \(block.kind.name) not finite (\(file.values[first]) at float \(first) after the header); the file is damaged or its training diverged")
+            }
+        }
     }
 
     /// Says how a file of `actual` floats fails a network that needs `expected`, and
@@ -151,7 +177,8 @@ public struct Network: Sendable {
     }
 
     /// Fills every parameter with deterministic random values (see `WeightsFile.random`).
-    public mutating func randomize(seed: UInt64) {
+    public mutating func randomize(seed: UInt64) throws {
+        try requireMemoryForWeights(copies: 3)
         load(parameters: WeightsFile.randomValues(for: layers.map(\.parameterBlocks), seed: seed), transposed: false)
         weightsHeader = WeightsHeader()
     }

@@ -16,7 +16,9 @@ public struct WeightsHeader: Equatable, Sendable {
     }
 
     /// Versions from 0.2 on store `seen` as 64 bits; older ones as 32.
-    public var seenIs64Bit: Bool { major * 10 + minor >= 2 && major < 1000 && minor < 1000 }
+    /// In 64 bits: a file that is not weights can hold any major version, and Darknet's own
+    /// `int` sum would overflow.
+    public var seenIs64Bit: Bool { Int(major) * 10 + Int(minor) >= 2 && major < 1000 && minor < 1000 }
     /// Files with a version part above 1000 hold connected weights transposed.
     public var transposed: Bool { major > 1000 || minor > 1000 }
     public var byteCount: Int { seenIs64Bit ? 20 : 16 }
@@ -35,10 +37,11 @@ public struct WeightsFile: Sendable {
     }
 
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError.file(path: path, problem: readProblem(path))
-        }
+        let data = try readRegularFile(path)
         self.path = path
+        if let found = notWeights(data) {
+            throw DarknetError.weights(file: path, problem: "not a Darknet weights file: it starts like \(found)")
+        }
         guard data.count >= 12 else {
             throw DarknetError.weights(file: path, problem: "too short for a .weights header: \(data.count) bytes, a header needs 16 or 20")
         }
@@ -71,48 +74,91 @@ public struct WeightsFile: Sendable {
 
     /// Writes the file; never over an existing one unless `overwrite`.
     public func write(overwrite: Bool = false) throws {
-        var data = Data(capacity: header.byteCount + 4 * values.count)
-        func append<T>(_ value: T) { withUnsafeBytes(of: value) { data.append(contentsOf: $0) } }
-        append(header.major)
-        append(header.minor)
-        append(header.revision)
-        if header.seenIs64Bit { append(header.seen) } else { append(UInt32(truncatingIfNeeded: header.seen)) }
-        values.withUnsafeBytes { data.append(contentsOf: $0) }
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw DarknetError.file(path: path, problem: "already exists; darkscope does not overwrite files (remove it first)")
+        try Self.write(path: path, header: header, overwrite: overwrite) { put in
+            try values.withUnsafeBytes { try put($0) }
         }
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw DarknetError.file(path: path, problem: "cannot be written (does its folder exist and is it writable?)")
+    }
+
+    /// Writes a weights file of `header` and the floats `body` hands to `put`, in order,
+    /// through a hidden temporary file in the same folder that takes the name only once
+    /// complete, so that no one ever sees half a file under it. The temporary file is
+    /// removed on failure, and on SIGINT, SIGTERM or SIGHUP (see `PendingFile`).
+    public static func write(path: String, header: WeightsHeader, overwrite: Bool = false,
+                             _ body: (_ put: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        if !overwrite && FileManager.default.fileExists(atPath: path) { throw alreadyExists(path) }
+        let pending = try PendingFile(beside: path)
+        do {
+            func append<T>(_ value: T) throws { try withUnsafeBytes(of: value) { try pending.write($0) } }
+            try append(header.major)
+            try append(header.minor)
+            try append(header.revision)
+            if header.seenIs64Bit { try append(header.seen) } else { try append(UInt32(truncatingIfNeeded: header.seen)) }
+            try body(pending.write)
+            try pending.commit(overwrite: overwrite)
+        } catch let error as DarknetError {
+            pending.discard()
+            throw error
         }
+    }
+
+    static func alreadyExists(_ path: String) -> DarknetError {
+        .file(path: path, problem: "already exists; darkscope does not overwrite files (remove it first)")
     }
 
     /// Deterministic random parameters for the given blocks: He-scaled normal weights,
     /// small biases and means, scales near 1 and strictly positive variances.
     public static func randomValues(for layers: [[ParameterBlock]], seed: UInt64) -> [Float] {
-        var random = SplitMix64(seed: seed)
         var values: [Float] = []
+        values.reserveCapacity(layers.joined().reduce(0) { $0 + $1.count })
+        randomValues(for: layers, seed: seed) { values += $0 }
+        return values
+    }
+
+    /// The same values, handed to `body` a chunk at a time, so that a file of them is
+    /// written without holding them all.
+    public static func randomValues(for layers: [[ParameterBlock]], seed: UInt64,
+                                    _ body: ([Float]) throws -> Void) rethrows {
+        var random = SplitMix64(seed: seed)
+        var chunk: [Float] = []
+        let size = 1 << 18
+        chunk.reserveCapacity(size)
         for block in layers.joined() {
             for _ in 0..<block.count {
                 switch block.kind {
-                case .biases: values.append(random.uniform(-0.1, 0.1))
-                case .scales: values.append(random.uniform(0.8, 1.2))
-                case .rollingMean: values.append(random.uniform(-0.1, 0.1))
-                case .rollingVariance: values.append(random.uniform(0.5, 1.5))
-                case .weights(let fanIn): values.append(random.normal() * Float(sqrt(2 / Double(max(fanIn, 1)))))
+                case .biases: chunk.append(random.uniform(-0.1, 0.1))
+                case .scales: chunk.append(random.uniform(0.8, 1.2))
+                case .rollingMean: chunk.append(random.uniform(-0.1, 0.1))
+                case .rollingVariance: chunk.append(random.uniform(0.5, 1.5))
+                case .weights(let fanIn): chunk.append(random.normal() * Float(sqrt(2 / Double(max(fanIn, 1)))))
+                }
+                if chunk.count == size {
+                    try body(chunk)
+                    chunk.removeAll(keepingCapacity: true)
                 }
             }
         }
-        return values
+        if !chunk.isEmpty { try body(chunk) }
     }
 }
 
+/// What a file holds instead of weights, where its first bytes say so: an image, or text
+/// (a header of version numbers and `seen` is never all printable characters).
+func notWeights(_ data: Data) -> String? {
+    let start = [UInt8](data.prefix(16))
+    if let format = imageFormat(start) { return "\(format) image" }
+    let printable = { (byte: UInt8) in (0x20...0x7E).contains(byte) || (0x09...0x0D).contains(byte) }
+    guard start.count == 16, start.allSatisfy(printable) else { return nil }
+    let text = String(decoding: start, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
+    return "text ('\(text)…')"
+}
+
 /// A small, fast, portable generator, so a seed means the same weights everywhere.
-struct SplitMix64: RandomNumberGenerator {
+public struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -100,9 +100,13 @@ private struct Session {
             if let key = terminal.readKey() {
                 let start = DispatchTime.now().uptimeNanoseconds
                 worker.userActed()
-                if !handle(key) { break }
+                // Keys typed faster than the screen redraws are all taken before the next
+                // redraw, so a held key or a paste never leaves the screen behind.
+                var keys = [key]
+                while let more = terminal.readKey(wait: false) { keys.append(more) }
+                guard keys.allSatisfy({ handle($0) }) else { break }
                 screen.draw(state)
-                if [.up, .down, .character("j"), .character("k")].contains(key) {
+                if keys.count == 1, [.up, .down, .character("j"), .character("k")].contains(key) {
                     redrawMilliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
                 }
                 continue
@@ -156,7 +160,7 @@ private struct Session {
     private mutating func apply(_ effect: ExplorerState.Effect) {
         switch effect {
         case .none, .quit: break
-        case .infer: submitMissing()
+        case .infer, .explain: submitMissing()
         case let .openNetwork(cfg): worker.load(cfg, catalog: options.catalog)
         case .compareNetworks:
             submitMissing()
@@ -168,7 +172,10 @@ private struct Session {
     /// Takes one answer of the worker.
     private mutating func take(_ update: InferenceWorker.Update) {
         switch update {
-        case let .analysis(analysis): state.accept(analysis)
+        case let .analysis(analysis):
+            state.accept(analysis)
+            submitMissing()
+        case let .explanation(explanation): state.accept(explanation)
         case let .timing(key, timing): state.accept(timing: timing, for: key)
         case let .loaded(cfgPath, network, error):
             state.accept(loaded: cfgPath, network: network, error: error)
@@ -178,11 +185,16 @@ private struct Session {
         }
     }
 
-    /// Asks the worker for every current analysis not yet computed nor asked for.
+    /// Asks the worker for every current analysis and explanation not yet computed nor asked for.
     private mutating func submitMissing() {
         for slot in state.missing where requested[slot] != state.key(slot: slot) {
             requested[slot] = state.key(slot: slot)
             worker.submit(.init(slot: slot, key: state.key(slot: slot), network: state.network))
+        }
+        for slot in state.missingExplanations {
+            let key = state.explanationKey(slot: slot)
+            state.requested(key)
+            worker.explain(.init(slot: slot, key: key, network: state.network))
         }
     }
 }

@@ -135,12 +135,12 @@ final class Screen {
     private func drawTable(_ state: ExplorerState, _ layout: Layout) {
         let table = layout.table
         let seconds = state.layerSeconds
-        let total = state.analysis(slot: 0)?.timing?.totalMedian ?? seconds.reduce(0, +)
+        let timing = state.analysis(slot: 0)?.timing
+        let total = timing?.total?.median ?? seconds.reduce(0, +)
         let time = seconds.isEmpty ? "" : String(format: "%.2f ", total * 1000)
         let similarities = state.similarities
         let compare = similarities.count == state.layerCount
-        let timing = state.analysis(slot: 0)?.timing
-        let timed = seconds.isEmpty ? "" : timing.map { "ms (median of \($0.warmPasses) passes)" } ?? "ms (first pass)"
+        let timed = seconds.isEmpty ? "" : timing?.total.map { String(format: "ms (median of %d passes, middle half %.2f-%.2f)", timing!.passes, $0.lowerQuartile * 1000, $0.upperQuartile * 1000) } ?? "ms (first pass)"
         let header = (layout.fullTable ? LayerRow.header : LayerRow.compactHeader) + "      ms" + (compare ? "   sim" : "")
         terminal.put(header, row: table.row, column: 0, style: .heading)
         let visible = layout.tableEntries
@@ -163,7 +163,7 @@ final class Screen {
         }
         let network = state.network
         let totals = layout.fullTable
-            ? String(format: "total %.3f BFLOPs  %d params  %.2f MB  ", Double(network.operations) / 1e9,
+            ? String(format: "total %.3f BFLOPs  %ld params  %.2f MB  ", Double(network.operations) / 1e9,
                      network.parameterCount, Double(network.parameterBytes) / 1_048_576) + time + timed
             : String(format: "total %.2f BFLOPs  ", Double(network.operations) / 1e9) + time + timed
         terminal.put(totals, row: table.bottom - 1, column: 0, style: .heading)
@@ -175,6 +175,7 @@ final class Screen {
         let headerStyle: Terminal.Style = state.focus == .maps ? .selected : .heading
         let picture = Rect(row: pane.row + 1, column: pane.column, rows: max(0, pane.rows - 2), columns: pane.columns)
         if state.showFilters { return drawFilters(state, pane, picture: picture, headerStyle: headerStyle) }
+        if state.explaining { return drawExplanation(state, pane, picture: picture, headerStyle: headerStyle) }
         let shape = state.selectedShape
         let row = state.rows[state.selectedLayer]
         let channels = state.channelCount
@@ -228,6 +229,46 @@ final class Screen {
         let key = PictureKey(what: "filters", subjects: [], network: state.loaded.key, rect: picture)
         guard let drawn = self.picture(key, make: { filters.grid(scale: filters.scale(toAbout: 24)) }) else { return [] }
         return [drawn]
+    }
+
+    /// The maps pane explaining (`e`): the attribution map of the chosen class over each image.
+    private func drawExplanation(_ state: ExplorerState, _ pane: Rect, picture: Rect,
+                                 headerStyle: Terminal.Style) -> [(key: PictureKey, image: TerminalImage)] {
+        let labels = state.loaded.labels
+        let explanations = state.keys.indices.map { state.explanation(slot: $0) }
+        let maps = explanations.compactMap { $0?.map }
+        var header = "why: \(state.method.rawValue)"
+        if let layer = maps.first?.layer { header += " of layer \(layer)" }
+        header += " for " + (state.explainedClass.map { labels[$0] } ?? "the top-1")
+        header += maps.map { String(format: "  %@ %.2f%%", labels[$0.classIndex], $0.probability * 100) }.joined()
+        terminal.put(header, row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+        if let failed = explanations.lazy.compactMap({ $0?.error }).first {
+            terminal.put(failed, row: picture.row, column: pane.column, width: pane.columns, style: .alert)
+            return []
+        }
+        guard maps.count == explanations.count else {
+            let progress = explanations.lazy.compactMap { $0?.progress }.first
+            let done = progress.map { $0.total > 1 ? String(format: " %.0f%% (%d of %d passes)", $0.fraction * 100, $0.completed, $0.total) : "" } ?? ""
+            terminal.put("computing \(state.method.rawValue)…" + done, row: picture.row, column: pane.column, width: pane.columns)
+            return []
+        }
+        let images = explanations.compactMap { $0?.image }
+        let scale = "0 … \(String(format: "%.3g", maps.map(\.displayRange.upperBound).max() ?? 0))  evidence  \(state.colormap.rawValue)"
+        terminal.put(scale, row: picture.bottom, column: pane.column, width: pane.columns)
+        let what = "why \(state.method) \(String(describing: state.explainedClass)) \(state.colormap)"
+        let key = PictureKey(what: what, subjects: state.keys, rect: picture)
+        var pictures: [(key: PictureKey, image: TerminalImage)] = []
+        if let drawn = self.picture(key, make: {
+            let blended = zip(maps, images).map { $0.picture(over: $1, colormap: state.colormap) }
+            return blended.dropFirst().reduce(blended[0]) { Raster.sideBySide($0, $1, gap: 8) }
+        }) { pictures.append(drawn) }
+        let gradientColumn = pane.column + scale.count + 2
+        let gradientKey = PictureKey(what: "scale \(state.colormap)", subjects: [],
+                                     rect: Rect(row: picture.bottom, column: gradientColumn, rows: 1, columns: max(1, pane.columns - scale.count - 2)))
+        if gradientKey.rect.columns >= 4, let gradient = self.picture(gradientKey, make: {
+            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap)
+        }) { pictures.append(gradient) }
+        return pictures
     }
 
     /// The networks view (`N`): each network's top-5 for the image and its forward time, side by side.
@@ -360,7 +401,7 @@ final class Screen {
     private func drawStatus(_ state: ExplorerState, _ layout: Layout) {
         let row = layout.rows - 1
         if let prompt = state.prompt {
-            terminal.put("open image (Tab completes, Enter opens, Esc cancels): " + prompt, row: row, column: 0, style: .title)
+            terminal.put(prompt.label + prompt.text, row: row, column: 0, style: .title)
             return
         }
         let keys = state.networks == nil ? Bindings.statusLine : "N Esc close  [ ] image  ? keys  q quit"

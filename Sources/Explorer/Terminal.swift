@@ -32,9 +32,9 @@ final class Terminal {
     init(environment: [String: String], forcedMode: PixelMode?, forcedColors: ColorDepth?) throws {
         setlocale(LC_ALL, "")
         let unicode = TerminalCapabilities.localeIsUTF8
-        let sixel = forcedMode == .sixel
-            || forcedMode == nil && TerminalCapabilities.supportsSixel(fd: STDIN_FILENO, environment: environment)
-        let sixelLimit = sixel ? TerminalCapabilities.sixelLimit(fd: STDIN_FILENO) : nil
+        let detected = forcedMode == nil ? TerminalCapabilities.detectGraphics(fd: STDIN_FILENO, environment: environment) : nil
+        let mode = forcedMode ?? detected ?? (unicode ? .symbols : .ascii)
+        let sixelLimit = mode == .sixel ? TerminalCapabilities.sixelLimit(fd: STDIN_FILENO) : nil
         var rows: Int32 = 0, columns: Int32 = 0, xpixels: Int32 = 0, ypixels: Int32 = 0
         _ = ds_window_size(STDOUT_FILENO, &rows, &columns, &xpixels, &ypixels)
         let cellWidth = columns > 0 && xpixels > 0 ? Int(xpixels / columns) : 10
@@ -50,7 +50,6 @@ final class Terminal {
         keypad(stdscr, true)
         set_escdelay(25)
         curs_set(0)
-        wtimeout(stdscr, 30)
         mousemask(ds_mouse_events(), nil)
         mouseinterval(0)
         var colors = forcedColors ?? TerminalCapabilities.colorDepth(environment: environment, terminfoColors: Int(tigetnum("colors")))
@@ -64,15 +63,17 @@ final class Terminal {
         } else {
             colors = .none
         }
-        let mode: PixelMode = sixel ? .sixel : (forcedMode ?? (unicode ? .symbols : .ascii))
+        pixelMode = mode
         capabilities = TerminalCapabilities(colors: colors, unicode: unicode && mode != .ascii, sixel: mode == .sixel,
                                             cellWidth: max(cellWidth, 1), cellHeight: max(cellHeight, 1), sixelLimit: sixelLimit)
+        Terminal.drawsKittyPictures = mode == .kitty
         Terminal.installSignalHandlers()
     }
 
-    var pixelMode: PixelMode { capabilities.sixel ? .sixel : capabilities.unicode ? .symbols : .ascii }
+    let pixelMode: PixelMode
 
     func restore() {
+        erasePlacedImages()
         endwin()
         delscreen(screen)
     }
@@ -81,7 +82,9 @@ final class Terminal {
     var columns: Int { Int(COLS) }
 
     /// The next key, or nil when none came within the poll interval.
-    func readKey() -> Key? {
+    /// `wait`: at most the poll interval; otherwise only a key already typed.
+    func readKey(wait: Bool = true) -> Key? {
+        wtimeout(stdscr, wait ? 30 : 0)
         var character: wint_t = 0
         let kind = wget_wch(stdscr, &character)
         if kind == ERR { return nil }
@@ -182,12 +185,18 @@ final class Terminal {
 
     func refresh() { wrefresh(stdscr) }
 
-    /// Draws pictures over what ncurses drew, restoring the cursor so ncurses' idea of it holds.
+    /// kitty pictures on the screen now: kitty keeps an image over the cells until it is
+    /// deleted, whatever text is written there (sixel and iTerm2 pictures go when ncurses
+    /// repaints their rows).
+    private var placedKittyImages: [UInt32] = []
+
+    /// Draws pictures over what ncurses drew, after deleting the kitty pictures drawn before,
+    /// restoring the cursor so ncurses' idea of it holds.
     func drawPictures(_ pictures: [(image: TerminalImage, row: Int, column: Int)]) {
-        guard !pictures.isEmpty else { return }
-        var out = "\u{1B}7"
+        guard !pictures.isEmpty || !placedKittyImages.isEmpty else { return }
+        var out = "\u{1B}7" + kittyDeletions()
         for picture in pictures {
-            if picture.image.mode == .sixel {
+            if picture.image.mode.drawsPixels {
                 out += "\u{1B}[\(picture.row + 1);\(picture.column + 1)H" + picture.image.rows[0]
             } else {
                 for (offset, line) in picture.image.rows.enumerated() {
@@ -195,15 +204,30 @@ final class Terminal {
                 }
             }
         }
+        placedKittyImages = pictures.compactMap(\.image.kittyID)
         out += "\u{1B}8"
         fputs(out, stdout)
         fflush(stdout)
+    }
+
+    /// Deletes the placed kitty pictures and their data (`d=I`), quietly.
+    private func kittyDeletions() -> String {
+        placedKittyImages.map { "\u{1B}_Ga=d,d=I,i=\($0),q=2\u{1B}\\" }.joined()
+    }
+
+    private func erasePlacedImages() {
+        guard !placedKittyImages.isEmpty else { return }
+        fputs(kittyDeletions(), stdout)
+        fflush(stdout)
+        placedKittyImages = []
     }
 
     // MARK: Leaving the terminal as it was, whatever happens
 
     nonisolated(unsafe) private static var savedModes = termios()
     nonisolated(unsafe) private static var haveSavedModes = false
+    /// Whether pictures are kitty's, for the crash handler, which can reach only statics.
+    nonisolated(unsafe) private static var drawsKittyPictures = false
     /// The signal (SIGINT, SIGTERM or SIGHUP) that asked the explorer to stop, or 0; the
     /// main loop ends when it sees one.
     static let stopRequested = Atomic<Int32>(0)
@@ -220,6 +244,11 @@ final class Terminal {
         // restore the tty modes, then die of the same signal.
         for signal in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
             Foundation.signal(signal) { number in
+                // kitty's pictures first (all those placed on the alternate screen): it keeps
+                // images until told to delete them. Literals only: nothing allocated here.
+                if Terminal.drawsKittyPictures {
+                    _ = "\u{1B}_Ga=d,d=A,q=2\u{1B}\\".withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+                }
                 let reset = "\u{1B}[0m\u{1B}[?1000l\u{1B}[?1002l\u{1B}[?1006l\u{1B}[?25h\u{1B}[?1049l\r\n"
                 _ = reset.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
                 if Terminal.haveSavedModes { tcsetattr(STDIN_FILENO, TCSANOW, &Terminal.savedModes) }

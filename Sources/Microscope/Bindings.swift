@@ -11,6 +11,16 @@ package enum Command: Hashable, Sendable, CaseIterable {
     case next, previous, nextPage, previousPage, first, last, previousChannel, nextChannel, focus
     case grid, normalization, colormap, compare, open, previousImage, nextImage
     case nextNetwork, previousNetwork, networksView, filters, help, quit
+    case explain, nextMethod, explainClass
+    /// Explain the class ranked so in the first image's top-5 (1 to 5).
+    case explainTop(Int)
+
+    package static var allCases: [Command] {
+        [.next, .previous, .nextPage, .previousPage, .first, .last, .previousChannel, .nextChannel, .focus,
+         .grid, .normalization, .colormap, .compare, .open, .previousImage, .nextImage,
+         .nextNetwork, .previousNetwork, .networksView, .filters, .help, .quit,
+         .explain, .nextMethod, .explainClass] + (1...5).map(Command.explainTop)
+    }
 }
 
 /// One line of the key list: the keys as written, what they do, and the command each key gives.
@@ -54,6 +64,13 @@ package enum Bindings {
                 [(.character("N"), .networksView)]),
         Binding("f", "the first convolutional layer's filters in the maps pane, as Darknet's visualize draws them / the maps again",
                 [(.character("f"), .filters)]),
+        Binding("e", "the maps pane explains why: the chosen class's attribution map over each image / the activations again",
+                [(.character("e"), .explain)]),
+        Binding("E", "next attribution method: Grad-CAM, Grad-CAM++, gradient, gradient × input, SmoothGrad, Integrated Gradients, occlusion",
+                [(.character("E"), .nextMethod)]),
+        Binding("1 2 3 4 5", "explain the first image's top-1 … top-5 class (again: back to each image's own top-1)",
+                (1...5).map { (.character(Character("\($0)")), .explainTop($0)) }),
+        Binding("/", "explain a class by name or index (Tab completes over the labels)", [(.character("/"), .explainClass)]),
         Binding("mouse", "click a layer row or a channel tile to select it; the wheel moves like j/k",
                 [(.wheelDown, .next), (.wheelUp, .previous)]),
         Binding("?", "list the keys", [(.character("?"), .help)]),

@@ -30,6 +30,40 @@ package struct Analysis: Sendable {
     }
 }
 
+/// What an explanation is made for: an image's analysis key and the attribution asked.
+package struct ExplanationKey: Hashable, Sendable {
+    package var subject: SubjectKey
+    package var request: AttributionRequest
+
+    package init(subject: SubjectKey, request: AttributionRequest) {
+        self.subject = subject
+        self.request = request
+    }
+}
+
+/// Why the network chose a class for one image: an attribution map and the image it covers,
+/// or how far its computation is.
+package struct Explanation: Sendable {
+    package var key: ExplanationKey
+    package var map: AttributionMap?
+    /// The original image the map covers.
+    package var image: Image?
+    package var error: String?
+    /// How far the computation is, once the worker has said.
+    package var progress: AttributionProgress?
+
+    package init(key: ExplanationKey, map: AttributionMap? = nil, image: Image? = nil, error: String? = nil,
+                 progress: AttributionProgress? = nil) {
+        self.key = key
+        self.map = map
+        self.image = image
+        self.error = error
+        self.progress = progress
+    }
+
+    package var isFinished: Bool { map != nil || error != nil }
+}
+
 /// The network on screen and what it was read from.
 package struct LoadedNetwork: Sendable {
     package var network: Network
@@ -115,9 +149,35 @@ package struct ExplorerState: Sendable {
     package private(set) var showFilters = false
     /// The networks view (`N`), while open.
     package private(set) var networks: NetworksView?
-    /// The path being typed after `o`, when the prompt is open.
-    package private(set) var prompt: String?
+    /// The line being typed after `o` or `/`, when a prompt is open.
+    package private(set) var prompt: Prompt?
+    /// The maps pane shows why the network chose a class (`e`) instead of activations.
+    package private(set) var explaining = false
+    package private(set) var method = AttributionMethod.gradCAM
+    /// The class explained; nil: each image's own top-1.
+    package private(set) var explainedClass: Int?
+    /// Explanations of the images on screen (finished or under way), and a few recent ones.
+    private var explanations: [ExplanationKey: Explanation] = [:]
     package var message: String?
+
+    /// A line the user types on the status line.
+    package struct Prompt: Equatable, Sendable {
+        package enum Purpose: Equatable, Sendable {
+            /// An image's path (`o`).
+            case openImage
+            /// A class's name or index, to explain (`/`).
+            case className
+        }
+        package var purpose: Purpose
+        package var text: String
+
+        package var label: String {
+            switch purpose {
+            case .openImage: "open image (Tab completes, Enter opens, Esc cancels): "
+            case .className: "explain class (Tab completes, Enter explains, Esc cancels): "
+            }
+        }
+    }
 
     package init(network: OpenNetwork, images: [String], imageList: [String], cacheBudgetBytes: Int = 256 << 20) {
         loaded = LoadedNetwork(network)
@@ -153,6 +213,19 @@ package struct ExplorerState: Sendable {
         return loaded.labels.top(5, of: result.prediction())
     }
 
+    /// The explanation slot `slot` shows: the method and class chosen, on its current analysis.
+    package func explanationKey(slot: Int) -> ExplanationKey {
+        ExplanationKey(subject: key(slot: slot), request: AttributionRequest(method: method, classIndex: explainedClass))
+    }
+
+    /// Slot `slot`'s explanation, finished or under way, only if made for what is current.
+    package func explanation(slot: Int) -> Explanation? { explanations[explanationKey(slot: slot)] }
+
+    /// The slots whose explanation is still to be asked for, while the maps pane explains.
+    package var missingExplanations: [Int] {
+        explaining ? images.indices.filter { explanation(slot: $0) == nil } : []
+    }
+
     /// Cosine similarity of the two images' outputs, layer by layer, in compare mode.
     package var similarities: [Float] {
         guard compare, keys.count == 2, let computed = pairSimilarities, computed.keys == keys else { return [] }
@@ -180,6 +253,20 @@ package struct ExplorerState: Sendable {
     package mutating func accept(_ analysis: Analysis) {
         analyses.store(analysis, keeping: Set(keys))
         updateSimilarities()
+    }
+
+    /// Takes an explanation, or its progress; kept only while it, or a few others, are recent.
+    package mutating func accept(_ explanation: Explanation) {
+        if !explanation.isFinished, explanations[explanation.key]?.isFinished == true { return }
+        explanations[explanation.key] = explanation
+        let current = Set(images.indices.map(explanationKey(slot:)))
+        if explanations.count > 8 { explanations = explanations.filter { current.contains($0.key) } }
+    }
+
+    /// Marks an explanation as asked for (computing, no progress yet), so it is asked once.
+    package mutating func requested(_ key: ExplanationKey) {
+        guard explanations[key] == nil else { return }
+        explanations[key] = Explanation(key: key)
     }
 
     /// Takes a refined timing of an analysis.
@@ -257,6 +344,8 @@ package struct ExplorerState: Sendable {
         case compareNetworks
         /// Stop the networks view's runs.
         case closeNetworks
+        /// Compute the explanations the maps pane shows.
+        case explain
     }
 
     /// The image the networks view runs: the last one shown (the one `[`, `]` and `o` change).
@@ -292,7 +381,8 @@ package struct ExplorerState: Sendable {
         case .colormap: colormap = colormap.next
         case .compare: return toggleCompare()
         case .open:
-            prompt = images.first.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path + "/" } ?? ""
+            prompt = Prompt(purpose: .openImage,
+                            text: images.first.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path + "/" } ?? "")
         case .nextImage: return stepImage(by: 1)
         case .previousImage: return stepImage(by: -1)
         case .nextNetwork: return switchNetwork(step: 1, catalog: catalog)
@@ -302,6 +392,25 @@ package struct ExplorerState: Sendable {
             networks = NetworksView(image: image)
             return .compareNetworks
         case .filters: showFilters.toggle()
+        case .explain:
+            explaining.toggle()
+            return explaining ? .explain : .none
+        case .nextMethod:
+            let all = AttributionMethod.allCases
+            method = all[(all.firstIndex(of: method)! + 1) % all.count]
+            explaining = true
+            return .explain
+        case let .explainTop(rank):
+            let top = predictions(slot: 0)
+            guard top.indices.contains(rank - 1) else {
+                message = "no class \(rank) in the top-5 yet"
+                return .none
+            }
+            explainedClass = explainedClass == top[rank - 1].index ? nil : top[rank - 1].index
+            explaining = true
+            return .explain
+        case .explainClass:
+            prompt = Prompt(purpose: .className, text: "")
         }
         return .none
     }
@@ -374,32 +483,59 @@ package struct ExplorerState: Sendable {
     }
 
     private mutating func handlePrompt(_ key: Key) -> Effect {
-        guard var text = prompt else { return .none }
+        guard var typed = prompt else { return .none }
         switch key {
         case .escape: prompt = nil; return .none
         case .enter:
             prompt = nil
-            let path = (text as NSString).expandingTildeInPath
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                message = "cannot open \(path): no such readable file"
-                return .none
-            }
-            if !imageList.contains(path) { imageList.append(path) }
-            images[images.count - 1] = FileStamp.of(path)
-            return .infer
-        case .backspace: text = String(text.dropLast())
-        case .tab: text = completePath(text)
-        case .character(let c): text.append(c)
+            return typed.purpose == .openImage ? openImage(typed.text) : explainClass(typed.text)
+        case .backspace: typed.text = String(typed.text.dropLast())
+        case .tab: typed.text = typed.purpose == .openImage ? completePath(typed.text) : completeClass(typed.text)
+        case .character(let c): typed.text.append(c)
         default: break
         }
-        prompt = text
+        prompt = typed
         return .none
+    }
+
+    private mutating func openImage(_ text: String) -> Effect {
+        let path = (text as NSString).expandingTildeInPath
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            message = "cannot open \(path): no such readable file"
+            return .none
+        }
+        if !imageList.contains(path) { imageList.append(path) }
+        images[images.count - 1] = FileStamp.of(path)
+        return .infer
+    }
+
+    private mutating func explainClass(_ text: String) -> Effect {
+        do {
+            explainedClass = try loaded.labels.classIndex(text.trimmingCharacters(in: .whitespaces), classes: network.outputCount)
+        } catch {
+            message = "\(error)"
+            return .none
+        }
+        explaining = true
+        return .explain
+    }
+
+    /// Completes a class name as far as the names it begins agree (Tab in the `/` prompt).
+    private func completeClass(_ text: String) -> String {
+        let names = loaded.labels.names.prefix(network.outputCount)
+        let matches = names.filter { $0.lowercased().hasPrefix(text.lowercased()) }
+        guard var common = matches.first else { return text }
+        for name in matches.dropFirst() {
+            while !name.lowercased().hasPrefix(common.lowercased()) { common.removeLast() }
+        }
+        return common.count >= text.count ? common : text
     }
 
     /// Each layer's time: the warm median when measured, else the first pass's.
     package var layerSeconds: [Double] {
         guard let analysis = analysis(slot: 0) else { return [] }
-        return analysis.timing?.medians ?? analysis.result?.layerSeconds ?? []
+        if let warm = analysis.timing?.layers, !warm.isEmpty { return warm.map(\.median) }
+        return analysis.result?.layerSeconds ?? []
     }
 }
 

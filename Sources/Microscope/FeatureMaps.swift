@@ -15,10 +15,14 @@ public struct ChannelStatistics: Equatable, Sendable {
     public var maximum: Float
     public var mean: Float
 
+    /// Over the finite values only: NaN has no order (a range bounded by it traps), and
+    /// finite weights can still overflow to an infinity or NaN.
     init(_ values: ArraySlice<Float>) {
-        minimum = values.min() ?? 0
-        maximum = values.max() ?? 0
-        mean = values.isEmpty ? 0 : values.reduce(0, +) / Float(values.count)
+        let finite = values.lazy.filter(\.isFinite)
+        minimum = finite.min() ?? 0
+        maximum = finite.max() ?? 0
+        let count = finite.count
+        mean = count == 0 ? 0 : finite.reduce(0, +) / Float(count)
     }
 }
 
@@ -49,7 +53,8 @@ public struct FeatureMaps: Sendable {
     public func statistics(channel index: Int) -> ChannelStatistics { ChannelStatistics(channel(index)) }
 
     public var layerRange: ClosedRange<Float> {
-        let low = values.min() ?? 0, high = values.max() ?? 0
+        let finite = values.lazy.filter(\.isFinite)
+        let low = finite.min() ?? 0, high = finite.max() ?? 0
         return low...max(low, high)
     }
 

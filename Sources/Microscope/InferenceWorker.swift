@@ -23,8 +23,23 @@ package final class InferenceWorker: @unchecked Sendable {
         }
     }
 
+    /// Explain an image: an attribution map of the network, for the explorer's maps pane.
+    package struct ExplanationRequest: Sendable {
+        package var slot: Int
+        package var key: ExplanationKey
+        package var network: Network
+
+        package init(slot: Int, key: ExplanationKey, network: Network) {
+            self.slot = slot
+            self.key = key
+            self.network = network
+        }
+    }
+
     package enum Update: Sendable {
         case analysis(Analysis)
+        /// An explanation, finished or (with its progress) under way.
+        case explanation(Explanation)
         /// Warm passes' times of an analysis, refined.
         case timing(SubjectKey, LayerTiming)
         /// The network asked for, or why it could not be opened.
@@ -55,6 +70,7 @@ package final class InferenceWorker: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var pending: [Int: Request] = [:]
+    private var pendingExplanations: [Int: ExplanationRequest] = [:]
     private var pendingLoad: (cfgPath: String, catalog: NetworkCatalog)?
     private var comparison: Comparison?
     private var timingJob: TimingJob?
@@ -77,6 +93,11 @@ package final class InferenceWorker: @unchecked Sendable {
             pending[request.slot] = request
             if request.slot == 0 { timingJob = nil }
         }
+    }
+
+    /// Asks for an explanation; a newer one for the same slot supersedes it, even under way.
+    package func explain(_ request: ExplanationRequest) {
+        locked { pendingExplanations[request.slot] = request }
     }
 
     package func load(_ cfgPath: String, catalog: NetworkCatalog) {
@@ -132,6 +153,7 @@ package final class InferenceWorker: @unchecked Sendable {
     private enum Job {
         case load(String, NetworkCatalog)
         case analyse(Request)
+        case explain(ExplanationRequest)
         case compare(Comparison)
         case time(TimingJob)
         case stop
@@ -152,8 +174,9 @@ package final class InferenceWorker: @unchecked Sendable {
                 return .load(load.cfgPath, load.catalog)
             }
             if let slot = pending.keys.min() { return .analyse(pending.removeValue(forKey: slot)!) }
+            if let slot = pendingExplanations.keys.min() { return .explain(pendingExplanations.removeValue(forKey: slot)!) }
             if let comparison { return .compare(comparison) }
-            if let timingJob, timingJob.timing.warmPasses < InferenceWorker.timedPasses {
+            if let timingJob, timingJob.timing.passes < InferenceWorker.timedPasses {
                 if Date() >= quietUntil { return .time(timingJob) }
                 condition.wait(until: quietUntil)
                 continue
@@ -164,6 +187,14 @@ package final class InferenceWorker: @unchecked Sendable {
 
     private func loop() {
         var predictor: (key: NetworkKey, predictor: Predictor)?
+        var attributor: (key: NetworkKey, attributor: Attributor)?
+        func attributorFor(_ request: ExplanationRequest) -> Attributor {
+            if let attributor, attributor.key == request.key.subject.network { return attributor.attributor }
+            attributor = nil
+            let made = Attributor(network: request.network, threads: threads)
+            attributor = (request.key.subject.network, made)
+            return made
+        }
         func predictorFor(_ request: Request) -> Predictor {
             if let predictor, predictor.key == request.key.network { return predictor.predictor }
             predictor = nil  // the old one's arena goes before the new one's is made
@@ -186,10 +217,14 @@ package final class InferenceWorker: @unchecked Sendable {
                 if request.slot == 0, let input, let result = analysis.result {
                     locked {
                         if pending[0] == nil {
-                            timingJob = TimingJob(key: request.key, input: input, timing: LayerTiming(cold: result.layerSeconds))
+                            var timing = LayerTiming()
+                            timing.record(layerSeconds: result.layerSeconds)
+                            timingJob = TimingJob(key: request.key, input: input, timing: timing)
                         }
                     }
                 }
+            case let .explain(request):
+                if let explanation = explain(request, attributor: attributorFor(request)) { publish(.explanation(explanation)) }
             case let .compare(job):
                 compareStep(job)
             case let .time(job):
@@ -199,14 +234,14 @@ package final class InferenceWorker: @unchecked Sendable {
                     continue
                 }
                 var timing = job.timing
-                timing.add(result.layerSeconds)
+                timing.record(layerSeconds: result.layerSeconds)
                 let update = timing
                 locked {
                     guard timingJob?.key == job.key else { return }
                     timingJob?.timing = update
                     // Every few passes: each update redraws the screen, which would take
                     // a core from the passes it times.
-                    if update.warmPasses % 8 == 0 || update.warmPasses == InferenceWorker.timedPasses {
+                    if update.passes % 8 == 0 || update.passes == InferenceWorker.timedPasses {
                         updates.append(.timing(job.key, update))
                     }
                 }
@@ -225,6 +260,42 @@ package final class InferenceWorker: @unchecked Sendable {
             analysis.error = "\(error)"
             return (analysis, nil)
         }
+    }
+
+    /// Computes an explanation, telling its progress every tenth of a second. It gives way
+    /// between passes to anything more urgent: a newer explanation for its slot supersedes it
+    /// (nil), an analysis or an opening puts it back in the queue to start again after them.
+    private func explain(_ request: ExplanationRequest, attributor: Attributor) -> Explanation? {
+        var explanation = Explanation(key: request.key)
+        var lastReport = Date.distantPast
+        var superseded = false
+        do {
+            let network = request.network
+            let original = try network.originalImage(from: request.key.subject.image.path)
+            let input = original.letterboxed(width: network.input.width, height: network.input.height)
+            explanation.map = try attributor.map(request.key.request, input: input, letterbox: network.letterbox(for: original)) { progress in
+                let (proceed, wanted) = locked { () -> (Bool, Bool) in
+                    let newer = pendingExplanations[request.slot] != nil
+                    return (!stopped && !newer && pending.isEmpty && pendingLoad == nil, !newer)
+                }
+                if !proceed {
+                    superseded = !wanted
+                    return false
+                }
+                if Date().timeIntervalSince(lastReport) > 0.1 {
+                    lastReport = Date()
+                    publish(.explanation(Explanation(key: request.key, progress: progress)))
+                }
+                return true
+            }
+            explanation.image = original
+        } catch is CancellationError {
+            if !superseded { locked { if pendingExplanations[request.slot] == nil { pendingExplanations[request.slot] = request } } }
+            return nil
+        } catch {
+            explanation.error = "\(error)"
+        }
+        return explanation
     }
 
     /// One step of the networks view: find which networks have weights, or run the next one.
@@ -276,14 +347,14 @@ package final class InferenceWorker: @unchecked Sendable {
             let network = opened.network
             let image = try network.letterboxedInput(from: path)
             let predictor = Predictor(network: network, threads: threads)
-            let first = try predictor.forward(image.values, keepingLayerOutputs: false)
-            var timing = LayerTiming(cold: first.layerSeconds)
-            var result = first
+            var result = try predictor.forward(image.values, keepingLayerOutputs: false)
+            var timing = LayerTiming()
+            timing.record(layerSeconds: result.layerSeconds)
             for _ in 0..<5 {
                 result = try predictor.forward(image.values, keepingLayerOutputs: false)
-                timing.add(result.layerSeconds)
+                timing.record(layerSeconds: result.layerSeconds)
             }
-            run.milliseconds = timing.totalMedian * 1000
+            run.milliseconds = (timing.total?.median ?? 0) * 1000
             run.predictions = opened.labels.top(5, of: result.prediction())
         } catch {
             run.error = "\(error)"

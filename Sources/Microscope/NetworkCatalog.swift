@@ -42,7 +42,7 @@ public struct NetworkCatalog: Sendable {
         network.use(convolution)
         let weightsPath = try findWeights(network)
         let weightsStamp = weightsPath.map(FileStamp.of)
-        if let weightsPath { try network.loadWeights(path: weightsPath) } else { network.randomize(seed: 1) }
+        if let weightsPath { try network.loadWeights(path: weightsPath) } else { try network.randomize(seed: 1) }
         return OpenNetwork(network: network, weightsPath: weightsPath, labels: try labels(network),
                            key: NetworkKey(cfg: cfgStamp, weights: weightsStamp, convolution: convolution))
     }

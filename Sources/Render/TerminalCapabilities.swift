@@ -1,3 +1,4 @@
+import CChafa
 import Foundation
 
 /// What the terminal can show, from the environment, terminfo and the terminal's own replies.
@@ -44,19 +45,68 @@ public struct TerminalCapabilities: Sendable {
         return name == "UTF-8" || name == "UTF8"
     }
 
-    /// Asks the terminal on `fd` for its primary device attributes (DA1); a reply listing
-    /// attribute 4 means sixel graphics. Never inside tmux, which drops sixel (3.3a).
-    public static func supportsSixel(fd: Int32, environment: [String: String], timeout milliseconds: Int32 = 300) -> Bool {
-        if environment["TMUX"] != nil || (environment["TERM"] ?? "").hasPrefix("tmux") { return false }
-        guard let reply = query("\u{1B}[c", fd: fd, terminator: UInt8(ascii: "c"), timeout: milliseconds),
-              let start = reply.firstIndex(of: "?") else { return false }
-        return reply[reply.index(after: start)...].dropLast().split(separator: ";").contains("4")
+    /// Whether the program runs inside tmux or GNU screen, which pass no pixel graphics
+    /// through (tmux 3.3a drops sixel, and neither forwards kitty's or iTerm2's sequences).
+    public static func insideMultiplexer(environment: [String: String]) -> Bool {
+        let term = environment["TERM"] ?? ""
+        return environment["TMUX"] != nil || environment["STY"] != nil || term.hasPrefix("tmux") || term.hasPrefix("screen")
+    }
+
+    /// The pixel protocol the environment names, read as chafa's own tool reads it on
+    /// libchafa 1.12: libchafa's terminal database (`TERM=xterm-kitty`; `TERM_PROGRAM=iTerm.app`
+    /// or `LC_TERMINAL=iTerm2`; sixel for WezTerm, foot, mlterm, contour, Konsole 22.04 on),
+    /// kitty first, and kitty's own `KITTY_WINDOW_ID`, which survives a changed `TERM`.
+    /// Nil inside a multiplexer, or where the environment names none.
+    public static func graphics(environment: [String: String]) -> PixelMode? {
+        if insideMultiplexer(environment: environment) { return nil }
+        if let window = environment["KITTY_WINDOW_ID"], !window.isEmpty { return .kitty }
+        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        guard let info = envp.withUnsafeMutableBufferPointer({ chafa_term_db_detect(chafa_term_db_get_default(), $0.baseAddress) })
+        else { return nil }
+        defer { chafa_term_info_unref(info) }
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_KITTY_IMMEDIATE_IMAGE_V1) != 0 { return .kitty }
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_ITERM2_IMAGE) != 0 { return .iterm2 }
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_SIXELS) != 0,
+           chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_END_SIXELS) != 0 { return .sixel }
+        return nil
+    }
+
+    /// The pixel protocol of the terminal on `fd`: the environment's (`graphics(environment:)`),
+    /// else what the terminal answers, in one round trip, to a kitty graphics query (a 1×1
+    /// image, id 31, action "query": only terminals with kitty graphics reply) followed by
+    /// primary device attributes (DA1, which every terminal answers, so the wait ends; attribute
+    /// 4 means sixel). Never asked inside a multiplexer, nor on the Linux console, which would
+    /// print the kitty query.
+    public static func detectGraphics(fd: Int32, environment: [String: String], timeout milliseconds: Int32 = 300) -> PixelMode? {
+        if insideMultiplexer(environment: environment) { return nil }
+        if let named = graphics(environment: environment) { return named }
+        let kittyQuery = environment["TERM"] == "linux" ? "" : "\u{1B}_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\u{1B}\\"
+        guard let reply = query(kittyQuery + "\u{1B}[c", fd: fd, timeout: milliseconds, isComplete: endsWithDeviceAttributes)
+        else { return nil }
+        return graphics(reply: reply)
+    }
+
+    /// The protocol a reply to `detectGraphics`' queries announces: kitty's "OK" for image 31
+    /// first, then sixel in the device attributes.
+    public static func graphics(reply: String) -> PixelMode? {
+        if reply.contains("\u{1B}_Gi=31;OK") { return .kitty }
+        guard let start = reply.range(of: "\u{1B}[?", options: .backwards) else { return nil }
+        return reply[start.upperBound...].dropLast().split(separator: ";").contains("4") ? .sixel : nil
+    }
+
+    /// Whether `reply` ends with a DA1 answer, ESC [ ? digits and semicolons c (an error text of
+    /// kitty's, before it, may hold a "c" of its own).
+    static func endsWithDeviceAttributes(_ reply: [UInt8]) -> Bool {
+        guard reply.last == UInt8(ascii: "c"), let escape = reply.lastIndex(of: 0x1B) else { return false }
+        let body = reply[(escape + 1)...].dropLast()
+        return body.starts(with: "[?".utf8) && body.dropFirst(2).allSatisfy { $0 == UInt8(ascii: ";") || (48...57).contains($0) }
     }
 
     /// Asks the terminal for the largest sixel it draws (XTSMGRAPHICS, item 2 = sixel
     /// geometry, action 1 = read); nil when it does not answer.
     public static func sixelLimit(fd: Int32, timeout milliseconds: Int32 = 300) -> (width: Int, height: Int)? {
-        guard let reply = query("\u{1B}[?2;1;0S", fd: fd, terminator: UInt8(ascii: "S"), timeout: milliseconds),
+        guard let reply = query("\u{1B}[?2;1;0S", fd: fd, timeout: milliseconds, isComplete: { $0.last == UInt8(ascii: "S") }),
               let start = reply.firstIndex(of: "?") else { return nil }
         // The reply is ESC [ ? 2 ; status ; width ; height S, status 0 on success.
         let fields = reply[reply.index(after: start)...].dropLast().split(separator: ";").compactMap { Int($0) }
@@ -64,8 +114,9 @@ public struct TerminalCapabilities: Sendable {
         return (fields[2], fields[3])
     }
 
-    /// Writes `request` and reads the reply up to `terminator`, in raw mode, within the timeout.
-    static func query(_ request: String, fd: Int32, terminator: UInt8, timeout: Int32) -> String? {
+    /// Writes `request` and reads the reply until `isComplete` says it is whole, in raw mode,
+    /// each byte within the timeout.
+    static func query(_ request: String, fd: Int32, timeout: Int32, isComplete: ([UInt8]) -> Bool) -> String? {
         guard isatty(fd) != 0 else { return nil }
         var saved = termios()
         guard tcgetattr(fd, &saved) == 0 else { return nil }
@@ -80,7 +131,7 @@ public struct TerminalCapabilities: Sendable {
             var byte: UInt8 = 0
             guard read(fd, &byte, 1) == 1 else { break }
             reply.append(byte)
-            if byte == terminator { return String(decoding: reply, as: UTF8.self) }
+            if isComplete(reply) { return String(decoding: reply, as: UTF8.self) }
         }
         return nil
     }

@@ -9,7 +9,7 @@ import Foundation
 /// `bench/README.md`. The input is either a raw CHW float32 file of exactly one image
 /// (`--input`, as `bench/run` writes it) or `assets/dog.jpg` letterboxed to the network's
 /// size; a batch repeats that one image. Times are wall time around `Predictor.forward`,
-/// which includes copying each layer's output into the result.
+/// which includes copying the kept outputs into the result.
 struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time a network's forward pass (warm-up, then timed runs; median, min, p90).",
@@ -18,8 +18,10 @@ struct Benchmark: ParsableCommand {
             runs --warmup untimed passes then --runs timed ones on --threads threads \
             and prints the median, minimum and 90th percentile in milliseconds. --json prints \
             the same as one JSON object, with the top-1 class of image 0 and a checksum of its \
-            probabilities (the sum over i of p[i] * (i + 1)). --layers adds each layer's median \
-            time (0 for a maxpool that runs inside the Winograd convolution before it). \
+            probabilities (the sum over i of p[i] * (i + 1)). --layers times passes that keep \
+            every layer's output, as the explorer's do, and adds each layer's median time over \
+            the timed passes with its quartiles and extremes, the same for the passes' totals, \
+            and the cold first warm-up pass's times apart (it needs --warmup 1 or more). \
             --output writes image 0's probabilities as raw float32 (or, with --output-layer, \
             that layer's output). --occlusion instead times, alternating, an occlusion map of a \
             14x14 grid of patches (each 1/14 of the input's side, over the whole input) and 196 \
@@ -33,7 +35,7 @@ struct Benchmark: ParsableCommand {
     @Argument(help: "The network's .weights file (default: random weights, seed 1).")
     var weights: String?
 
-    @Option(help: "Threads (default: one per processor).")
+    @Option(help: "Threads (default: one per processor; more than the processors are cut to their number, with a warning).")
     var threads: Int?
 
     @Option(help: "Timed forward passes.")
@@ -57,7 +59,7 @@ struct Benchmark: ParsableCommand {
     @Option(help: ConvolutionAlgorithm.help)
     var convolution = ConvolutionAlgorithm.darknet
 
-    @Flag(help: "Also print each layer's median time.")
+    @Flag(help: "Time passes that keep every layer's output, as the explorer's, and print each layer's median, quartiles and extremes, and the cold first pass's times.")
     var layers = false
 
     @Flag(help: "Print one JSON object instead of text.")
@@ -71,16 +73,46 @@ struct Benchmark: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard batch > 0 else { throw ValidationError("--batch must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard !layers || warmup > 0 else { throw ValidationError("--layers reports the first warm-up pass apart as the cold one: give --warmup 1 or more") }
+    }
+
+    /// A series of times in milliseconds (`TimeSummary`'s).
+    struct Milliseconds: Codable {
+        var median: Double
+        var lowerQuartile: Double
+        var upperQuartile: Double
+        var min: Double
+        var max: Double
+
+        init(_ summary: TimeSummary) {
+            median = summary.median * 1e3
+            lowerQuartile = summary.lowerQuartile * 1e3
+            upperQuartile = summary.upperQuartile * 1e3
+            min = summary.minimum * 1e3
+            max = summary.maximum * 1e3
+        }
     }
 
     struct LayerTime: Codable {
         var index: Int
+        /// As the layer table names it (conv, max, ...).
         var type: String
         var output: String
-        var medianMs: Double
+        var ms: Milliseconds
+        var coldMs: Double
+        /// Of the summed medians.
         var share: Double
         /// Floating-point operations per second at the median time (0 for layers without).
         var gflopPerSecond: Double
+    }
+
+    /// `--layers`: every layer, then the passes' totals, from one `LayerTiming`.
+    struct LayerReport: Codable {
+        /// The timed passes (the cold one not among them).
+        var passes: Int
+        var layers: [LayerTime]
+        var totalMs: Milliseconds
+        var coldTotalMs: Double
     }
 
     struct Report: Codable {
@@ -106,7 +138,7 @@ struct Benchmark: ParsableCommand {
         var checksum: Double
         var probabilitySum: Double
         var gflops: Double
-        var layers: [LayerTime]?
+        var layers: LayerReport?
     }
 
     func run() throws {
@@ -115,7 +147,7 @@ struct Benchmark: ParsableCommand {
         if let weights {
             try network.loadWeights(path: weights)
         } else {
-            network.randomize(seed: 1)
+            try network.randomize(seed: 1)
         }
         network.use(convolution)
         guard network.input.isImage else {
@@ -130,19 +162,28 @@ struct Benchmark: ParsableCommand {
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
 
-        let predictor = Predictor(network: network, threads: threads)
+        // Threads beyond the processors only wait on each other (10000 took 13.6 s and 735 MB).
+        let processors = ProcessInfo.processInfo.activeProcessorCount
+        if let threads, threads > processors {
+            Output.warn("--threads \(threads): this machine has \(processors) processors; using \(processors)")
+        }
+        let predictor = Predictor(network: network, threads: threads.map { min($0, processors) })
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
 
-        for _ in 0..<warmup { _ = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil) }
+        let keeping = layers || outputLayer != nil
+        var timing = LayerTiming(capacity: runs)
+        for pass in 0..<warmup {
+            let result = try predictor.forward(values, batch: batch, keepingLayerOutputs: keeping)
+            if pass == 0 { timing.record(result) }
+        }
         var times: [Double] = []
-        var layerTimes = [[Double]](repeating: [], count: network.layers.count)
         var layerSums: [Double] = []
         var last: ForwardResult?
         for _ in 0..<runs {
             let start = DispatchTime.now().uptimeNanoseconds
-            let result = try predictor.forward(values, batch: batch, keepingLayerOutputs: outputLayer != nil)
+            let result = try predictor.forward(values, batch: batch, keepingLayerOutputs: keeping)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            for (i, seconds) in result.layerSeconds.enumerated() { layerTimes[i].append(seconds * 1e3) }
+            timing.record(result)
             layerSums.append(result.totalSeconds * 1e3)
             last = result
         }
@@ -159,28 +200,31 @@ struct Benchmark: ParsableCommand {
         }
 
         let sorted = times.sorted()
-        let median = Self.median(sorted)
+        let median = TimeSummary(sorted)!.median
         let top1 = prediction.indices.max { prediction[$0] < prediction[$1] } ?? 0
         var checksum = 0.0, sum = 0.0
         for (i, p) in prediction.enumerated() {
             checksum += Double(p) * Double(i + 1)
             sum += Double(p)
         }
-        var layerReport: [LayerTime]?
-        if layers {
-            let medians = layerTimes.map { Self.median($0.sorted()) }
-            let total = medians.reduce(0, +)
-            layerReport = network.layers.enumerated().map { index, layer in
-                LayerTime(index: index, type: layer.sectionName, output: layer.output.description,
-                          medianMs: medians[index], share: total > 0 ? medians[index] / total : 0,
-                          gflopPerSecond: medians[index] > 0 ? Double(batch * layer.operations) / medians[index] / 1e6 : 0)
+        var layerReport: LayerReport?
+        if layers, let total = timing.total, let cold = timing.cold {
+            let summaries = timing.layers.map(Milliseconds.init)
+            let summed = summaries.map(\.median).reduce(0, +)
+            let rows = network.layers.enumerated().map { index, layer in
+                let ms = summaries[index]
+                return LayerTime(index: index, type: layer.tableType, output: layer.output.description, ms: ms, coldMs: cold[index] * 1e3,
+                                 share: summed > 0 ? ms.median / summed : 0,
+                                 gflopPerSecond: ms.median > 0 ? Double(batch * layer.operations) / ms.median / 1e6 : 0)
             }
+            layerReport = LayerReport(passes: timing.count, layers: rows, totalMs: Milliseconds(total),
+                                      coldTotalMs: (timing.coldTotal ?? 0) * 1e3)
         }
         let report = Report(
             cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: predictor.threads,
             convolution: convolution.rawValue, blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
             p90Ms: sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)],
-            layerSumMs: Self.median(layerSums.sorted()),
+            layerSumMs: TimeSummary(layerSums)!.median,
             imagesPerSecond: Double(batch) * 1000 / median, timesMs: times, top1: top1,
             top1Probability: prediction.isEmpty ? 0 : prediction[top1], checksum: checksum, probabilitySum: sum,
             gflops: Double(network.operations) / 1e9, layers: layerReport)
@@ -234,9 +278,9 @@ struct Benchmark: ParsableCommand {
                 passes.append(forward)
             }
         }
+        let map = TimeSummary(maps)!.median, forward = TimeSummary(passes)!.median
         let report = OcclusionReport(cfg: cfg, input: inputName, threads: predictor.threads, grid: grid, patch: patch, runs: runs,
-                                     mapMedianMs: Self.median(maps.sorted()), forwardPassesMedianMs: Self.median(passes.sorted()),
-                                     ratio: Self.median(maps.sorted()) / Self.median(passes.sorted()))
+                                     mapMedianMs: map, forwardPassesMedianMs: forward, ratio: map / forward)
         if json {
             try printJSON(report)
         } else {
@@ -262,12 +306,6 @@ struct Benchmark: ParsableCommand {
         return (try network.letterboxedInput(from: dog).values, dog + " (letterboxed)")
     }
 
-    private static func median(_ sorted: [Double]) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
     private func printJSON(_ report: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -281,13 +319,19 @@ struct Benchmark: ParsableCommand {
         Output.line(String(format: "layers: median %.3f ms summed; %.3f ms outside them", report.layerSumMs, report.medianMs - report.layerSumMs))
         Output.line(String(format: "top-1: class %d (p = %.6f), checksum %.6f", report.top1, report.top1Probability, report.checksum))
         guard let layers = report.layers else { return }
-        Output.line("layer  type            output          median ms   share  GFLOP/s")
-        for layer in layers {
-            Output.line(String(format: "%5d  %@ %@ %10.3f  %5.1f%%  %@", layer.index,
-                               layer.type.padding(toLength: 15, withPad: " ", startingAt: 0),
-                               layer.output.padding(toLength: 15, withPad: " ", startingAt: 0),
-                               layer.medianMs, layer.share * 100,
-                               layer.gflopPerSecond > 0 ? String(format: "%7.1f", layer.gflopPerSecond) : "      -"))
+        Output.line("per layer, ms over \(layers.passes) timed passes that keep every layer's output; cold: the first warm-up pass")
+        let columns = ["median", "q1", "q3", "min", "max", "cold"].map { String(repeating: " ", count: 8 - $0.count) + $0 }
+        Output.line("layer type      output".padding(toLength: 31, withPad: " ", startingAt: 0) + columns.joined() + "   share  GFLOP/s")
+        // The name columns, then the times: the total's row lines up under the layers'.
+        let row = { (names: String, ms: Milliseconds, cold: Double) in
+            String(format: "%@ %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f", names.padding(toLength: 31, withPad: " ", startingAt: 0),
+                   ms.median, ms.lowerQuartile, ms.upperQuartile, ms.min, ms.max, cold)
         }
+        for layer in layers.layers {
+            let names = String(format: "%5d %@ %@", layer.index, layer.type.padding(toLength: 9, withPad: " ", startingAt: 0), layer.output)
+            Output.line(row(names, layer.ms, layer.coldMs) + String(format: "  %5.1f%%  %@", layer.share * 100,
+                                                                    layer.gflopPerSecond > 0 ? String(format: "%7.1f", layer.gflopPerSecond) : "      -"))
+        }
+        Output.line(row("total", layers.totalMs, layers.coldTotalMs))
     }
 }

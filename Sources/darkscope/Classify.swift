@@ -4,7 +4,14 @@ import Foundation
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify images as `darknet classify` does and print the top classes.")
+        abstract: "Classify images as `darknet classify` does and print the top classes.",
+        discussion: """
+            An image that cannot be read gets its error line on standard error; the others are \
+            still classified, and the exit status is 1 at the end. With --json, standard output is \
+            one JSON array with an object per image, in order: {"image", "seconds", "predictions"} \
+            or, for an image that failed, {"image", "error"}. On a terminal, standard error shows \
+            [N/TOTAL] while several images are classified.
+            """)
 
     @Argument(help: "The network's .cfg file.")
     var cfg: String
@@ -32,38 +39,97 @@ struct Classify: ParsableCommand {
         guard top > 0 else { throw ValidationError("--top must be at least 1") }
     }
 
+    /// One image's entry of `--json`: its predictions, or why it has none.
     struct Result: Codable {
         var image: String
-        var seconds: Double
-        var predictions: [Prediction]
+        var seconds: Double?
+        var predictions: [Prediction]?
+        var error: String?
     }
 
+    /// Every image in turn: one that cannot be read gets its error line on stderr and the
+    /// others are still classified, with exit status 1 at the end. Output is flushed image by
+    /// image, so a reader that goes away (`| head -1`) stops the run at the next image.
     func run() throws {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
         network.use(convolution)
         try network.loadWeights(path: weights)
+        guard network.input.isImage else {
+            throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
+        }
         let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
         let predictor = Predictor(network: network)
-        var results: [Result] = []
-        for path in images {
-            let image = try network.letterboxedInput(from: path)
-            let result = try predictor.forward(image.values, keepingLayerOutputs: false)
-            let predictions = names.top(top, of: result.prediction())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let progress = Progress(total: images.count)
+        var failed = false
+        if json { Output.line("[") }
+        for (number, path) in images.enumerated() {
+            progress.show(number)
+            var entry: Result
+            do {
+                let image = try network.letterboxedInput(from: path)
+                let result = try predictor.forward(image.values, keepingLayerOutputs: false)
+                entry = Result(image: path, seconds: result.totalSeconds, predictions: names.top(top, of: result.prediction()))
+            } catch let error as DarknetError where Self.concernsOneImage(error) {
+                failed = true
+                progress.clear()
+                fputs("darkscope: \(error)\n", stderr)
+                entry = Result(image: path, error: "\(error)")
+            }
             if json {
-                results.append(Result(image: path, seconds: result.totalSeconds, predictions: predictions))
-            } else {
-                fputs(String(format: "%@: Predicted in %f seconds.\n", path, result.totalSeconds), stderr)
+                let object = String(decoding: try encoder.encode(entry), as: UTF8.self)
+                Output.line(object + (number + 1 < images.count ? "," : ""))
+            } else if let predictions = entry.predictions, let seconds = entry.seconds {
+                progress.clear()
+                fputs(String(format: "%@: Predicted in %f seconds.\n", path, seconds), stderr)
                 for prediction in predictions {
                     Output.line(String(format: "%5.2f%%: %@", prediction.probability * 100, prediction.name))
                 }
             }
+            try Output.finish()
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            Output.line(String(decoding: try encoder.encode(results), as: UTF8.self))
+        progress.clear()
+        if json { Output.line("]") }
+        try Output.finish()
+        if failed { throw ExitCode.failure }
+    }
+
+    /// Whether an error is one image's own (unreadable, undecodable, too large), so that
+    /// the others can still be classified; anything else stops the run.
+    private static func concernsOneImage(_ error: DarknetError) -> Bool {
+        switch error {
+        case .image, .file: true
+        default: false
         }
+    }
+}
+
+/// `[12/300]` on stderr, rewritten in place, while images are classified; only when stderr
+/// is a terminal and there is more than one image.
+final class Progress {
+    private let total: Int
+    private let enabled: Bool
+    private var shown = false
+
+    init(total: Int) {
+        self.total = total
+        enabled = total > 1 && isatty(STDERR_FILENO) == 1
+    }
+
+    /// Shows that image `index` (0-based) is under way.
+    func show(_ index: Int) {
+        guard enabled else { return }
+        fputs("\r[\(index + 1)/\(total)]", stderr)
+        shown = true
+    }
+
+    /// Erases the counter, before another line goes to stderr.
+    func clear() {
+        guard shown else { return }
+        fputs("\r\u{1B}[K", stderr)
+        shown = false
     }
 }
 

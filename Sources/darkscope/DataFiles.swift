@@ -4,18 +4,22 @@ import Foundation
 /// Finds the files darkscope ships (`cfg/`, `assets/`) wherever it runs from.
 ///
 /// Search order: `$DARKSCOPE_DATA`, the current folder, the executable's folder and
-/// its ancestors (a build inside the source tree), `/usr/local/share/darkscope`,
+/// its ancestors (a build inside the source tree), `share/darkscope` beside the
+/// executable's `bin/` (an install under any prefix), `/usr/local/share/darkscope`,
 /// `/usr/share/darkscope`.
 enum DataFiles {
     static var roots: [String] {
         var roots: [String] = []
         if let data = ProcessInfo.processInfo.environment["DARKSCOPE_DATA"] { roots.append(data) }
         roots.append(FileManager.default.currentDirectoryPath)
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // The running file itself: argv[0] is a bare name when the shell found it on PATH.
+        let executableFolder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        var folder = executableFolder
         for _ in 0..<5 {
             roots.append(folder.path)
             folder.deleteLastPathComponent()
         }
+        roots.append(executableFolder.deletingLastPathComponent().appendingPathComponent("share/darkscope").path)
         return roots + ["/usr/local/share/darkscope", "/usr/share/darkscope"]
     }
 

@@ -27,7 +27,7 @@ struct Explore: ParsableCommand {
     @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
     var labels: String?
 
-    @Option(help: "Force symbols, ascii or sixel (default: sixel where the terminal has it, else symbols, or ascii outside UTF-8).")
+    @Option(help: "Force symbols, ascii, sixel, kitty or iterm2 (default: the terminal's pixel protocol where the environment or the terminal tells it, else symbols, or ascii outside UTF-8).")
     var format: PixelMode?
 
     @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")

@@ -63,7 +63,7 @@ struct Models: ParsableCommand {
                 }
             }
             // The time does not depend on the values: a network without weights runs on random ones.
-            if row.weights == nil { network.randomize(seed: 1) }
+            if row.weights == nil { try network.randomize(seed: 1) }
             row.forwardMs = try Self.medianForwardMs(network, runs: runs)
             rows.append(row)
         }

@@ -21,10 +21,16 @@ struct WeightsCommand: ParsableCommand {
         var seed: UInt64 = 1
 
         func run() throws {
-            var network = try Network(cfg: cfg)
+            let network = try Network(cfg: cfg)
             network.warnings.forEach(Output.warn)
-            network.randomize(seed: seed)
-            try WeightsFile(path: output, header: WeightsHeader(), values: network.parameters).write()
+            // Weights this machine could not load are of no use here: refused before the disk fills.
+            try network.requireMemoryForWeights()
+            // Drawn and written a chunk at a time: the same values `randomize(seed:)` loads,
+            // without holding them all.
+            let blocks = network.layers.map(\.parameterBlocks)
+            try WeightsFile.write(path: output, header: WeightsHeader()) { put in
+                try WeightsFile.randomValues(for: blocks, seed: seed) { chunk in try chunk.withUnsafeBytes { try put($0) } }
+            }
             Output.line("wrote \(output): \(network.parameterCount) floats for \(network.layers.count) layers (seed \(seed))")
         }
     }
@@ -50,7 +56,7 @@ struct WeightsCommand: ParsableCommand {
             guard let cfg, let network else { return }
             var offset = 0
             for (index, layer) in network.layers.enumerated() where layer.parameterCount > 0 {
-                Output.line(String(format: "%5d %@ %d floats at %d", index, layer.sectionName, layer.parameterCount, offset))
+                Output.line(String(format: "%5ld %@ %ld floats at %ld", index, layer.sectionName, layer.parameterCount, offset))
                 offset += layer.parameterCount
             }
             Output.line("matches \(cfg): \(network.parameterCount) floats")

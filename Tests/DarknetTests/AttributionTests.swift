@@ -101,7 +101,7 @@ final class AttributionTests: XCTestCase {
     func testMapsChangeAsTheWeightsAreRandomizedFromTheTop() throws {
         let subject = try tinyOnTheDog()
         var random = subject.network
-        random.randomize(seed: 5)
+        try random.randomize(seed: 5)
         let trained = subject.network.parameters, randomized = random.parameters
         // Where each layer's parameters start in `parameters`.
         var starts: [Int] = [], offset = 0
@@ -184,7 +184,7 @@ final class AttributionTests: XCTestCase {
             try GradientTests.resized(try String(contentsOfFile: Repo.path("cfg/\(name)"), encoding: .utf8),
                                       to: name == "alexnet.cfg" ? 128 : 64).write(toFile: path, atomically: true, encoding: .utf8)
             var network = try Network(cfg: path)
-            network.randomize(seed: 9)
+            try network.randomize(seed: 9)
             networks.append((name, network))
         }
         for (name, network) in networks {

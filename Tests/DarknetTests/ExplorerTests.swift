@@ -1,3 +1,4 @@
+import Darknet
 import Foundation
 import XCTest
 
@@ -58,19 +59,6 @@ final class TmuxSession {
         }
         XCTFail("screen never showed \(texts) without \(absent); it shows:\n\(last)", file: file, line: line)
         return last
-    }
-}
-
-/// SplitMix64: the same keys every run.
-struct SeededGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -197,12 +185,13 @@ final class ExplorerTests: XCTestCase {
         XCTAssertTrue(terminated.contains("EXITED 143"), terminated)
     }
 
-    /// The maps' and the input picture's cells, at 100x30: the maps pane is the 65 columns
-    /// left of the predictions, the image below the top-5 on their right.
+    /// The maps' (or the explanation's) and the input picture's cells, at 100x30: the maps pane
+    /// is the 65 columns left of the predictions, the image below the top-5 on their right.
     private func pictures(_ session: TmuxSession) throws -> (maps: [String], image: [String]) {
         let lines = try session.screen().components(separatedBy: "\n")
-        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") }),
-              let scale = lines.firstIndex(where: { $0.contains(" … ") && $0.contains("norm ") }) else { return ([], []) }
+        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") || $0.hasPrefix("why: ") }),
+              let scale = lines.firstIndex(where: { $0.contains(" … ") && ($0.contains("norm ") || $0.contains("evidence")) })
+        else { return ([], []) }
         let rows = Array(lines[(header + 1)..<scale])
         return (rows.map { String($0.prefix(65)) }, rows.suffix(8).map { String($0.dropFirst(66)) })
     }
@@ -296,7 +285,7 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("malamute")
         let keys = ["j", "k", "h", "l", "g", "G", "a", "n", "c", "v", "[", "]", "m", "M", "N", "f", "?", "Tab",
                     "Up", "Down", "Left", "Right", "PgUp", "PgDn", "Home", "End", "o", "Escape", "Escape", "x"]
-        var generator = SeededGenerator(seed: 11)
+        var generator = SplitMix64(seed: 11)
         for _ in 0..<30 {
             try session.keysBatch((0..<100).map { _ in keys[Int(generator.next() % UInt64(keys.count))] })
             usleep(150_000)
@@ -312,7 +301,7 @@ final class ExplorerTests: XCTestCase {
     func testTwoHundredRandomResizesLeaveAWorkingScreen() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")
-        var generator = SeededGenerator(seed: 5)
+        var generator = SplitMix64(seed: 5)
         for _ in 0..<200 {
             try session.resize(columns: 20 + Int(generator.next() % 180), rows: 6 + Int(generator.next() % 60))
             usleep(10_000)
@@ -325,13 +314,10 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("EXITED 0", timeout: 10)
     }
 
-    /// `benchmark --layers --json`: the median total and each layer's median, in ms.
+    /// `benchmark --layers`: the median total and each layer's median, in ms.
     private func benchmarkedTimes(weights: String) throws -> (total: Double, layers: [Double]) {
-        let result = try darkscope("benchmark", "cfg/tiny.cfg", weights, "--layers", "--json", "--runs", "31", in: Repo.root.path)
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        let layers = try XCTUnwrap(object["layers"] as? [[String: Any]]).compactMap { $0["medianMs"] as? Double }
-        return (try XCTUnwrap(object["layerSumMs"] as? Double), layers)
+        let benchmark = try LayerBenchmark.run(cfg: Repo.path("cfg/tiny.cfg"), weights: weights, runs: 31)
+        return (benchmark.totalMs.median, benchmark.layers.map(\.ms.median))
     }
 
     /// The ms column and the total, as the screen shows them (Darknet's 64 columns, then ms).
@@ -367,6 +353,43 @@ final class ExplorerTests: XCTestCase {
             XCTAssertTrue(agrees(ms, before.layers[index], after.layers[index]),
                           "layer \(index): the explorer's \(ms) ms against the benchmark's \(before.layers[index]) and \(after.layers[index]) ms")
         }
+    }
+
+    /// The maps pane's picture rows as the screen shows them.
+    private func mapsPicture(_ session: TmuxSession) throws -> [String] { try pictures(session).maps }
+
+    private func waitForPicture(_ session: TmuxSession, unlike before: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        let deadline = Date().addingTimeInterval(30)
+        var now = try mapsPicture(session)
+        while Date() < deadline && (now == before || now.joined().trimmingCharacters(in: .whitespaces).isEmpty) {
+            usleep(100_000)
+            now = try mapsPicture(session)
+        }
+        XCTAssertNotEqual(now, before, "the maps pane did not change", file: file, line: line)
+        return now
+    }
+
+    func testExplainingShowsTheChosenClasssMapAndFollowsMethodAndClass() throws {
+        let session = try TmuxSession(command: binary, environment: realWeights())
+        try session.waitFor("malamute", "ch 0 min")
+        let activations = try mapsPicture(session)
+        try session.keys("e")
+        try session.waitFor("why: gradcam of layer 19 for the top-1  malamute 14.18%", "evidence")
+        let gradCAM = try waitForPicture(session, unlike: activations)
+        try session.keys("2")
+        try session.waitFor("why: gradcam of layer 19 for Newfoundland  Newfoundland 6.13%")
+        let newfoundland = try waitForPicture(session, unlike: gradCAM)
+        try session.keys("E", "E")
+        try session.waitFor("why: gradient for Newfoundland  Newfoundland")
+        _ = try waitForPicture(session, unlike: newfoundland)
+        // Occlusion takes many passes: its progress shows, and keys are answered meanwhile.
+        try session.keys("E", "E", "E", "E")
+        try session.waitFor("computing occlusion…")
+        try session.keys("j")
+        try session.waitFor("computing occlusion", "  1  max ")
+        try session.waitFor("why: occlusion for Newfoundland  Newfoundland", "evidence", timeout: 120)
+        try session.keys("e")
+        try session.waitFor("layer 1 max 112x112x16")
     }
 
     func testHelpListsEveryKey() throws {

@@ -312,9 +312,9 @@ final class FormatTests: XCTestCase {
             + "[connected]\noutput=6\nbatch_normalize=1\n[convolutional]\nfilters=2\n"
         let base = try network(cfg)
         var a = base, b = base, c = base
-        a.randomize(seed: 42)
-        b.randomize(seed: 42)
-        c.randomize(seed: 43)
+        try a.randomize(seed: 42)
+        try b.randomize(seed: 42)
+        try c.randomize(seed: 43)
         XCTAssertEqual(a.parameters.count, base.parameterCount)
         XCTAssertEqual(a.parameters.map(\.bitPattern), b.parameters.map(\.bitPattern), "same seed, same values")
         XCTAssertNotEqual(a.parameters, c.parameters, "another seed, other values")
@@ -528,7 +528,7 @@ final class FormatTests: XCTestCase {
 
     func testBatchOfTwoEqualsTwoBatchesOfOne() throws {
         var network = try Network(cfg: Repo.path("cfg/tiny.cfg"))
-        network.randomize(seed: 11)
+        try network.randomize(seed: 11)
         let size = network.input
         let first = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
         let second = try Image(contentsOf: Repo.path("assets/eagle.jpg")).resized(width: size.width, height: size.height).values
@@ -558,7 +558,7 @@ final class FormatTests: XCTestCase {
         for cfg in [Repo.path("cfg/squeezenet.cfg"), Repo.path("cfg/resnet18.cfg"), "\(Oracle.share)/cfg/densenet201.cfg"]
         where FileManager.default.fileExists(atPath: cfg) {
             var network = try Network(cfg: cfg)
-            network.randomize(seed: 3)
+            try network.randomize(seed: 3)
             let size = network.input
             let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
             let predictor = Predictor(network: network)
@@ -580,7 +580,7 @@ final class FormatTests: XCTestCase {
         XCTAssertTrue(Set(fusing).isSubset(of: shipped))
         for name in shipped.sorted() {
             var network = try Network(cfg: Repo.path("cfg/\(name)"))
-            network.randomize(seed: 5)
+            try network.randomize(seed: 5)
             network.use(.winograd)
             let size = network.input
             let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
@@ -606,7 +606,7 @@ final class FormatTests: XCTestCase {
             for convolution in ConvolutionAlgorithm.allCases {
                 var network = try Network(cfg: cfg)
                 network.use(convolution)
-                network.randomize(seed: 5)
+                try network.randomize(seed: 5)
                 let size = network.input
                 let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
                 let one = try Predictor(network: network, threads: 1).forward(input)

@@ -103,7 +103,7 @@ final class OracleTests: XCTestCase {
             let ours = try darkscope("layers", Repo.path("cfg/\(name).cfg"))
             XCTAssertEqual(ours.status, 0, ours.stderr)
             var network = try Network(cfg: "\(Oracle.share)/cfg/\(name).cfg")
-            network.randomize(seed: 1)
+            try network.randomize(seed: 1)
             let weights = directory.appendingPathComponent("\(name).weights").path
             try WeightsFile(path: weights, header: WeightsHeader(), values: network.parameters).write()
             let input = [Float](repeating: 0.5, count: network.input.count)

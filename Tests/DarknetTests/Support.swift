@@ -158,3 +158,34 @@ func relativeError(_ actual: some Collection<Float>, _ expected: some Collection
     let scale = max(expected.map(abs).max() ?? 0, Float.leastNormalMagnitude)
     return zip(actual, expected).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
 }
+
+/// What `darkscope benchmark CFG WEIGHTS --layers --json` measured, in milliseconds: the
+/// steady-state numbers the explorer's `ms` column must agree with.
+struct LayerBenchmark: Decodable {
+    struct Times: Decodable {
+        var median, lowerQuartile, upperQuartile, min, max: Double
+    }
+
+    struct Layer: Decodable {
+        var index: Int
+        var type: String
+        var ms: Times
+        var coldMs: Double
+    }
+
+    /// Timed passes, the cold one not among them.
+    var passes: Int
+    var layers: [Layer]
+    var totalMs: Times
+    var coldTotalMs: Double
+
+    /// Runs the benchmark (on one thread per processor unless `threads`); throws with its stderr when it fails.
+    static func run(cfg: String, weights: String, runs: Int = 30, warmup: Int = 3, threads: Int? = nil) throws -> LayerBenchmark {
+        var arguments = ["benchmark", cfg, weights, "--layers", "--json", "--runs", "\(runs)", "--warmup", "\(warmup)"]
+        if let threads { arguments += ["--threads", "\(threads)"] }
+        let result = try runProcess(Repo.binary, arguments)
+        guard result.status == 0 else { throw DarknetError.usage("darkscope \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
+        struct Report: Decodable { var layers: LayerBenchmark }
+        return try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8)).layers
+    }
+}

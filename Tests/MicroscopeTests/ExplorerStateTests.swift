@@ -198,9 +198,12 @@ final class ExplorerStateTests: XCTestCase {
         let analysis = try fixture.analysis(state, slot: 0)
         state.accept(analysis)
         XCTAssertEqual(state.layerSeconds, analysis.result!.layerSeconds)
-        var timing = LayerTiming(cold: analysis.result!.layerSeconds)
+        var timing = LayerTiming()
+        timing.record(layerSeconds: analysis.result!.layerSeconds)
+        state.accept(timing: timing, for: state.key(slot: 0))
+        XCTAssertEqual(state.layerSeconds, analysis.result!.layerSeconds, "the cold pass alone is no median")
         let warm = analysis.result!.layerSeconds.map { _ in 0.5 }
-        for _ in 0..<3 { timing.add(warm) }
+        for _ in 0..<3 { timing.record(layerSeconds: warm) }
         state.accept(timing: timing, for: state.key(slot: 0))
         XCTAssertEqual(state.layerSeconds, warm)
     }
@@ -220,5 +223,56 @@ final class ExplorerStateTests: XCTestCase {
         XCTAssertEqual(state.handle(.escape, pageSize: 5, catalog: fixture.catalog), .closeNetworks)
         XCTAssertNil(state.networks)
         XCTAssertEqual(state.handle(.character("q"), pageSize: 5, catalog: fixture.catalog), .quit)
+    }
+
+    func testExplanationsFollowTheMethodTheClassAndTheImage() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        XCTAssertEqual(state.missingExplanations, [], "nothing is explained until asked")
+        XCTAssertEqual(state.handle(.character("e"), pageSize: 5, catalog: fixture.catalog), .explain)
+        XCTAssertEqual(state.missingExplanations, [0])
+        let gradCAM = state.explanationKey(slot: 0)
+        state.requested(gradCAM)
+        XCTAssertEqual(state.missingExplanations, [], "asked once")
+        XCTAssertFalse(state.explanation(slot: 0)!.isFinished)
+        state.accept(Explanation(key: gradCAM, error: "the map"))
+        XCTAssertTrue(state.explanation(slot: 0)!.isFinished)
+        // A late progress report does not undo a finished explanation.
+        state.accept(Explanation(key: gradCAM))
+        XCTAssertTrue(state.explanation(slot: 0)!.isFinished)
+
+        XCTAssertEqual(state.handle(.character("E"), pageSize: 5, catalog: fixture.catalog), .explain)
+        XCTAssertEqual(state.method, .gradCAMPlusPlus)
+        XCTAssertNil(state.explanation(slot: 0), "Grad-CAM's map is not Grad-CAM++'s")
+        XCTAssertEqual(state.missingExplanations, [0])
+
+        XCTAssertEqual(state.handle(.character("2"), pageSize: 5, catalog: fixture.catalog), .none, "no top-5 before the analysis")
+        state.accept(try fixture.analysis(state, slot: 0))
+        let second = state.predictions(slot: 0)[1].index
+        XCTAssertEqual(state.handle(.character("2"), pageSize: 5, catalog: fixture.catalog), .explain)
+        XCTAssertEqual(state.explainedClass, second)
+        XCTAssertEqual(state.explanationKey(slot: 0).request.classIndex, second)
+        XCTAssertEqual(state.handle(.character("2"), pageSize: 5, catalog: fixture.catalog), .explain)
+        XCTAssertNil(state.explainedClass, "the same key again: each image's top-1")
+
+        _ = state.handle(.character("/"), pageSize: 5, catalog: fixture.catalog)
+        for c in "class 3" { _ = state.handle(.character(c), pageSize: 5, catalog: fixture.catalog) }
+        XCTAssertEqual(state.handle(.enter, pageSize: 5, catalog: fixture.catalog), .explain)
+        XCTAssertEqual(state.explainedClass, 3)
+        _ = state.handle(.character("/"), pageSize: 5, catalog: fixture.catalog)
+        for c in "no such" { _ = state.handle(.character(c), pageSize: 5, catalog: fixture.catalog) }
+        XCTAssertEqual(state.handle(.enter, pageSize: 5, catalog: fixture.catalog), .none)
+        XCTAssertNotNil(state.message)
+        XCTAssertEqual(state.explainedClass, 3)
+
+        // Another image: the explanation of the old one is not shown.
+        let before = state.explanationKey(slot: 0)
+        state.requested(before)
+        try fixture.overwrite("dog.jpg", with: "eagle.jpg")
+        _ = state.observe(state.stamps())
+        XCTAssertNotEqual(state.explanationKey(slot: 0), before)
+        XCTAssertNil(state.explanation(slot: 0))
+        XCTAssertEqual(state.handle(.character("e"), pageSize: 5, catalog: fixture.catalog), .none)
+        XCTAssertEqual(state.missingExplanations, [])
     }
 }

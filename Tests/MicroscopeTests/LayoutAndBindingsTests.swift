@@ -118,7 +118,7 @@ final class InferenceWorkerTests: XCTestCase {
         XCTAssertLessThanOrEqual(analyses.count, 2)
         XCTAssertNil(analyses.last?.error)
         XCTAssertGreaterThanOrEqual(timings.count, 2, "warm passes are timed while the screen is quiet")
-        XCTAssertEqual(timings.last?.medians.count, state.layerCount)
+        XCTAssertEqual(timings.last?.layers.count, state.layerCount)
         XCTAssertTrue(worker.stop(waitingAtMost: 5))
     }
 

@@ -43,7 +43,7 @@ public struct CfgSection: Sendable {
     public mutating func int(_ key: String, default value: Int) throws -> Int {
         guard let option = option(key) else { return value }
         guard let number = Int(option.value) else {
-            throw error("[\(type)] \(key): expected a whole number, got '\(option.value)'", line: option.line)
+            throw error("[\(type)] \(key): expected a whole number, got '\(excerpt(option.value))'", line: option.line)
         }
         // Darknet reads every whole number into a C int.
         guard let _ = Int32(exactly: number) else {
@@ -69,7 +69,7 @@ public struct CfgSection: Sendable {
     public mutating func float(_ key: String, default value: Float) throws -> Float {
         guard let option = option(key) else { return value }
         guard let number = Float(option.value), number.isFinite else {
-            throw error("[\(type)] \(key): expected a number, got '\(option.value)'", line: option.line)
+            throw error("[\(type)] \(key): expected a number, got '\(excerpt(option.value))'", line: option.line)
         }
         return number
     }
@@ -84,7 +84,7 @@ public struct CfgSection: Sendable {
         let parts = option.value.split(separator: ",", omittingEmptySubsequences: false)
         let values = parts.compactMap { Int($0) }
         guard !parts.isEmpty, values.count == parts.count else {
-            throw error("[\(type)] \(key): expected whole numbers separated by commas, got '\(option.value)'", line: option.line)
+            throw error("[\(type)] \(key): expected whole numbers separated by commas, got '\(excerpt(option.value))'", line: option.line)
         }
         return (values, option.line)
     }
@@ -109,20 +109,16 @@ public struct CfgFile: Sendable {
     public var sections: [CfgSection]
 
     public static func load(path: String) throws -> CfgFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError.file(path: path, problem: readProblem(path))
-        }
+        var data = try readRegularFile(path)
+        // A UTF-8 byte-order mark (Notepad writes one) is not part of the first line.
+        if data.starts(with: [0xEF, 0xBB, 0xBF]) { data.removeFirst(3) }
         try checkText(data, file: path)
         return try parse(String(decoding: data, as: UTF8.self), file: path)
     }
 
     /// Refuses binary data (invalid UTF-8, or control bytes other than white space)
-    /// at the line where it starts, rather than quoting it back in an error, and a
-    /// byte-order mark, which Darknet would take for part of the first line.
+    /// at the line where it starts, rather than quoting it back in an error.
     static func checkText(_ data: Data, file: String) throws {
-        if data.starts(with: [0xEF, 0xBB, 0xBF]) {
-            throw DarknetError.cfg(file: file, line: 1, problem: "the file starts with a UTF-8 byte-order mark, which Darknet does not read; save it as UTF-8 without one")
-        }
         if let (line, what) = binaryData(in: data) {
             throw DarknetError.cfg(file: file, line: line, problem: "expected a text cfg file, found \(what); is this a binary file?")
         }
@@ -139,21 +135,21 @@ public struct CfgFile: Sendable {
             guard let first = line.first, first != "#", first != ";" else { continue }
             if first == "[" {
                 guard line.last == "]", line.count > 2 else {
-                    throw DarknetError.cfg(file: file, line: number, problem: "expected a section header like [convolutional], got '\(line)'")
+                    throw DarknetError.cfg(file: file, line: number, problem: "expected a section header like [convolutional], got '\(excerpt(line))'")
                 }
                 sections.append(CfgSection(type: String(line.dropFirst().dropLast()), line: number, file: file))
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else {
-                throw DarknetError.cfg(file: file, line: number, problem: "expected key=value, got '\(line)'")
+                throw DarknetError.cfg(file: file, line: number, problem: "expected key=value, got '\(excerpt(line))'")
             }
             let key = String(line[..<equals])
             let value = String(line[line.index(after: equals)...])
             guard !key.isEmpty else {
-                throw DarknetError.cfg(file: file, line: number, problem: "missing key before '=' in '\(line)'")
+                throw DarknetError.cfg(file: file, line: number, problem: "missing key before '=' in '\(excerpt(line))'")
             }
             guard !sections.isEmpty else {
-                throw DarknetError.cfg(file: file, line: number, problem: "option '\(key)' comes before any section; the file must start with [net]")
+                throw DarknetError.cfg(file: file, line: number, problem: "option '\(excerpt(key))' comes before any section; the file must start with [net]")
             }
             sections[sections.count - 1].options.append(CfgOption(key: key, value: value, line: number))
         }
@@ -186,10 +182,12 @@ func binaryData(in data: Data) -> (line: Int, problem: String)? {
     return nil
 }
 
-/// Why a path could not be read, in words a user can act on.
-func readProblem(_ path: String) -> String {
-    var isDirectory: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "no such file" }
-    if isDirectory.boolValue { return "is a directory, not a file" }
-    return "cannot be read (permission denied?)"
+/// Text quoted back in an error or warning, cut to its first 80 characters: a line of a
+/// cfg can be megabytes long.
+func excerpt(_ text: some StringProtocol) -> String {
+    let limit = 80
+    guard let end = text.index(text.startIndex, offsetBy: limit, limitedBy: text.endIndex), end < text.endIndex else {
+        return String(text)
+    }
+    return "\(text[..<end])… (\(text.count) characters)"
 }

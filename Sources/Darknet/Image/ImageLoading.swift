@@ -3,29 +3,40 @@ import CPNG
 import Foundation
 
 extension Image {
+    /// The most pixels an image file may have: 64 megapixels (8192 × 8192), more than any
+    /// photo a classifier is shown. Checked from the header before decoding, since decoding
+    /// takes 15 bytes a pixel (a 16384 × 16384 PNG of 294 KB took 4 GB and 11 s).
+    public static let maximumPixels = 1 << 26
+
+    static func tooLarge(_ path: String, _ width: Int32, _ height: Int32) -> DarknetError {
+        .image(file: path, problem: "too large: \(width) x \(height) is \(Int(width) * Int(height)) pixels; darkscope reads images of at most \(maximumPixels) pixels (64 megapixels, such as 8192 x 8192)")
+    }
+
     /// Loads a JPEG or PNG as 8-bit RGB scaled to [0, 1], as Darknet's `load_image_color`
     /// does through OpenCV: gray and palette expanded, alpha dropped, 16 bits cut to 8,
     /// then turned and flipped as its Exif orientation says.
     public init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DarknetError.file(path: path, problem: readProblem(path))
-        }
+        let data = try readRegularFile(path)
         let bytes = [UInt8](data)
         var width: Int32 = 0, height: Int32 = 0
         var pixels: UnsafeMutablePointer<UInt8>?
         let orientation = exifOrientation(bytes)
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+        let format = imageFormat(bytes.prefix(8))
+        if format == "a JPEG" {
             var result = ds_jpeg_result()
-            let failed = ds_jpeg_decode(bytes, UInt(bytes.count), &result)
+            let failed = ds_jpeg_decode(bytes, UInt(bytes.count), UInt(Image.maximumPixels), &result)
+            if failed == 2 { throw Image.tooLarge(path, result.width, result.height) }
             guard failed == 0 else { throw DarknetError.image(file: path, problem: "corrupt JPEG: \(message(&result.message))") }
             (width, height, pixels) = (result.width, result.height, result.pixels)
-        } else if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
+        } else if format == "a PNG" {
             var result = ds_png_result()
-            let failed = ds_png_decode(bytes, bytes.count, &result)
+            let failed = ds_png_decode(bytes, bytes.count, UInt(Image.maximumPixels), &result)
+            if failed == 2 { throw Image.tooLarge(path, result.width, result.height) }
             guard failed == 0 else { throw DarknetError.image(file: path, problem: "corrupt PNG: \(message(&result.message))") }
             (width, height, pixels) = (result.width, result.height, result.pixels)
         } else {
-            throw DarknetError.image(file: path, problem: bytes.isEmpty ? "the file is empty" : "not a JPEG or PNG image")
+            let found = format.map { ", but \($0) image" } ?? ""
+            throw DarknetError.image(file: path, problem: bytes.isEmpty ? "the file is empty" : "not a JPEG or PNG image\(found)")
         }
         defer { free(pixels) }
         let w = Int(width), h = Int(height), plane = w * h
@@ -49,6 +60,15 @@ extension Image {
         }
         self.init(width: outWidth, height: outHeight, channels: 3, values: values)
     }
+}
+
+/// The image format `bytes` start with, by signature ("a JPEG", "a PNG", …), else nil.
+func imageFormat(_ bytes: some Collection<UInt8>) -> String? {
+    let signatures: [(String, [UInt8])] = [
+        ("a JPEG", [0xFF, 0xD8, 0xFF]), ("a PNG", [0x89, 0x50, 0x4E, 0x47]), ("a GIF", Array("GIF8".utf8)),
+        ("a BMP", Array("BM".utf8)), ("a TIFF", [0x49, 0x49, 0x2A, 0x00]), ("a TIFF", [0x4D, 0x4D, 0x00, 0x2A]),
+    ]
+    return signatures.first { bytes.starts(with: $0.1) }?.0
 }
 
 /// The Exif orientation (1-8) OpenCV's imread applies for Darknet, else 1. OpenCV reads it

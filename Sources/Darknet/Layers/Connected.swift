@@ -10,7 +10,8 @@ public struct Connected: Layer {
     public let batchNormalize: Bool
     public let activation: Activation
     public let parameterBlocks: [ParameterBlock]
-    public private(set) var parameters: [Float]
+    /// Empty until `load`: a cfg is read (and `darkscope layers` prints it) without allocating them.
+    public private(set) var parameters: [Float] = []
     private let offsets: ParameterOffsets
 
     init(_ section: inout CfgSection, input: Shape) throws {
@@ -27,7 +28,6 @@ public struct Connected: Layer {
         }
         parameterBlocks = blocks
         offsets = ParameterOffsets(blocks)
-        parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })
     }
 
     /// Per output, what follows the matrix product: Darknet's batch norm or the bias, and the activation.

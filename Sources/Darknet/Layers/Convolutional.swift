@@ -16,7 +16,8 @@ public struct Convolutional: Layer {
     public let activation: Activation
     /// Weights stored input-major in the file (Darknet's `flipped`).
     public let flipped: Bool
-    public private(set) var parameters: [Float]
+    /// Empty until `load`: a cfg is read (and `darkscope layers` prints it) without allocating them.
+    public private(set) var parameters: [Float] = []
     private let offsets: ParameterOffsets
 
     init(_ section: inout CfgSection, input: Shape) throws {
@@ -50,7 +51,6 @@ public struct Convolutional: Layer {
         blocks.append(ParameterBlock(kind: .weights(fanIn: weightCount / filters), count: weightCount))
         parameterBlocks = blocks
         offsets = ParameterOffsets(blocks)
-        parameters = [Float](repeating: 0, count: blocks.reduce(0) { $0 + $1.count })
     }
 
     public let parameterBlocks: [ParameterBlock]

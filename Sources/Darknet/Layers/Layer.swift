@@ -8,6 +8,19 @@ public enum ParameterKind: Hashable, Sendable {
     case weights(fanIn: Int)
 }
 
+extension ParameterKind {
+    /// Darknet's name for the block (its `layer` fields).
+    public var name: String {
+        switch self {
+        case .biases: "biases"
+        case .scales: "scales"
+        case .rollingMean: "rolling_mean"
+        case .rollingVariance: "rolling_variance"
+        case .weights: "weights"
+        }
+    }
+}
+
 public struct ParameterBlock: Hashable, Sendable {
     public var kind: ParameterKind
     public var count: Int

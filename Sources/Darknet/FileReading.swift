@@ -1,0 +1,51 @@
+import Foundation
+
+/// The bytes of a regular file. Anything else is refused before it is read: a FIFO would
+/// block the open forever, a device such as /dev/zero never ends, a directory has no bytes.
+/// Opened without blocking and checked on the open descriptor, so nothing can be swapped
+/// in between the check and the read.
+public func readRegularFile(_ path: String) throws -> Data {
+    let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard descriptor >= 0 else { throw DarknetError.file(path: path, problem: openProblem(errno)) }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw DarknetError.file(path: path, problem: openProblem(errno)) }
+    if let kind = nonRegularKind(status.st_mode) {
+        throw DarknetError.file(path: path, problem: kind == "a directory" ? "is a directory, not a file" : "not a regular file (\(kind))")
+    }
+    let size = Int(status.st_size)
+    var data = Data(count: size)
+    var done = 0
+    while done < size {
+        let read = data.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress! + done, size - done) }
+        if read < 0 && errno == EINTR { continue }
+        guard read > 0 else {
+            if read == 0 { break }  // shrank while being read: take what is there
+            throw DarknetError.file(path: path, problem: "cannot be read: \(String(cString: strerror(errno)))")
+        }
+        done += read
+    }
+    return done == size ? data : data.prefix(done)
+}
+
+/// What a file that is not a regular file is, in words; nil for a regular file.
+private func nonRegularKind(_ mode: mode_t) -> String? {
+    switch mode & S_IFMT {
+    case S_IFREG: nil
+    case S_IFDIR: "a directory"
+    case S_IFIFO: "a FIFO"
+    case S_IFCHR: "a character device"
+    case S_IFBLK: "a block device"
+    case S_IFSOCK: "a socket"
+    default: "not a file"
+    }
+}
+
+/// Why `open` failed, in words a user can act on.
+private func openProblem(_ code: Int32) -> String {
+    switch code {
+    case ENOENT, ENOTDIR: "no such file"
+    case EACCES, EPERM: "cannot be read: permission denied"
+    default: "cannot be read: \(String(cString: strerror(code)))"
+    }
+}
