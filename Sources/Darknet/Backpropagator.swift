@@ -28,11 +28,16 @@ public struct Gradients: Sendable {
     }
 }
 
-/// Runs a network backward: from a forward pass that kept every layer's output (the plain
-/// pass, which writes each convolution's output even where a fused maxpool would not), the
-/// gradient of an `Objective` with respect to every layer's output and to the input.
-/// Owns one gradient buffer per layer, allocated once per batch size and reused, so that
-/// steady-state passes allocate nothing but results.
+/// Runs a network backward: from a forward pass that kept every layer's output, the gradient
+/// of an `Objective` (or of any gradient given at a layer's output) with respect to every
+/// layer's output and to the input. Owns one gradient buffer per layer, allocated once per
+/// batch size and reused, so that steady-state passes allocate nothing but results.
+///
+/// The forward pass must be the plain one, with Darknet's sums: `forward(_:batch:)` runs it.
+/// A pass with Winograd's sums gives a different gradient where a maxpool's inputs tie, as in
+/// a letterbox's flat margins, which Darknet's sums compute alike and Winograd's, whose
+/// rounding varies with position, do not: the winner moves, and the gradient with it (a
+/// tenth of Tiny Darknet's input gradient on the dog).
 ///
 /// Not thread-safe: give each thread its own.
 public final class Backpropagator {
@@ -48,6 +53,18 @@ public final class Backpropagator {
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }
+
+    /// Runs `input` (`batch` images, CHW) forward as `backward` needs: with Darknet's sums,
+    /// whatever the network's convolutions use, keeping every layer's output.
+    public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardResult {
+        try plainPredictor.forward(input, batch: batch)
+    }
+
+    private lazy var plainPredictor: Predictor = {
+        var plain = network
+        if plain.convolution != .darknet { plain.use(.darknet) }
+        return Predictor(network: plain, threads: threads)
+    }()
 
     deinit {
         workers?.stop()
@@ -100,9 +117,9 @@ public final class Backpropagator {
         self.batch = batch
     }
 
-    /// The gradient of `objective` for each image of `forward`, the pass of `input`
-    /// (`Predictor.forward` keeping every layer's output). Every layer's gradient is copied
-    /// into the result unless `keepingLayerGradients` is false, when only the input's is.
+    /// The gradient of `objective` for each image of `forward`, the pass of `input` (see
+    /// `forward(_:batch:)`). Every layer's gradient is copied into the result unless
+    /// `keepingLayerGradients` is false, when only the input's is.
     public func backward(_ objective: Objective, input: [Float], forward: ForwardResult,
                          keepingLayerGradients: Bool = true) throws -> Gradients {
         let (layer, first, count, value) = try seed(objective)
@@ -172,7 +189,8 @@ public final class Backpropagator {
         }
         try prepare(batch: batch)
         defer { workers?.rest() }
-        for (layer, gradient) in zip(network.layers, gradients).prefix(top + 1) {
+        // All of them: those above `top` are results too, zero.
+        for (layer, gradient) in zip(network.layers, gradients) {
             gradient.update(repeating: 0, count: batch * layer.output.count)
         }
         inputGradient!.update(repeating: 0, count: input.count)

@@ -52,8 +52,8 @@ static int dump_layers(char *cfg, char *weights, const char *input_path, const c
     return 0;
 }
 
-/* Darknet's backward_network defines no gradient at test time for what we check, so this
- * drives each layer's own backward function with three changes, each recorded in GradientTests:
+/* backward_network is not the test-time gradient in three places, so this drives each layer's
+ * own backward function itself, changing only these (GradientTests says what each leaves out):
  * - batch norm at test time is a fixed scale per channel; Darknet's backward_batchnorm_layer
  *   exists only for training's batch statistics, so the scale is folded into the weights
  *   (after the forward pass, which ran with batch norm) and batch_normalize turned off;
