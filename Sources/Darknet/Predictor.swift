@@ -57,6 +57,7 @@ public final class Predictor {
         outputs = []
         readOnlyOutputs = []
         scratch = nil
+        heldBase = nil
     }
 
     /// Every layer's output, in one zeroed mapping the kernel may back with huge pages:
@@ -160,6 +161,9 @@ public final class Predictor {
 
     private var scratch: UnsafeMutablePointer<Float>?
     private var scratchCount = 0
+    /// The layer outputs the arena holds for `prediction(for:changedRows:base:)`, nil once a
+    /// `forward` has overwritten them.
+    private var heldBase: [[Float]]?
 
     /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
     /// Every layer's output is copied into the result unless `keepingLayerOutputs` is false,
@@ -170,6 +174,7 @@ public final class Predictor {
         }
         try prepare(batch: batch, sharing: !keepingLayerOutputs)
         defer { workers?.rest() }
+        heldBase = nil
         var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
@@ -194,5 +199,73 @@ public final class Predictor {
         }
         return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
                              outputLayerIndex: kept)
+    }
+}
+
+extension Predictor {
+    /// The prediction for `input`, one image that equals the one `base` was computed from
+    /// (`forward` of one image keeping every layer's output) but for input rows `rows`.
+    /// Only the rows of each layer that the change reaches (`Layer.changedRows`) are computed
+    /// again, from `base`'s outputs elsewhere: as `forward`'s prediction, for a fraction of
+    /// its work where the change is small (occlusion patches).
+    public func prediction(for input: [Float], changedRows rows: Range<Int>, base: ForwardResult) throws -> [Float] {
+        guard input.count == network.input.count, network.input.isImage else {
+            throw DarknetError.usage("the network takes \(network.input) images; got \(input.count) floats")
+        }
+        guard base.batch == 1, base.layerOutputs.count == network.layers.count,
+              zip(network.layers, base.layerOutputs).allSatisfy({ $1.count == $0.output.count }) else {
+            throw DarknetError.usage("a pass from a base needs its forward pass of one image, keeping every layer's output")
+        }
+        try prepare(batch: 1, sharing: false)
+        defer { workers?.rest() }
+        // The arena holds `base`'s outputs once copied, and again after each call restores them;
+        // the arrays' storage tells whether they are the ones held (this keeps a reference).
+        if !holds(base) {
+            for (output, kept) in zip(outputs, base.layerOutputs) {
+                kept.withUnsafeBufferPointer { output.update(from: $0.baseAddress!, count: $0.count) }
+            }
+            heldBase = base.layerOutputs
+        }
+        var changed: [Range<Int>?] = []
+        input.withUnsafeBufferPointer { source in
+            var context = ForwardContext(batch: 1, input: source.baseAddress!, output: outputs[0],
+                                         layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
+                                         scratchCount: scratchCount, workers: workers)
+            var reaching: Range<Int>? = rows.clamped(to: 0..<network.input.height)
+            for (index, layer) in network.layers.enumerated() {
+                context.output = outputs[index]
+                // A layer that reads earlier layers, or follows a change it cannot bound, runs whole.
+                let band = layer.earlierInputs.isEmpty && layer.output.isImage ? reaching.flatMap(layer.changedRows) : nil
+                if let band {
+                    if !band.isEmpty { layer.forward(context, rows: band) }
+                } else {
+                    layer.forward(context)
+                }
+                changed.append(band)
+                reaching = band
+                context.input = UnsafePointer(outputs[index])
+            }
+        }
+        let kept = network.outputLayerIndex
+        let prediction = Array(UnsafeBufferPointer(start: outputs[kept], count: network.layers[kept].output.count))
+        // Back to `base` where anything changed.
+        for (index, band) in changed.enumerated() {
+            base.layerOutputs[index].withUnsafeBufferPointer { kept in
+                guard let band else { return outputs[index].update(from: kept.baseAddress!, count: kept.count) }
+                let shape = network.layers[index].output
+                for channel in 0..<shape.channels {
+                    let at = channel * shape.spatial + band.lowerBound * shape.width
+                    (outputs[index] + at).update(from: kept.baseAddress! + at, count: band.count * shape.width)
+                }
+            }
+        }
+        return prediction
+    }
+
+    private func holds(_ base: ForwardResult) -> Bool {
+        guard let heldBase, heldBase.count == base.layerOutputs.count else { return false }
+        return zip(heldBase, base.layerOutputs).allSatisfy { held, kept in
+            held.withUnsafeBufferPointer { a in kept.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+        }
     }
 }

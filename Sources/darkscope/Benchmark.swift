@@ -23,7 +23,9 @@ struct Benchmark: ParsableCommand {
             the timed passes with its quartiles and extremes, the same for the passes' totals, \
             and the cold first warm-up pass's times apart (it needs --warmup 1 or more). \
             --output writes image 0's probabilities as raw float32 (or, with --output-layer, \
-            that layer's output).
+            that layer's output). --occlusion instead times, alternating, an occlusion map of a \
+            14x14 grid of patches (each 1/14 of the input's side, over the whole input) and 196 \
+            full forward passes of one image, and prints their medians and ratio.
             """,
         shouldDisplay: false)
 
@@ -62,6 +64,9 @@ struct Benchmark: ParsableCommand {
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
+
+    @Flag(help: "Time a 14x14 occlusion map against 196 forward passes instead (see the discussion).")
+    var occlusion = false
 
     func validate() throws {
         guard runs > 0 else { throw ValidationError("--runs must be at least 1") }
@@ -152,6 +157,7 @@ struct Benchmark: ParsableCommand {
             throw DarknetError.usage("--output-layer \(outputLayer): the network has layers 0...\(network.layers.count - 1)")
         }
         let (image, inputName) = try loadInput(network)
+        if occlusion { return try timeOcclusion(network, input: image, inputName: inputName) }
         var values: [Float] = []
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
@@ -225,6 +231,65 @@ struct Benchmark: ParsableCommand {
         json ? try printJSON(report) : printText(report)
     }
 
+    struct OcclusionReport: Codable {
+        var cfg: String
+        var input: String
+        var threads: Int
+        var grid: Int
+        var patch: Int
+        var runs: Int
+        var mapMedianMs: Double
+        var forwardPassesMedianMs: Double
+        /// The map's time over the passes'.
+        var ratio: Double
+    }
+
+    /// An occlusion map of a 14x14 grid against as many forward passes of one image, each
+    /// timed `runs` times after `warmup`, the two alternating so that both see the same machine.
+    private func timeOcclusion(_ network: Network, input: [Float], inputName: String) throws {
+        let grid = 14, patch = network.input.width / grid
+        guard patch > 0, network.input.width % grid == 0, network.input.height % grid == 0 else {
+            throw DarknetError.usage("--occlusion: the network's \(network.input) input is not a whole number of 14x14 patches")
+        }
+        var settings = AttributionSettings()
+        settings.patch = patch
+        settings.stride = patch
+        let attributor = Attributor(network: network, threads: threads)
+        let predictor = Predictor(network: network, threads: threads)
+        let image = Image(width: network.input.width, height: network.input.height, channels: network.input.channels, values: input)
+        let letterbox = Letterbox(filling: network.input)
+        let request = AttributionRequest(method: .occlusion, settings: settings)
+        func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        }
+        var maps: [Double] = [], passes: [Double] = []
+        for run in 0..<(warmup + runs) {
+            let map = try milliseconds {
+                let map = try attributor.map(request, input: image, letterbox: letterbox)
+                precondition(map.rows == grid && map.cols == grid, "a 14x14 map")
+            }
+            let forward = try milliseconds {
+                for _ in 0..<(grid * grid) { _ = try predictor.forward(input, keepingLayerOutputs: false) }
+            }
+            if run >= warmup {
+                maps.append(map)
+                passes.append(forward)
+            }
+        }
+        let map = TimeSummary(maps)!.median, forward = TimeSummary(passes)!.median
+        let report = OcclusionReport(cfg: cfg, input: inputName, threads: predictor.threads, grid: grid, patch: patch, runs: runs,
+                                     mapMedianMs: map, forwardPassesMedianMs: forward, ratio: map / forward)
+        if json {
+            try printJSON(report)
+        } else {
+            Output.line("\(cfg): \(report.threads) thread(s), \(inputName)")
+            Output.line(String(format: "occlusion %dx%d (patch %d): median %.1f ms; %d forward passes: median %.1f ms; ratio %.3f over %d runs",
+                               grid, grid, patch, report.mapMedianMs, grid * grid, report.forwardPassesMedianMs, report.ratio, runs))
+        }
+    }
+
     private func loadInput(_ network: Network) throws -> ([Float], String) {
         let shape = network.input
         if let input {
@@ -241,7 +306,7 @@ struct Benchmark: ParsableCommand {
         return (try network.letterboxedInput(from: dog).values, dog + " (letterboxed)")
     }
 
-    private func printJSON(_ report: Report) throws {
+    private func printJSON(_ report: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         Output.line(String(decoding: try encoder.encode(report), as: UTF8.self))

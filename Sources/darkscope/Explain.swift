@@ -8,14 +8,14 @@ struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where in an image the network finds a class: an attribution map over the image.",
         discussion: """
-            Methods (a pass is one forward or backward pass through the network):
-              gradcam               a layer's channels weighted by the class's mean gradient: coarse regions at that layer's resolution; 2 passes
-              gradcam++             Grad-CAM with each channel weighted by its positive gradients, pixel by pixel: better for several instances; 2 passes
-              gradient              the input gradient's magnitude: the pixels whose change moves the class's score most; 2 passes
-              gradient-x-input      the input gradient times the input: each pixel's first-order contribution; 2 passes
-              smoothgrad            the gradient's magnitude averaged over --samples noisy copies: less speckled; 2 x samples passes
-              integrated-gradients  the gradient integrated from a black or blurred baseline to the image in --steps steps: contributions that add up to the score's change; 2 x steps passes
-              occlusion             the drop of the class's probability when a grey --patch hides each place, every --stride pixels: forward only, one pass per place
+            Methods and their cost in passes (forward or backward; see the man page):
+              gradcam               a layer's channels weighted by mean gradient; 2 passes
+              gradcam++             channels weighted by positive gradients; 2 passes
+              gradient              the input gradient's magnitude; 2 passes
+              gradient-x-input      the input gradient times the input; 2 passes
+              smoothgrad            the gradient's magnitude over noisy copies; 2 a sample
+              integrated-gradients  the gradient integrated from a baseline; 2 a step
+              occlusion             the probability's drop under a grey patch; 1 a place
             The class is the top-1 unless --class names it. The map covers the original image, \
             the letterbox margins cut away; larger values mean more evidence for the class. \
             --json prints it as one object; --png writes it blended over the image at the image's size; \

@@ -74,8 +74,10 @@ public struct AttributionProgress: Hashable, Sendable {
 /// row, from the image's top-left corner to its bottom-right (the letterbox margins cut away,
 /// rows and cols in the image's proportions); larger means more evidence for the class.
 public struct AttributionMap: Hashable, Sendable {
-    /// What it was made for, the class resolved (`request.classIndex` is never nil here).
+    /// What it was made for, as asked (`classIndex` nil: the top-1), to key it by.
     public var request: AttributionRequest
+    /// The class it maps: the one asked for, or the image's top-1.
+    public var classIndex: Int
     /// The layer the map was read from (Grad-CAM's); nil for maps over the input.
     public var layer: Int?
     /// The class's probability for the image.
@@ -85,7 +87,6 @@ public struct AttributionMap: Hashable, Sendable {
     public var values: [Float]
 
     public var method: AttributionMethod { request.method }
-    public var classIndex: Int { request.classIndex! }
 
     public subscript(row: Int, col: Int) -> Float { values[row * cols + col] }
 

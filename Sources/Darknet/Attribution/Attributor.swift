@@ -58,13 +58,12 @@ public final class Attributor {
                                  forward: forward, tracker: &tracker)
         case .occlusion:
             plane = try occlusion(settings: settings, classIndex: classIndex, probability: probability, input: input,
-                                  letterbox: letterbox, tracker: &tracker)
+                                  forward: forward, letterbox: letterbox, tracker: &tracker)
             cellSize = Double(settings.stride)
         }
-        var resolved = request
-        resolved.classIndex = classIndex
         let (rows, cols, values) = plane.covering(letterbox, cellSize: cellSize)
-        return AttributionMap(request: resolved, layer: layer, probability: probability, rows: rows, cols: cols, values: values)
+        return AttributionMap(request: request, classIndex: classIndex, layer: layer, probability: probability,
+                              rows: rows, cols: cols, values: values)
     }
 
     /// The passes a request takes, the forward pass of the image included.

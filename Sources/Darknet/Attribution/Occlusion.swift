@@ -1,42 +1,37 @@
 extension Attributor {
-    /// Images per forward pass of occluded copies: enough for every thread to have whole
-    /// images' work in each layer.
-    static let occlusionBatch = 8
-
     /// Occlusion sensitivity: the class's probability minus its probability with a grey patch
     /// (the letterbox's 0.5) over each place of the image, each input pixel given the mean of
-    /// the patches that cover it. The patches run as batches on every thread.
-    func occlusion(settings: AttributionSettings, classIndex: Int, probability: Float, input: Image,
+    /// the patches that cover it. Each occluded image is computed from `forward`, the image's
+    /// own pass, again only in the rows of each layer that its patch reaches.
+    func occlusion(settings: AttributionSettings, classIndex: Int, probability: Float, input: Image, forward: ForwardResult,
                    letterbox: Letterbox, tracker: inout Tracker) throws -> InputPlane {
-        let positions = Self.patchPositions(settings, letterbox: letterbox)
-        let width = input.width, height = input.height, patch = settings.patch, count = input.values.count
+        let width = input.width, height = input.height, patch = settings.patch
         var sum = [Float](repeating: 0, count: width * height), covered = sum
-        var start = 0
-        while start < positions.count {
-            let chunk = positions[start..<min(start + Self.occlusionBatch, positions.count)]
-            var batch = [Float](repeating: 0, count: chunk.count * count)
-            for (b, position) in chunk.enumerated() {
-                batch.replaceSubrange((b * count)..<((b + 1) * count), with: input.values)
-                for c in 0..<input.channels {
-                    for y in position.y..<(position.y + patch) {
-                        let row = b * count + (c * height + y) * width
-                        batch.replaceSubrange((row + position.x)..<(row + position.x + patch), with: repeatElement(0.5, count: patch))
-                    }
+        var occluded = input.values
+        for position in Self.patchPositions(settings, letterbox: letterbox) {
+            let rows = position.y..<(position.y + patch), columns = position.x..<(position.x + patch)
+            for c in 0..<input.channels {
+                for y in rows {
+                    let row = (c * height + y) * width
+                    occluded.replaceSubrange((row + columns.lowerBound)..<(row + columns.upperBound), with: repeatElement(0.5, count: patch))
                 }
             }
-            let result = try predictor.forward(batch, batch: chunk.count, keepingLayerOutputs: false)
-            for (b, position) in chunk.enumerated() {
-                let probabilities = result.prediction(image: b)
-                let drop = probability - probabilities[probabilities.startIndex + classIndex]
-                for y in position.y..<(position.y + patch) {
-                    for x in position.x..<(position.x + patch) {
-                        sum[y * width + x] += drop
-                        covered[y * width + x] += 1
-                    }
+            let probabilities = try predictor.prediction(for: occluded, changedRows: rows, base: forward)
+            let drop = probability - probabilities[classIndex]
+            for c in 0..<input.channels {
+                for y in rows {
+                    let row = (c * height + y) * width
+                    occluded.replaceSubrange((row + columns.lowerBound)..<(row + columns.upperBound),
+                                             with: input.values[(row + columns.lowerBound)..<(row + columns.upperBound)])
                 }
             }
-            try tracker.advance(by: chunk.count)
-            start += chunk.count
+            for y in rows {
+                for x in columns {
+                    sum[y * width + x] += drop
+                    covered[y * width + x] += 1
+                }
+            }
+            try tracker.advance()
         }
         return InputPlane(width: width, height: height, values: zip(sum, covered).map { $1 > 0 ? $0 / $1 : 0 })
     }

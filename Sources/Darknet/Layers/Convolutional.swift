@@ -144,7 +144,22 @@ public struct Convolutional: Layer {
         winogradTile != nil && output.width % 2 == 0 && output.height % 2 == 0 && epilogue?.fusesActivation == true
     }
 
-    public func forward(_ context: ForwardContext) {
+    public func forward(_ context: ForwardContext) { forward(context, band: nil) }
+
+    /// Output rows `y` read input rows `y * stride - padding ..< + size`; a 1×1 convolution of
+    /// a larger stride is read as a flat matrix (see `forward`), so any of its outputs may change.
+    public func changedRows(_ rows: Range<Int>) -> Range<Int>? {
+        guard size > 1 || stride == 1 else { return nil }
+        return windowRows(reaching: rows, size: size, stride: stride, start: -padding, count: output.height)
+    }
+
+    /// Darknet's sums for those rows only, as columns of the GEMM; Winograd's tiles, all rows.
+    public func forward(_ context: ForwardContext, rows: Range<Int>) {
+        forward(context, band: winogradTile == nil && context.pooledOutput == nil ? rows : nil)
+    }
+
+    /// The whole output, or output rows `band` of it.
+    private func forward(_ context: ForwardContext, band: Range<Int>?) {
         guard let epilogue else { preconditionFailure("forward before load") }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
         let pooled = context.pooledOutput
@@ -173,10 +188,13 @@ public struct Convolutional: Layer {
                             // Threads take columns (Winograd's: tiles), or, where the image is
                             // too small for that (a few panels), rows. The work: the weights
                             // read, and the multiply-adds, sixteen to a vector instruction.
-                            let work = m * k + m * k * n / 16
                             let rows = Int(ds_panel_rows(Self.instructionSet))
-                            let columns = winogradTile.map { tiles(of: Int($0)) } ?? n
-                            let compute = { (first: Int, last: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
+                            let span = band.map { ($0.lowerBound * output.width)..<($0.upperBound * output.width) }
+                                ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
+                            let columns = span.count
+                            let work = m * k + m * k * columns / 16
+                            let compute = { (from: Int, to: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
+                                let first = span.lowerBound + from, last = span.lowerBound + to
                                 let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
                                 if let winogradTile {
                                     ds_winograd(Self.instructionSet, convolution, winogradTile, weights, Int32(m), finish, first, last,
@@ -201,7 +219,10 @@ public struct Convolutional: Layer {
             }
         }
         if !epilogue.fusesActivation {
-            epilogue.activation.apply(context.output, count: context.batch * output.count)
+            guard let band else { return epilogue.activation.apply(context.output, count: context.batch * output.count) }
+            for plane in 0..<(context.batch * filters) {
+                epilogue.activation.apply(context.output + plane * n + band.lowerBound * output.width, count: band.count * output.width)
+            }
         }
     }
 

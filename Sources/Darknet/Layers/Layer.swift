@@ -127,6 +127,12 @@ public protocol Layer: Sendable {
     /// `transposed` marks files whose connected weights are stored input-major.
     mutating func load(_ parameters: [Float], transposed: Bool)
     func forward(_ context: ForwardContext)
+    /// The rows of its output that a change in rows `rows` of its input can reach (empty:
+    /// none); nil when any of its output may change (flat outputs, layers reading earlier ones).
+    func changedRows(_ rows: Range<Int>) -> Range<Int>?
+    /// As `forward`, computing at least output rows `rows` (from `changedRows`) of every image;
+    /// the rest of the output may be left as it was.
+    func forward(_ context: ForwardContext, rows: Range<Int>)
     /// Floats of working memory `backward` needs for the whole layer and for each thread.
     var backwardScratch: (shared: Int, perThread: Int) { get }
     /// Adds the gradient with respect to the layer's input(s), from the one with respect to its output.
@@ -140,6 +146,8 @@ extension Layer {
     public var scratchCount: Int { 0 }
     public var backwardScratch: (shared: Int, perThread: Int) { (0, 0) }
     public var earlierInputs: [Int] { [] }
+    public func changedRows(_ rows: Range<Int>) -> Range<Int>? { nil }
+    public func forward(_ context: ForwardContext, rows: Range<Int>) { forward(context) }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
     public var sectionName: String { Self.sectionName }
     public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }
@@ -162,4 +170,15 @@ struct ParameterOffsets {
         if case .weights = kind { return offsets[.weights(fanIn: 0)] }
         return offsets[kind]
     }
+}
+
+/// The output rows whose windows (`size` input rows from `y * stride + start`) meet input
+/// rows `rows`, among `count`.
+func windowRows(reaching rows: Range<Int>, size: Int, stride: Int, start: Int, count: Int) -> Range<Int> {
+    guard !rows.isEmpty else { return 0..<0 }
+    func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    // y * stride + start + size - 1 >= lower, and y * stride + start <= upper - 1.
+    let low = max(0, -floorDivide(-(rows.lowerBound - start - size + 1), stride))
+    let high = min(count, floorDivide(rows.upperBound - 1 - start, stride) + 1)
+    return low < high ? low..<high : 0..<0
 }

@@ -47,6 +47,12 @@ public struct MaxPool: Layer {
         }
     }
 
+    /// Windows start `padding / 2` rows before `y * stride`; the whole pool is recomputed
+    /// (a fraction of a convolution's time).
+    public func changedRows(_ rows: Range<Int>) -> Range<Int>? {
+        windowRows(reaching: rows, size: size, stride: stride, start: -padding / 2, count: output.height)
+    }
+
     /// Darknet's `backward_maxpool_layer`: each output's gradient goes to the input that won its
     /// window, found again as the forward found it (the first largest, row by row).
     public func backward(_ context: BackwardContext) {
