@@ -38,7 +38,10 @@ public final class Attributor {
                      tracker: inout Tracker) throws -> AttributionMap {
         let settings = request.settings
         try tracker.advance(by: 0)
-        let forward = try predictor.forward(input.values)
+        // Gradients go back through the pass Darknet's sums give (the backpropagator's):
+        // Winograd's rounding breaks a maxpool's ties elsewhere, moving the gradient by up to
+        // a tenth of its largest value. Occlusion's patches start from the predictor's pass.
+        let forward = try request.method == .occlusion ? predictor.forward(input.values) : backpropagator.forward(input.values)
         try tracker.advance()
         let probabilities = forward.prediction()
         let classIndex = request.classIndex ?? probabilities.indices.max { probabilities[$0] < probabilities[$1] }!

@@ -50,7 +50,7 @@ extension Attributor {
 
     /// The gradient of `objective` with respect to the input `values`: a forward and a backward pass.
     private func inputGradient(_ objective: Objective, of values: [Float]) throws -> [Float] {
-        let forward = try predictor.forward(values)
+        let forward = try backpropagator.forward(values)
         return try backpropagator.backward(objective, input: values, forward: forward, keepingLayerGradients: false).input
     }
 
