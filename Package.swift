@@ -27,6 +27,8 @@ let package = Package(
             name: "darkscope",
             dependencies: ["Darknet", "Render", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The parsers' libFuzzer target (see Tests/Fuzz/README.md); without -DFUZZING, a replayer of inputs.
+        .executableTarget(name: "darkscope-fuzz", dependencies: ["Darknet"]),
         .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels"]),
     ]
 )

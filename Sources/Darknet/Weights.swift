@@ -38,6 +38,11 @@ public struct WeightsFile: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError.file(path: path, problem: readProblem(path))
         }
+        try self.init(path: path, data: data)
+    }
+
+    /// Reads a `.weights` file's bytes; `path` names it in errors.
+    public init(path: String, data: Data) throws {
         self.path = path
         guard data.count >= 12 else {
             throw DarknetError.weights(file: path, problem: "too short for a .weights header: \(data.count) bytes, a header needs 16 or 20")

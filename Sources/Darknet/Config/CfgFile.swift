@@ -112,8 +112,13 @@ public struct CfgFile: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError.file(path: path, problem: readProblem(path))
         }
-        try checkText(data, file: path)
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        return try parse(data, file: path)
+    }
+
+    /// Parses a cfg file's bytes, refusing binary data; `file` names it in errors.
+    public static func parse(_ data: Data, file: String) throws -> CfgFile {
+        try checkText(data, file: file)
+        return try parse(String(decoding: data, as: UTF8.self), file: file)
     }
 
     /// Refuses binary data (invalid UTF-8, or control bytes other than white space)

@@ -10,6 +10,11 @@ extension Image {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DarknetError.file(path: path, problem: readProblem(path))
         }
+        try self.init(decoding: data, file: path)
+    }
+
+    /// Decodes a JPEG's or PNG's bytes as `init(contentsOf:)` does; `file` names it in errors.
+    public init(decoding data: Data, file path: String) throws {
         let bytes = [UInt8](data)
         var width: Int32 = 0, height: Int32 = 0
         var pixels: UnsafeMutablePointer<UInt8>?
