@@ -13,7 +13,9 @@ import Foundation
 enum Parser: String, CaseIterable {
     case cfg, weights, image
 
-    func feed(_ data: Data) {
+    /// Whether the parser took the input (false: it refused it with a `DarknetError`).
+    @discardableResult
+    func feed(_ data: Data) -> Bool {
         do {
             switch self {
             case .cfg:
@@ -23,14 +25,16 @@ enum Parser: String, CaseIterable {
                 // Known, and being fixed (issue 11, part 4): a header whose major * 10 + minor
                 // overflows traps in `WeightsHeader.seenIs64Bit`; one input in a few hundred
                 // does, which would end every run there. Skipped until Weights.swift refuses it.
-                guard !Parser.versionOverflows(data) else { return }
+                guard !Parser.versionOverflows(data) else { return false }
                 var network = Parser.weightsNetwork
                 try network.load(WeightsFile(path: "fuzz.weights", data: data))
                 _ = try Predictor(network: network, threads: 1).forward(Parser.weightsInput, keepingLayerOutputs: false)
             case .image:
                 _ = try Image(decoding: data, file: "fuzz.image").letterboxed(width: 32, height: 24)
             }
+            return true
         } catch is DarknetError {
+            return false
         } catch {
             fatalError("the \(self) parser threw an error that is not a DarknetError: \(error)")
         }
@@ -87,7 +91,7 @@ enum Replay {
             FileHandle.standardError.write(Data("\(Parser.usage)\n".utf8))
             exit(2)
         }
-        var fed = 0
+        var fed = 0, accepted = 0
         for path in paths {
             let files = (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted().map { "\(path)/\($0)" } ?? [path]
             for file in files {
@@ -95,11 +99,11 @@ enum Replay {
                     FileHandle.standardError.write(Data("darkscope-fuzz: cannot read \(file)\n".utf8))
                     exit(1)
                 }
-                parser.feed(data)
+                accepted += parser.feed(data) ? 1 : 0
                 fed += 1
             }
         }
-        print("\(parser.rawValue): \(fed) inputs, none crashed")
+        print("\(parser.rawValue): \(fed) inputs, \(accepted) accepted, \(fed - accepted) refused, none crashed")
     }
 }
 #endif
