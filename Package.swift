@@ -30,6 +30,8 @@ let package = Package(
             name: "darkscope",
             dependencies: ["Darknet", "Render", "Microscope", "Explorer", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The parsers' libFuzzer target (see Tests/Fuzz/README.md); without -DFUZZING, a replayer of inputs.
+        .executableTarget(name: "darkscope-fuzz", dependencies: ["Darknet"]),
         .testTarget(name: "DarknetTests", dependencies: ["Darknet", "DarknetKernels", "Render"]),
         .testTarget(name: "MicroscopeTests", dependencies: ["Microscope", "Darknet", "Render"]),
     ]

@@ -37,7 +37,11 @@ public struct WeightsFile: Sendable {
     }
 
     public init(path: String) throws {
-        let data = try readRegularFile(path)
+        try self.init(path: path, data: try readRegularFile(path))
+    }
+
+    /// Reads a `.weights` file's bytes; `path` names it in errors.
+    public init(path: String, data: Data) throws {
         self.path = path
         if let found = notWeights(data) {
             throw DarknetError.weights(file: path, problem: "not a Darknet weights file: it starts like \(found)")

@@ -1,20 +1,17 @@
 // Passes over whole arrays, value by value: compiled for each instruction set and chosen
-// when the library loads. Swift builds for the baseline x86-64, whose four-float vectors
-// ran these memory-speed loops at a third of that speed.
+// on the first call. Swift builds for the baseline x86-64, whose four-float vectors ran
+// these memory-speed loops at a third of that speed. Chosen by our own dispatch, not
+// target_clones: its ifunc resolvers run while the program is relocated, before a
+// sanitizer's runtime is up, and so crashed every ASan or TSan build at load.
 #include "DarknetKernels.h"
+#include "tile.h"
 
 #include <float.h>
 
 // As Darknet: each product rounded, then the sum (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
 
-#if defined(__x86_64__)
-#define DS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DS_CLONES
-#endif
-
-static inline float activate(ds_activation activation, float x) {
+static inline __attribute__((always_inline)) float activate(ds_activation activation, float x) {
     switch (activation) {
     case DS_LEAKY: return x > 0 ? x : (float)(0.1 * (double)x);
     case DS_RELU: return x > 0 ? x : 0;
@@ -22,8 +19,7 @@ static inline float activate(ds_activation activation, float x) {
     }
 }
 
-DS_CLONES
-void ds_activate(float *values, long count, ds_activation activation) {
+static inline __attribute__((always_inline)) void activate_all(float *values, long count, ds_activation activation) {
     switch (activation) {
     case DS_LEAKY:
         for (long i = 0; i < count; i++) values[i] = activate(DS_LEAKY, values[i]);
@@ -35,9 +31,9 @@ void ds_activate(float *values, long count, ds_activation activation) {
     }
 }
 
-DS_CLONES
-void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
-                   ds_activation activation) {
+static inline __attribute__((always_inline)) void add_scaled(float *out, const float *previous, float alpha,
+                                                             const float *add, float beta, long count,
+                                                             ds_activation activation) {
     switch (activation) {
     case DS_LEAKY:
         for (long i = 0; i < count; i++) out[i] = activate(DS_LEAKY, alpha * previous[i] + beta * add[i]);
@@ -59,9 +55,9 @@ static inline __attribute__((always_inline)) void pool_row(const float *row, int
     }
 }
 
-DS_CLONES
-void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
-                int offset, long planes) {
+static inline __attribute__((always_inline)) void maxpool(const float *in, int height, int width, float *out,
+                                                          int out_height, int out_width, int size, int stride,
+                                                          int offset, long planes) {
     for (long plane = 0; plane < planes; plane++, in += (long)height * width) {
         for (int y = 0; y < out_height; y++, out += out_width) {
             for (int x = 0; x < out_width; x++) out[x] = -FLT_MAX;
@@ -84,4 +80,61 @@ void ds_maxpool(const float *in, int height, int width, float *out, int out_heig
             }
         }
     }
+}
+
+/// Each pass compiled once per instruction set, from the bodies above.
+#define DS_PASSES(suffix, attributes)                                                                                  \
+    attributes static void activate_##suffix(float *values, long count, ds_activation activation) {                    \
+        activate_all(values, count, activation);                                                                        \
+    }                                                                                                                   \
+    attributes static void add_scaled_##suffix(float *out, const float *previous, float alpha, const float *add,       \
+                                               float beta, long count, ds_activation activation) {                     \
+        add_scaled(out, previous, alpha, add, beta, count, activation);                                                 \
+    }                                                                                                                   \
+    attributes static void maxpool_##suffix(const float *in, int height, int width, float *out, int out_height,        \
+                                            int out_width, int size, int stride, int offset, long planes) {            \
+        maxpool(in, height, width, out, out_height, out_width, size, stride, offset, planes);                           \
+    }
+
+DS_PASSES(portable, )
+#ifdef DS_X86
+DS_PASSES(avx2, __attribute__((target("avx2"))))
+DS_PASSES(avx512, __attribute__((target("avx512f"))))
+#endif
+
+/// The instruction set the passes use: the widest this CPU runs, found on the first call.
+/// Relaxed atomics: racing first calls find the same answer, and ThreadSanitizer sees no race.
+static ds_kernel passes_kernel(void) {
+    static int found = -1;
+    int kernel = __atomic_load_n(&found, __ATOMIC_RELAXED);
+    if (kernel < 0) {
+        kernel = ds_kernel_runs_here(DS_AVX512) ? DS_AVX512 : ds_kernel_runs_here(DS_AVX2) ? DS_AVX2 : DS_PORTABLE;
+        __atomic_store_n(&found, kernel, __ATOMIC_RELAXED);
+    }
+    return (ds_kernel)kernel;
+}
+
+#ifdef DS_X86
+#define DS_DISPATCH(pass, ...)                                                                                          \
+    switch (passes_kernel()) {                                                                                          \
+    case DS_AVX512: pass##_avx512(__VA_ARGS__); break;                                                                  \
+    case DS_AVX2: pass##_avx2(__VA_ARGS__); break;                                                                      \
+    default: pass##_portable(__VA_ARGS__); break;                                                                       \
+    }
+#else
+#define DS_DISPATCH(pass, ...) pass##_portable(__VA_ARGS__)
+#endif
+
+void ds_activate(float *values, long count, ds_activation activation) {
+    DS_DISPATCH(activate, values, count, activation)
+}
+
+void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
+                   ds_activation activation) {
+    DS_DISPATCH(add_scaled, out, previous, alpha, add, beta, count, activation)
+}
+
+void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
+                int offset, long planes) {
+    DS_DISPATCH(maxpool, in, height, width, out, out_height, out_width, size, stride, offset, planes)
 }

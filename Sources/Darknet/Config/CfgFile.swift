@@ -109,11 +109,16 @@ public struct CfgFile: Sendable {
     public var sections: [CfgSection]
 
     public static func load(path: String) throws -> CfgFile {
-        var data = try readRegularFile(path)
+        return try parse(try readRegularFile(path), file: path)
+    }
+
+    /// Parses a cfg file's bytes, refusing binary data; `file` names it in errors.
+    public static func parse(_ bytes: Data, file: String) throws -> CfgFile {
+        var data = bytes
         // A UTF-8 byte-order mark (Notepad writes one) is not part of the first line.
         if data.starts(with: [0xEF, 0xBB, 0xBF]) { data.removeFirst(3) }
-        try checkText(data, file: path)
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        try checkText(data, file: file)
+        return try parse(String(decoding: data, as: UTF8.self), file: file)
     }
 
     /// Refuses binary data (invalid UTF-8, or control bytes other than white space)

@@ -8,15 +8,21 @@ extension Image {
     /// takes 15 bytes a pixel (a 16384 × 16384 PNG of 294 KB took 4 GB and 11 s).
     public static let maximumPixels = 1 << 26
 
-    static func tooLarge(_ path: String, _ width: Int32, _ height: Int32) -> DarknetError {
-        .image(file: path, problem: "too large: \(width) x \(height) is \(Int(width) * Int(height)) pixels; darkscope reads images of at most \(maximumPixels) pixels (64 megapixels, such as 8192 x 8192)")
+    static func tooLarge(_ path: String, _ width: Int32, _ height: Int32, limit: Int) -> DarknetError {
+        .image(file: path, problem: "too large: \(width) x \(height) is \(Int(width) * Int(height)) pixels; darkscope reads images of at most \(limit) pixels" + (limit == maximumPixels ? " (64 megapixels, such as 8192 x 8192)" : ""))
     }
 
     /// Loads a JPEG or PNG as 8-bit RGB scaled to [0, 1], as Darknet's `load_image_color`
     /// does through OpenCV: gray and palette expanded, alpha dropped, 16 bits cut to 8,
     /// then turned and flipped as its Exif orientation says.
     public init(contentsOf path: String) throws {
-        let data = try readRegularFile(path)
+        try self.init(decoding: try readRegularFile(path), file: path)
+    }
+
+    /// Decodes a JPEG's or PNG's bytes as `init(contentsOf:)` does; `file` names it in errors.
+    /// `maximumPixels` lower than the default bounds the work (the fuzzer's: a few hundred
+    /// bytes of JPEG can claim 64 megapixels).
+    public init(decoding data: Data, file path: String, maximumPixels: Int = Image.maximumPixels) throws {
         let bytes = [UInt8](data)
         var width: Int32 = 0, height: Int32 = 0
         var pixels: UnsafeMutablePointer<UInt8>?
@@ -24,14 +30,14 @@ extension Image {
         let format = imageFormat(bytes.prefix(8))
         if format == "a JPEG" {
             var result = ds_jpeg_result()
-            let failed = ds_jpeg_decode(bytes, UInt(bytes.count), UInt(Image.maximumPixels), &result)
-            if failed == 2 { throw Image.tooLarge(path, result.width, result.height) }
+            let failed = ds_jpeg_decode(bytes, UInt(bytes.count), UInt(maximumPixels), &result)
+            if failed == 2 { throw Image.tooLarge(path, result.width, result.height, limit: maximumPixels) }
             guard failed == 0 else { throw DarknetError.image(file: path, problem: "corrupt JPEG: \(message(&result.message))") }
             (width, height, pixels) = (result.width, result.height, result.pixels)
         } else if format == "a PNG" {
             var result = ds_png_result()
-            let failed = ds_png_decode(bytes, bytes.count, UInt(Image.maximumPixels), &result)
-            if failed == 2 { throw Image.tooLarge(path, result.width, result.height) }
+            let failed = ds_png_decode(bytes, bytes.count, UInt(maximumPixels), &result)
+            if failed == 2 { throw Image.tooLarge(path, result.width, result.height, limit: maximumPixels) }
             guard failed == 0 else { throw DarknetError.image(file: path, problem: "corrupt PNG: \(message(&result.message))") }
             (width, height, pixels) = (result.width, result.height, result.pixels)
         } else {
