@@ -119,7 +119,7 @@ private struct Session {
             if Date().timeIntervalSince(lastWatch) > 1 {
                 lastWatch = Date()
                 let before = state.keys
-                apply(state.observe(Dictionary(state.watchedPaths.map { ($0, FileStamp.of($0)) }, uniquingKeysWith: { a, _ in a })))
+                apply(state.observe(FileStamp.of(state.watchedPaths)))
                 dirty = dirty || state.keys != before || state.loadingNetwork != nil
             }
             if dirty { screen.draw(state) }

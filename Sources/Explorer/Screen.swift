@@ -46,7 +46,11 @@ final class Screen {
             drawNetworks(view, layout)
         } else {
             drawTable(state, layout)
-            if let maps = layout.maps { pictures = drawMaps(state, maps) } else { drawnGrid = nil }
+            if let maps = layout.maps, let picture = layout.picture {
+                pictures = drawMaps(state, maps, picture: picture)
+            } else {
+                drawnGrid = nil
+            }
             pictures += drawSide(state, layout)
         }
         drawStatus(state, layout)
@@ -170,10 +174,9 @@ final class Screen {
     }
 
     /// The maps pane: header, pictures of the selected layer, colour scale.
-    private func drawMaps(_ state: ExplorerState, _ pane: Rect) -> [(key: PictureKey, image: TerminalImage)] {
+    private func drawMaps(_ state: ExplorerState, _ pane: Rect, picture: Rect) -> [(key: PictureKey, image: TerminalImage)] {
         drawnGrid = nil
         let headerStyle: Terminal.Style = state.focus == .maps ? .selected : .heading
-        let picture = Rect(row: pane.row + 1, column: pane.column, rows: max(0, pane.rows - 2), columns: pane.columns)
         if state.showFilters { return drawFilters(state, pane, picture: picture, headerStyle: headerStyle) }
         if state.explaining { return drawExplanation(state, pane, picture: picture, headerStyle: headerStyle) }
         let shape = state.selectedShape
@@ -196,8 +199,6 @@ final class Screen {
         let range = state.normalization == .perLayer ? maps.layerRange : maps.range(channel: state.channel, normalization: .perChannel)
         let scale = String(format: "%.3g", range.lowerBound) + " … " + String(format: "%.3g", range.upperBound)
             + "  norm \(state.normalization.rawValue)  \(state.colormap.rawValue)"
-        let scaleRow = picture.bottom
-        terminal.put(scale, row: scaleRow, column: pane.column, width: pane.columns)
         let what = "maps \(state.selectedLayer) \(state.channel) \(state.grid) \(state.compare) \(state.normalization) \(state.colormap) \(page)"
         var pictures: [(key: PictureKey, image: TerminalImage)] = []
         let key = PictureKey(what: what, subjects: state.keys, rect: picture)
@@ -205,13 +206,18 @@ final class Screen {
             pictures.append(drawn)
             if state.grid && !state.compare { drawnGrid = (drawn.key, drawn.image, page) }
         }
-        let gradientColumn = pane.column + scale.count + 2
-        let gradientKey = PictureKey(what: "scale \(state.colormap)", subjects: [],
-                                     rect: Rect(row: scaleRow, column: gradientColumn, rows: 1, columns: max(1, pane.columns - scale.count - 2)))
-        if gradientKey.rect.columns >= 4, let gradient = self.picture(gradientKey, make: {
-            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap)
-        }) { pictures.append(gradient) }
-        return pictures
+        return pictures + drawScale(scale, colormap: state.colormap, row: picture.bottom, in: pane)
+    }
+
+    /// A colour scale's line: its text, then a strip of the colormap in the rest of the row.
+    private func drawScale(_ text: String, colormap: Colormap, row: Int, in pane: Rect) -> [(key: PictureKey, image: TerminalImage)] {
+        terminal.put(text, row: row, column: pane.column, width: pane.columns)
+        let key = PictureKey(what: "scale \(colormap)", subjects: [],
+                             rect: Rect(row: row, column: pane.column + text.count + 2, rows: 1, columns: max(1, pane.columns - text.count - 2)))
+        guard key.rect.columns >= 4, let strip = picture(key, make: {
+            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: colormap)
+        }) else { return [] }
+        return [strip]
     }
 
     /// The maps pane in filters mode (`f`): the first convolutional layer's filters, as
@@ -254,7 +260,6 @@ final class Screen {
         }
         let images = explanations.compactMap { $0?.image }
         let scale = "0 … \(String(format: "%.3g", maps.map(\.displayRange.upperBound).max() ?? 0))  evidence  \(state.colormap.rawValue)"
-        terminal.put(scale, row: picture.bottom, column: pane.column, width: pane.columns)
         let what = "why \(state.method) \(String(describing: state.explainedClass)) \(state.colormap)"
         let key = PictureKey(what: what, subjects: state.keys, rect: picture)
         var pictures: [(key: PictureKey, image: TerminalImage)] = []
@@ -262,13 +267,7 @@ final class Screen {
             let blended = zip(maps, images).map { $0.picture(over: $1, colormap: state.colormap) }
             return blended.dropFirst().reduce(blended[0]) { Raster.sideBySide($0, $1, gap: 8) }
         }) { pictures.append(drawn) }
-        let gradientColumn = pane.column + scale.count + 2
-        let gradientKey = PictureKey(what: "scale \(state.colormap)", subjects: [],
-                                     rect: Rect(row: picture.bottom, column: gradientColumn, rows: 1, columns: max(1, pane.columns - scale.count - 2)))
-        if gradientKey.rect.columns >= 4, let gradient = self.picture(gradientKey, make: {
-            heatmap((0..<64).map { Float($0) / 63 }, width: 64, height: 1, range: 0...1, colormap: state.colormap)
-        }) { pictures.append(gradient) }
-        return pictures
+        return pictures + drawScale(scale, colormap: state.colormap, row: picture.bottom, in: pane)
     }
 
     /// The networks view (`N`): each network's top-5 for the image and its forward time, side by side.

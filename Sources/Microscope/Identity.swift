@@ -34,6 +34,11 @@ package struct FileStamp: Hashable, Sendable {
                                                       inode: UInt64(info.st_ino)))
     }
 
+    /// Each file as it is now, by path (the explorer's watcher).
+    package static func of(_ paths: [String]) -> [String: FileStamp] {
+        Dictionary(paths.map { ($0, FileStamp.of($0)) }, uniquingKeysWith: { first, _ in first })
+    }
+
     package var exists: Bool { version != nil }
 }
 

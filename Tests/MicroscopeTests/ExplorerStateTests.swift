@@ -69,9 +69,7 @@ final class Fixture {
 }
 
 extension ExplorerState {
-    func stamps() -> [String: FileStamp] {
-        Dictionary(watchedPaths.map { ($0, FileStamp.of($0)) }, uniquingKeysWith: { a, _ in a })
-    }
+    func stamps() -> [String: FileStamp] { FileStamp.of(watchedPaths) }
 }
 
 final class ExplorerStateTests: XCTestCase {
