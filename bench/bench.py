@@ -7,18 +7,17 @@ For each network: one letterboxed assets/dog.jpg written once as raw CHW float32
 network's size (by Darknet's own letterbox_image), random weights from
 `darkscope weights init CFG OUT --seed 1` (Tiny Darknet uses its real weights when present),
 the ONNX model from darknet2onnx.py. Then:
-  1. agreement: every engine runs the input once; top-1 must equal darkscope's and the largest
-     absolute difference of the probabilities must be below 1e-4. darkscope's Winograd
-     convolutions (`--convolution winograd`, not bit for bit) are held to the same bound
-     against Darknet, and their error is reported;
-  2. timing: each engine (and darkscope's Winograd convolutions) in its own process, network
-     only, warm-up then timed runs, in four rounds of alternating order whose times are
-     pooled; the median is reported;
-  3. batch throughput (Tiny Darknet, batch 8): darkscope (both ways) against ONNX Runtime, images/s;
+  1. agreement: every engine runs the input once; top-1 must equal darkscope's (its default
+     path) and the largest absolute difference of the probabilities must be below 1e-4; so
+     must darkscope's other ways (VARIANTS), and the logits are compared too;
+  2. timing: each engine and each of darkscope's ways in its own process, network only,
+     warm-up then timed runs, in four rounds of alternating order whose times are pooled;
+     the median is reported;
+  3. batch throughput (Tiny Darknet, batch 8): darkscope (default and exact) against ONNX Runtime, images/s;
   4. whole process: `darkscope classify` against `darknet classify` (hyperfine), and the peak
      resident memory of each (GNU time);
-  5. floors: the least time each network could take on this machine (floors.py), against
-     Darknet's time over 12 (issue 4's target).
+  5. floors: the least time each network could take on this machine (floors.py);
+  6. targets: issue 13's, each marked met or not.
 Prints a Markdown table (ratios are darkscope / peer: below 1 means darkscope is faster) and
 writes everything to WORK/results.json and WORK/results.md.
 """
@@ -47,8 +46,10 @@ NETS = [
     ("resnet50", f"{DARKNET_SHARE}/cfg/resnet50.cfg", 14, 2, 2, 1),
 ]
 ENGINES = ["darkscope", "darknet", "opencv", "onnxruntime"]
-# darkscope with --convolution winograd: timed with the engines, its error measured apart.
-WINOGRAD = "winograd"
+# darkscope's other ways, timed and checked as engines: (options, environment). "exact":
+# Darknet's own sums, bit for bit; "avx2": the default path on the AVX2 kernels only.
+VARIANTS = {"exact": (["--convolution", "darknet"], {}), "avx2": ([], {"DARKSCOPE_ISA": "avx2"})}
+DARKSCOPES = ["darkscope"] + list(VARIANTS)
 TOLERANCE = 1e-4
 # Timing rounds per network and thread count, each engine once a round.
 ROUNDS = 4
@@ -62,8 +63,9 @@ class EngineFailed(Exception):
     pass
 
 
-def run(command, cwd=None, fatal=True):
-    result = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run(command, cwd=None, fatal=True, env=None):
+    result = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     if result.returncode != 0:
         if fatal:
             sys.exit(f"bench: {' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
@@ -74,10 +76,16 @@ def run(command, cwd=None, fatal=True):
 
 def machine():
     with open("/proc/cpuinfo") as f:
-        model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown")
+        fields = dict(l.split(":", 1) for l in f.read().split("\n\n")[0].splitlines() if ":" in l)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    model = fields.get("model name", "unknown")
+    # The model name alone ("AMD EPYC") does not tell Zen 4 from Zen 5: family and model do.
+    flags = fields.get("flags", "").split()
+    widest = next((f for f in ("avx512f", "avx2") if f in flags), "no AVX2")
+    cpu_id = f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {widest}"
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
-    return {"cpu": model, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"cpu": model, "cpu_id": cpu_id, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_at_start": float(load)}
 
 
@@ -146,14 +154,14 @@ class Bench:
         """Runs one engine in its own process: (times in ms, image 0's output, or with
         logits=True the input of the final softmax)."""
         out = self.path(f"out-{net['name']}-{engine}-{tag}.f32")
-        if engine in ("darkscope", WINOGRAD):
+        if engine in DARKSCOPES:
+            options, env = VARIANTS.get(engine, ([], {}))
             command = [self.args.darkscope, "benchmark", net["cfg"], net["weights"], "--input", net["input"],
                        "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs),
-                       "--batch", str(batch), "--output", out, "--json",
-                       "--convolution", "winograd" if engine == WINOGRAD else "darknet"]
+                       "--batch", str(batch), "--output", out, "--json"] + options
             if logits:
                 command += ["--output-layer", str(net["logits_layer"])]
-            report = json.loads(run(command))
+            report = json.loads(run(command, fatal=engine == "darkscope", env=env))
             times = report["timesMs"]
             self.results["machine"]["openblas_core"] = report["blasCore"]
         elif engine == "darknet":
@@ -180,7 +188,7 @@ class Bench:
         ok = True
         for net in nets:
             outputs = {}
-            for e in ENGINES:
+            for e in ENGINES + list(VARIANTS):
                 try:
                     outputs[e] = self.engine(e, net, 1, 0, 1, tag="check")[1]
                 except EngineFailed as failure:
@@ -188,7 +196,7 @@ class Bench:
             reference = outputs["darkscope"]
             top = int(reference.argmax())
             parts, record = [], {"top1": top, "top1_probability": float(reference[top])}
-            for engine in ENGINES[1:]:
+            for engine in ENGINES[1:] + list(VARIANTS):
                 other = outputs[engine]
                 if isinstance(other, str):
                     parts.append(f"{engine} cannot run it ({other[:160]})")
@@ -208,13 +216,11 @@ class Bench:
                 parts.append(f"{engine} top-1 {int(other.argmax())} max|Δp| {diff:.2e}{'' if good else '  <-- DISAGREES'}")
             self.results["agreement"][net["name"]] = record
             log(f"{net['name']:>10}: darkscope top-1 {top} (p={reference[top]:.4f}); " + "; ".join(parts))
-            record[WINOGRAD] = self.winograd_error(net, outputs)
-            ok &= record[WINOGRAD]["agrees"]
             if net["logits_layer"] is not None:
                 # The probabilities alone say little when the softmax saturates (random weights):
                 # compare its input too, relative to the largest logit.
                 zs = {}
-                for e in ("darkscope", "darknet", "onnxruntime"):
+                for e in ("darkscope", "darknet", "onnxruntime", "exact"):
                     if e in net.get("failed", {}):
                         continue
                     try:
@@ -240,35 +246,13 @@ class Bench:
         log()
         return ok
 
-    def winograd_error(self, net, outputs):
-        """darkscope's Winograd convolutions against Darknet (or, where Darknet cannot run
-        the network, against darkscope's own Darknet sums): top-1, max|Δp|, and the logits'
-        max|Δz|/max|z|. The probabilities are held to the other engines' bound; the logits,
-        which `--output-layer` takes from a pass that keeps every layer's output (and so runs
-        no maxpool inside a convolution), are reported."""
-        oracle = "darknet" if not isinstance(outputs["darknet"], str) else "darkscope"
-        ours, theirs = self.engine(WINOGRAD, net, 1, 0, 1, tag="check")[1], outputs[oracle]
-        record = {"against": oracle, "top1": int(ours.argmax()), "same_top1": int(ours.argmax()) == int(theirs.argmax()),
-                  "max_abs_diff": float(np.abs(ours - theirs).max())}
-        record["agrees"] = record["same_top1"] and record["max_abs_diff"] < TOLERANCE
-        text = (f"{'':>10}  winograd against {oracle}: top-1 {record['top1']}"
-                f"{'' if record['same_top1'] else ' (differs)'}, max|Δp| {record['max_abs_diff']:.2e}"
-                f"{'' if record['agrees'] else '  <-- DISAGREES'}")
-        if net["logits_layer"] is not None:
-            z = self.engine(WINOGRAD, net, 1, 0, 1, tag="logits", logits=True)[1]
-            reference = self.engine(oracle, net, 1, 0, 1, tag="logits", logits=True)[1]
-            record["logits_max_rel_diff"] = float(np.abs(z - reference).max()) / (float(np.abs(reference).max()) or 1.0)
-            text += f", logits max|Δz|/max|z| {record['logits_max_rel_diff']:.2e}"
-        log(text)
-        return record
-
     # ---- 2. timing ---------------------------------------------------------------------
     def time_all(self, nets, thread_counts):
         log(f"## Timing (network only, median ms; {ROUNDS} rounds pooled)")
         darknet_times = {}
         for threads in thread_counts:
             for net in nets:
-                engines = ["darkscope", WINOGRAD, "onnxruntime", "opencv"] + (["darknet"] if net["name"] not in darknet_times else [])
+                engines = DARKSCOPES + ["onnxruntime", "opencv"] + (["darknet"] if net["name"] not in darknet_times else [])
                 engines = [e for e in engines if e not in net.get("failed", {})]
                 pooled = {e: [] for e in engines}
                 # Rounds in alternating order, so that a slow spell of the shared machine
@@ -283,7 +267,7 @@ class Bench:
                 if "darknet" in pooled:
                     darknet_times[net["name"]] = pooled.pop("darknet")
                 row = {"network": net["name"], "threads": threads}
-                for engine in ENGINES + [WINOGRAD]:
+                for engine in ENGINES + list(VARIANTS):
                     times = darknet_times.get(net["name"]) if engine == "darknet" else pooled.get(engine)
                     if times:
                         row[engine] = {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "runs": len(times)}
@@ -291,7 +275,7 @@ class Bench:
                         row[engine] = None
                 self.results["timing"].append(row)
                 log(f"{net['name']:>10} x{threads}: " + ", ".join(
-                    f"{e} {row[e]['median_ms']:.2f}" if row[e] else f"{e} n/a" for e in ENGINES + [WINOGRAD]))
+                    f"{e} {row[e]['median_ms']:.2f}" if row[e] else f"{e} n/a" for e in ENGINES + list(VARIANTS)))
         log()
 
     # ---- 3. batch ----------------------------------------------------------------------
@@ -299,14 +283,14 @@ class Bench:
         log(f"## Batch throughput ({net['name']}, batch {size})")
         for threads in thread_counts:
             row = {"network": net["name"], "threads": threads, "batch": size}
-            for engine in ("darkscope", WINOGRAD, "onnxruntime"):
+            for engine in ("darkscope", "exact", "onnxruntime"):
                 times = []
                 for _ in range(2):
                     times += self.engine(engine, net, threads, 2, runs // 2, batch=size, tag=f"b{threads}")[0]
                 row[engine] = {"median_ms": float(np.median(times)), "images_per_s": size * 1000 / float(np.median(times))}
             self.results["batch"].append(row)
             log(f"{net['name']:>10} x{threads}: " + ", ".join(
-                f"{e} {row[e]['images_per_s']:.1f} img/s" for e in ("darkscope", WINOGRAD, "onnxruntime")))
+                f"{e} {row[e]['images_per_s']:.1f} img/s" for e in ("darkscope", "exact", "onnxruntime")))
         log()
 
     # ---- 4. whole process --------------------------------------------------------------
@@ -318,7 +302,7 @@ class Bench:
         cfg, image = f"{ROOT}/cfg/tiny.cfg", f"{ROOT}/assets/dog.jpg"
         commands = {
             "darkscope": [self.args.darkscope, "classify", cfg, TINY_WEIGHTS, image],
-            WINOGRAD: [self.args.darkscope, "classify", "--convolution", "winograd", cfg, TINY_WEIGHTS, image],
+            "exact": [self.args.darkscope, "classify", "--convolution", "darknet", cfg, TINY_WEIGHTS, image],
             "darknet": ["/usr/bin/darknet", "classify", cfg, TINY_WEIGHTS, image],
         }
         record = {}
@@ -346,7 +330,7 @@ class Bench:
         self.results["process"] = record
         for name in commands:
             log(f"{name:>10}: median {record[name]['median_ms']:.1f} ms wall, peak RSS {record[name]['peak_rss_mb']:.1f} MB")
-        for name in ("darkscope", WINOGRAD):
+        for name in ("darkscope", "exact"):
             ratio = record[name]["median_ms"] / record["darknet"]["median_ms"]
             log(f"{name} / darknet = {ratio:.3f} (darknet {1 / ratio:.2f}x slower)")
         log()
@@ -365,63 +349,104 @@ class Bench:
     # ---- report ------------------------------------------------------------------------
     def table(self):
         m, v = self.results["machine"], self.results["versions"]
-        lines = [f"Machine: {m['cpu']} ({m.get('openblas_core', '?')} to OpenBLAS), {m['cores']} cores; {m['date']}; "
-                 f"load average {m['load_at_start']:.2f} at start.",
+        lines = [f"Machine: {m['cpu']} ({m['cpu_id']}; {m.get('openblas_core', '?')} to OpenBLAS), {m['cores']} cores; "
+                 f"{m['date']}; load average {m['load_at_start']:.2f} at start.",
                  f"darkscope {v['darkscope']}, Darknet {v['darknet']} (Debian), OpenCV {v.get('opencv', '?')} (Debian), "
                  f"ONNX Runtime {v.get('onnxruntime', '?')} (PyPI), OpenBLAS {v['openblas']} (Debian).", "",
                  "| network | GFLOP | threads | darkscope ms | Darknet ms | OpenCV ms | ORT ms | ÷Darknet | ÷OpenCV | ÷ORT "
-                 "| winograd ms | W ÷Darknet | W ÷OpenCV | W ÷ORT |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "| ÷floor | exact ms | exact ÷ORT | AVX2 ms | AVX2 ÷ORT |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in self.results["timing"]:
             net = self.results["networks"][row["network"]]
             ds = row["darkscope"]["median_ms"]
             cells = [row["network"], f"{net['gflops']:.2f}", str(row["threads"]), f"{ds:.2f}"]
             cells += [(f"{row[e]['median_ms']:.2f}" + ("¹" if e == "darknet" and row["threads"] > 1 else "")) if row[e] else "n/a²"
                       for e in ("darknet", "opencv", "onnxruntime")]
-            cells += [f"{ds / row[e]['median_ms']:.2f}" if row[e] else "–" for e in ("darknet", "opencv", "onnxruntime")]
-            wino = row[WINOGRAD]["median_ms"]
-            cells += [f"{wino:.2f}"] + [f"{wino / row[e]['median_ms']:.2f}" if row[e] else "–"
-                                        for e in ("darknet", "opencv", "onnxruntime")]
+            cells += [ratio(ds, row[e]) for e in ("darknet", "opencv", "onnxruntime")]
+            cells.append(f"{ds / row['floor_ms']:.2f}" if row.get("floor_ms") else "–")
+            for variant in VARIANTS:
+                cells += [f"{row[variant]['median_ms']:.2f}" if row[variant] else "n/a",
+                          ratio(row[variant]["median_ms"], row["onnxruntime"]) if row[variant] else "–"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines.append("Ratios are darkscope ÷ peer (below 1: darkscope faster). ¹ Darknet is single-threaded: its 1-thread time. "
-                     "W: darkscope with `--convolution winograd`, whose error against Darknet is below.")
-        errors = [(name, r[WINOGRAD]) for name, r in self.results["agreement"].items() if WINOGRAD in r]
-        if errors:
-            lines += ["", "| winograd error | against | same top-1 | max abs Δp | logits max abs Δz ÷ max abs z |", "|---|---|---|---:|---:|"]
-            for name, e in errors:
+                     "darkscope: the default path (Winograd's convolutions where they apply); exact: `--convolution darknet`, "
+                     "Darknet's sums bit for bit; AVX2: the default path with `DARKSCOPE_ISA=avx2`; ÷floor: the default "
+                     "against the floor below.")
+        agreement = self.results["agreement"]
+        lines += ["", "| default's error | against | same top-1 | max abs Δp | logits max abs Δz ÷ max abs z |",
+                  "|---|---|---|---:|---:|"]
+        for name, record in agreement.items():
+            for peer in ("darknet", "exact"):
+                e = record.get(peer)
+                if not e or "error" in e:
+                    continue
                 rel = f"{e['logits_max_rel_diff']:.2e}" if "logits_max_rel_diff" in e else "–"
-                lines.append(f"| {name} | {e['against']} | {'yes' if e['same_top1'] else 'no'} | {e['max_abs_diff']:.2e} | {rel} |")
+                lines.append(f"| {name} | {peer} | {'yes' if e['top1'] == record['top1'] else 'no'} | "
+                             f"{e['max_abs_diff']:.2e} | {rel} |")
         failures = {(name, e): why for name, net in self.results["networks"].items() for e, why in net.get("failed", {}).items()}
         for (name, engine), why in failures.items():
             lines.append(f"² {engine} cannot run {name}: {why[:200]}")
         if self.results["batch"]:
-            lines += ["", "| batch | network | threads | darkscope img/s | winograd img/s | ORT img/s | ÷ORT (time) | W ÷ORT |",
+            lines += ["", "| batch | network | threads | darkscope img/s | exact img/s | ORT img/s | ÷ORT (time) | exact ÷ORT |",
                       "|---:|---|---:|---:|---:|---:|---:|---:|"]
             for row in self.results["batch"]:
                 ort = row["onnxruntime"]["median_ms"]
                 lines.append(f"| {row['batch']} | {row['network']} | {row['threads']} | {row['darkscope']['images_per_s']:.1f} | "
-                             f"{row[WINOGRAD]['images_per_s']:.1f} | {row['onnxruntime']['images_per_s']:.1f} | "
-                             f"{row['darkscope']['median_ms'] / ort:.2f} | {row[WINOGRAD]['median_ms'] / ort:.2f} |")
-        rows = [row for row in self.results["timing"] if "floor_ms" in row and row["darknet"]]
+                             f"{row['exact']['images_per_s']:.1f} | {row['onnxruntime']['images_per_s']:.1f} | "
+                             f"{row['darkscope']['median_ms'] / ort:.2f} | {row['exact']['median_ms'] / ort:.2f} |")
+        rows = [row for row in self.results["timing"] if "floor_ms" in row]
         if rows:
             ceilings = "; ".join(f"{t} thread(s) {c['gflops']:.0f} GFLOP/s, {c['gbytes_per_s']:.1f} GB/s"
                                  for t, c in sorted(self.results["ceilings"].items()))
             lines += ["", f"Floors (bench/floors.py; this machine's ceilings, measured by bench/peak.c: {ceilings}):", "",
-                      "| network | threads | floor ms | Darknet ÷ 12 ms | winograd ms | floor ÷Darknet | W ÷Darknet |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
+                      "| network | threads | floor ms | darkscope ms | ÷floor |", "|---|---:|---:|---:|---:|"]
             for row in rows:
-                darknet = row["darknet"]["median_ms"]
-                lines.append(f"| {row['network']} | {row['threads']} | {row['floor_ms']:.1f} | {darknet / 12:.1f} | "
-                             f"{row[WINOGRAD]['median_ms']:.1f} | {row['floor_ms'] / darknet:.3f} | "
-                             f"{row[WINOGRAD]['median_ms'] / darknet:.3f} |")
+                ds = row["darkscope"]["median_ms"]
+                lines.append(f"| {row['network']} | {row['threads']} | {row['floor_ms']:.1f} | {ds:.1f} | {ds / row['floor_ms']:.2f} |")
         process = self.results["process"]
         if process:
             lines += ["", "| whole process (`classify` tiny, dog.jpg) | median ms | peak RSS MB | ÷ darknet |", "|---|---:|---:|---:|"]
-            for name in ("darkscope", WINOGRAD, "darknet"):
+            for name in ("darkscope", "exact", "darknet"):
                 lines.append(f"| {name} | {process[name]['median_ms']:.1f} | {process[name]['peak_rss_mb']:.1f} | "
                              f"{process[name]['median_ms'] / process['darknet']['median_ms']:.3f} |")
+        lines += ["", "| issue 13's target | met | figures |", "|---|---|---|"]
+        lines += [f"| {name} | {'yes' if met else '**no**'} | {figures} |" for name, met, figures in self.targets()]
         return "\n".join(lines)
+
+    def targets(self):
+        """Issue 13's targets: (what, met, the figures), for the rows this run has."""
+        timing, found = self.results["timing"], []
+
+        def check(name, values, bound):
+            values = [(label, x) for label, x in values if x is not None]
+            if values:
+                worst = max(x for _, x in values)
+                found.append((name, worst <= bound, f"worst {worst:.2f} (bound {bound:.3g}): " +
+                              ", ".join(f"{label} {x:.2f}" for label, x in values)))
+
+        def over(row, engine, peer):
+            return row[engine]["median_ms"] / row[peer]["median_ms"] if row.get(engine) and row.get(peer) else None
+
+        check("default ÷ORT ≤ 0.8, every network, 1 and 2 threads",
+              [(f"{r['network']}×{r['threads']}", over(r, "darkscope", "onnxruntime")) for r in timing], 0.8)
+        check("AVX2 ÷ORT ≤ 1.3, every network, 1 and 2 threads",
+              [(f"{r['network']}×{r['threads']}", over(r, "avx2", "onnxruntime")) for r in timing], 1.3)
+        check("default ÷floor ≤ 2.5: tiny, darknet19, extraction on 1 thread",
+              [(r["network"], r["darkscope"]["median_ms"] / r["floor_ms"]) for r in timing
+               if r["threads"] == 1 and r["network"] in ("tiny", "darknet19", "extraction") and r.get("floor_ms")], 2.5)
+        check("batch 8: ORT's time ÷ darkscope's ≥ 1.2 (shown as darkscope ÷ORT ≤ 0.83)",
+              [(f"×{r['threads']}", r["darkscope"]["median_ms"] / r["onnxruntime"]["median_ms"]) for r in self.results["batch"]],
+              1 / 1.2)
+        process = self.results["process"]
+        if process:
+            check("whole classify ≥ 8× faster than darknet classify (÷darknet ≤ 0.125)",
+                  [("tiny", process["darkscope"]["median_ms"] / process["darknet"]["median_ms"])], 0.125)
+        return found
+
+
+def ratio(ours, peer):
+    return f"{ours / peer['median_ms']:.2f}" if peer else "–"
 
 
 def main():

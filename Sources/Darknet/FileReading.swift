@@ -5,6 +5,39 @@ import Foundation
 /// Opened without blocking and checked on the open descriptor, so nothing can be swapped
 /// in between the check and the read.
 public func readRegularFile(_ path: String) throws -> Data {
+    try withRegularFile(path) { file in
+        var data = Data(count: file.size)
+        let done = try data.withUnsafeMutableBytes { try file.read(into: $0) }
+        return done == file.size ? data : data.prefix(done)
+    }
+}
+
+/// An open regular file (see `readRegularFile`): its size when opened, and reads from where
+/// the last one stopped.
+struct RegularFile {
+    let path: String
+    let descriptor: Int32
+    let size: Int
+
+    /// Fills `buffer` from the file, or as much of it as the file still holds (it may have
+    /// shrunk since it was opened): the bytes read.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let read = Foundation.read(descriptor, buffer.baseAddress! + done, buffer.count - done)
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else {
+                if read == 0 { break }
+                throw DarknetError.file(path: path, problem: "cannot be read: \(String(cString: strerror(errno)))")
+            }
+            done += read
+        }
+        return done
+    }
+}
+
+/// Opens `path` as `readRegularFile` does and hands it to `body`, then closes it.
+func withRegularFile<T>(_ path: String, _ body: (RegularFile) throws -> T) throws -> T {
     let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     guard descriptor >= 0 else { throw DarknetError.file(path: path, problem: openProblem(errno)) }
     defer { close(descriptor) }
@@ -13,19 +46,7 @@ public func readRegularFile(_ path: String) throws -> Data {
     if let kind = nonRegularKind(status.st_mode) {
         throw DarknetError.file(path: path, problem: kind == "a directory" ? "is a directory, not a file" : "not a regular file (\(kind))")
     }
-    let size = Int(status.st_size)
-    var data = Data(count: size)
-    var done = 0
-    while done < size {
-        let read = data.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress! + done, size - done) }
-        if read < 0 && errno == EINTR { continue }
-        guard read > 0 else {
-            if read == 0 { break }  // shrank while being read: take what is there
-            throw DarknetError.file(path: path, problem: "cannot be read: \(String(cString: strerror(errno)))")
-        }
-        done += read
-    }
-    return done == size ? data : data.prefix(done)
+    return try body(RegularFile(path: path, descriptor: descriptor, size: Int(status.st_size)))
 }
 
 /// What a file that is not a regular file is, in words; nil for a regular file.

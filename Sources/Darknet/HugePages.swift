@@ -6,15 +6,22 @@ extension Array where Element == Float {
     /// through its weights, and in a virtual machine each 4 KB page missed in the TLB
     /// costs a two-level page walk (AlexNet's fully connected layers: 3 % faster).
     static func onHugePages(_ values: some Collection<Float>) -> [Float] {
-        [Float](unsafeUninitializedCapacity: values.count) { buffer, count in
+        onHugePages(count: values.count) { buffer in _ = buffer.initialize(fromContentsOf: values) }
+    }
+
+    /// `count` floats on such memory, every one written by `initialize`: fresh pages are
+    /// zeroed by the kernel, so zeroing them first would be a second pass for nothing.
+    static func onHugePages(count: Int, initializingWith initialize: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             // Large arrays are fresh mappings, untouched until written: advise them first.
             if let base = buffer.baseAddress {
                 let huge = 2 << 20
                 let start = (Int(bitPattern: base) + huge - 1) / huge * huge
-                let end = (Int(bitPattern: base + values.count)) / huge * huge
+                let end = (Int(bitPattern: base + count)) / huge * huge
                 if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
             }
-            count = buffer.initialize(fromContentsOf: values)
+            initialize(buffer)
+            initialized = count
         }
     }
 }

@@ -11,10 +11,21 @@ public struct Labels: Sendable {
         if let (line, problem) = binaryData(in: data) {
             throw DarknetError.file(path: path, problem: "expected class names as text, found \(problem) on line \(line); is this a binary file?")
         }
-        names = String(decoding: data, as: UTF8.self)
-            .split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+        // Lines split and blanks trimmed on the bytes: through Characters and Foundation's
+        // trimming, ImageNet's 1000 names took 3 ms of a 60 ms `classify`.
+        names = data.split { $0 == 0x0A || $0 == 0x0D }.map(Self.name)
         guard !names.isEmpty else { throw DarknetError.file(path: path, problem: "the label list is empty") }
+    }
+
+    /// One line's name: without the spaces and tabs at either end (nor other Unicode blanks).
+    private static func name(_ line: Data.SubSequence) -> String {
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        var start = line.startIndex, end = line.endIndex
+        while start < end, isBlank(line[start]) { start += 1 }
+        while end > start, isBlank(line[end - 1]) { end -= 1 }
+        let name = String(decoding: line[start..<end], as: UTF8.self)
+        let blankEnd = name.first?.isWhitespace == true || name.last?.isWhitespace == true
+        return blankEnd ? name.trimmingCharacters(in: .whitespaces) : name
     }
 
     /// The name of class `index`, or its number when the list is shorter.

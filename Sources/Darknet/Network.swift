@@ -183,17 +183,26 @@ public struct Network: Sendable {
         weightsHeader = WeightsHeader()
     }
 
+    /// Each layer takes its share of `values`, the layers on every processor at once and the
+    /// largest first: their copies, transposes and packing (Winograd's transform) are
+    /// independent, and they are most of the time `classify` takes before its one pass.
     private mutating func load(parameters values: [Float], transposed: Bool) {
-        var offset = 0
-        for i in layers.indices where layers[i].parameterCount > 0 {
-            let count = layers[i].parameterCount
-            layers[i].load(.onHugePages(values[offset..<(offset + count)]), transposed: transposed)
-            offset += count
+        var starts: [Int] = [], offset = 0
+        for layer in layers {
+            starts.append(offset)
+            offset += layer.parameterCount
+        }
+        let order = layers.indices.filter { layers[$0].parameterCount > 0 }.sorted { layers[$0].parameterCount > layers[$1].parameterCount }
+        layers.withUnsafeMutableBufferPointer { layers in
+            DispatchQueue.concurrentPerform(iterations: order.count) { n in
+                let i = order[n], count = layers[i].parameterCount
+                layers[i].load(.onHugePages(values[starts[i]..<(starts[i] + count)]), transposed: transposed)
+            }
         }
     }
 
     /// How the convolutions compute their sums (see `use(_:)`).
-    public private(set) var convolution = ConvolutionAlgorithm.darknet
+    public private(set) var convolution = ConvolutionAlgorithm.default
 
     /// Has every convolution compute its sums with `algorithm` where it applies
     /// (see `Convolutional.use(_:)`), before or after the weights are loaded.

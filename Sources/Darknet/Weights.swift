@@ -36,44 +36,64 @@ public struct WeightsFile: Sendable {
         self.values = values
     }
 
+    /// Reads a `.weights` file, its floats straight into memory the layers copy from.
     public init(path: String) throws {
-        try self.init(path: path, data: try readRegularFile(path))
+        self.path = path
+        (header, values) = try withRegularFile(path) { file in
+            let shrank = DarknetError.weights(file: path, problem: "changed while being read: \(file.size) bytes when opened")
+            var start = Data(count: min(file.size, 20))
+            guard try start.withUnsafeMutableBytes({ try file.read(into: $0) }) == start.count else { throw shrank }
+            let header = try Self.header(of: start, size: file.size, path: path)
+            let extra = start.count - header.byteCount, count = (file.size - header.byteCount) / 4
+            var read: Result<Int, Error> = .success(0)
+            let values = [Float].onHugePages(count: count) { buffer in
+                let bytes = UnsafeMutableRawBufferPointer(buffer)
+                start.suffix(extra).withUnsafeBytes { bytes.copyMemory(from: $0) }
+                read = Result { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[extra...])) }
+            }
+            guard try read.get() + extra == 4 * count else { throw shrank }
+            return (header, values)
+        }
     }
 
     /// Reads a `.weights` file's bytes; `path` names it in errors.
     public init(path: String, data: Data) throws {
         self.path = path
-        if let found = notWeights(data) {
-            throw DarknetError.weights(file: path, problem: "not a Darknet weights file: it starts like \(found)")
-        }
-        guard data.count >= 12 else {
-            throw DarknetError.weights(file: path, problem: "too short for a .weights header: \(data.count) bytes, a header needs 16 or 20")
-        }
-        let (header, values) = data.withUnsafeBytes { bytes -> (WeightsHeader, [Float]) in
-            var header = WeightsHeader(
-                major: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self),
-                minor: bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self),
-                revision: bytes.loadUnaligned(fromByteOffset: 8, as: Int32.self))
-            guard bytes.count >= header.byteCount else { return (header, []) }
-            header.seen = header.seenIs64Bit
-                ? bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
-                : UInt64(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-            let count = (bytes.count - header.byteCount) / 4
-            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                let floats = UnsafeRawBufferPointer(rebasing: bytes[header.byteCount..<(header.byteCount + 4 * count)])
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: floats)
+        header = try Self.header(of: data.prefix(20), size: data.count, path: path)
+        let start = header.byteCount, count = (data.count - start) / 4
+        values = data.withUnsafeBytes { bytes in
+            [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + 4 * count)]))
                 initialized = count
             }
-            return (header, values)
         }
-        guard data.count >= header.byteCount else {
-            throw DarknetError.weights(file: path, problem: "too short for a version \(header.major).\(header.minor).\(header.revision) header: \(data.count) bytes, it needs \(header.byteCount)")
+    }
+
+    /// The header a file of `size` bytes starting with `start` (its first 20 bytes, or all
+    /// of a shorter file) has, or why it is no weights file.
+    static func header(of start: Data, size: Int, path: String) throws -> WeightsHeader {
+        if let found = notWeights(start) {
+            throw DarknetError.weights(file: path, problem: "not a Darknet weights file: it starts like \(found)")
         }
-        guard (data.count - header.byteCount) % 4 == 0 else {
-            throw DarknetError.weights(file: path, problem: "\(data.count - header.byteCount) bytes after the header is not a whole number of floats; the file is truncated or not a .weights file")
+        guard size >= 12 else {
+            throw DarknetError.weights(file: path, problem: "too short for a .weights header: \(size) bytes, a header needs 16 or 20")
         }
-        self.header = header
-        self.values = values
+        var header = start.withUnsafeBytes { bytes in
+            WeightsHeader(major: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self),
+                          minor: bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self),
+                          revision: bytes.loadUnaligned(fromByteOffset: 8, as: Int32.self))
+        }
+        guard size >= header.byteCount else {
+            throw DarknetError.weights(file: path, problem: "too short for a version \(header.major).\(header.minor).\(header.revision) header: \(size) bytes, it needs \(header.byteCount)")
+        }
+        guard (size - header.byteCount) % 4 == 0 else {
+            throw DarknetError.weights(file: path, problem: "\(size - header.byteCount) bytes after the header is not a whole number of floats; the file is truncated or not a .weights file")
+        }
+        header.seen = start.withUnsafeBytes { bytes in
+            header.seenIs64Bit ? bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
+                : UInt64(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        }
+        return header
     }
 
     /// Writes the file; never over an existing one unless `overwrite`.

@@ -5,6 +5,7 @@
 #include "DarknetKernels.h"
 #include "tile.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef DS_X86
@@ -493,4 +494,26 @@ int ds_kernel_runs_here(ds_kernel kernel) {
 #else
     return kernel == DS_PORTABLE;
 #endif
+}
+
+int ds_kernel_named(const char *name) {
+    static const char *const names[] = {[DS_PORTABLE] = "portable", [DS_AVX2] = "avx2", [DS_AVX512] = "avx512"};
+    for (int kernel = 0; kernel < (int)(sizeof names / sizeof *names); kernel++) {
+        if (name && strcmp(name, names[kernel]) == 0) return kernel;
+    }
+    return -1;
+}
+
+ds_kernel ds_chosen_kernel(void) {
+    // Relaxed atomics: racing first calls find the same answer, and ThreadSanitizer sees no race.
+    static int chosen = -1;
+    int kernel = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (kernel < 0) {
+        kernel = ds_kernel_named(getenv("DARKSCOPE_ISA"));
+        if (kernel < 0 || !ds_kernel_runs_here((ds_kernel)kernel)) {
+            kernel = ds_kernel_runs_here(DS_AVX512) ? DS_AVX512 : ds_kernel_runs_here(DS_AVX2) ? DS_AVX2 : DS_PORTABLE;
+        }
+        __atomic_store_n(&chosen, kernel, __ATOMIC_RELAXED);
+    }
+    return (ds_kernel)kernel;
 }

@@ -1,5 +1,5 @@
-// Passes over whole arrays, value by value: compiled for each instruction set and chosen
-// on the first call. Swift builds for the baseline x86-64, whose four-float vectors ran
+// Passes over whole arrays, value by value: compiled for each instruction set, the one
+// `ds_chosen_kernel` names used. Swift builds for the baseline x86-64, whose four-float vectors ran
 // these memory-speed loops at a third of that speed. Chosen by our own dispatch, not
 // target_clones: its ifunc resolvers run while the program is relocated, before a
 // sanitizer's runtime is up, and so crashed every ASan or TSan build at load.
@@ -102,21 +102,9 @@ DS_PASSES(avx2, __attribute__((target("avx2"))))
 DS_PASSES(avx512, __attribute__((target("avx512f"))))
 #endif
 
-/// The instruction set the passes use: the widest this CPU runs, found on the first call.
-/// Relaxed atomics: racing first calls find the same answer, and ThreadSanitizer sees no race.
-static ds_kernel passes_kernel(void) {
-    static int found = -1;
-    int kernel = __atomic_load_n(&found, __ATOMIC_RELAXED);
-    if (kernel < 0) {
-        kernel = ds_kernel_runs_here(DS_AVX512) ? DS_AVX512 : ds_kernel_runs_here(DS_AVX2) ? DS_AVX2 : DS_PORTABLE;
-        __atomic_store_n(&found, kernel, __ATOMIC_RELAXED);
-    }
-    return (ds_kernel)kernel;
-}
-
 #ifdef DS_X86
 #define DS_DISPATCH(pass, ...)                                                                                          \
-    switch (passes_kernel()) {                                                                                          \
+    switch (ds_chosen_kernel()) {                                                                                          \
     case DS_AVX512: pass##_avx512(__VA_ARGS__); break;                                                                  \
     case DS_AVX2: pass##_avx2(__VA_ARGS__); break;                                                                      \
     default: pass##_portable(__VA_ARGS__); break;                                                                       \

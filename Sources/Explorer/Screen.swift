@@ -118,9 +118,9 @@ final class Screen {
         terminal.fill(row: 0, column: 0, width: layout.columns, style: .title)
         var end: Int
         if let weights = state.loaded.weightsPath {
-            // Not Darknet's sums: say so.
-            let winograd = state.network.convolution == .winograd ? "  winograd convolutions" : ""
-            let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)\(winograd)"
+            // Not the default way of summing: say so.
+            let convolution = state.network.convolution == .default ? "" : "  \(state.network.convolution.rawValue) sums"
+            let title = " darkscope  \(state.networkName)  \(state.network.input) in  \(URL(fileURLWithPath: weights).lastPathComponent)\(convolution)"
             terminal.put(title, row: 0, column: 0, style: .title)
             end = title.count
         } else {

@@ -56,8 +56,7 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Write this layer's output instead (0-based, as `darkscope layers` numbers them), e.g. the logits before a softmax.")
     var outputLayer: Int?
 
-    @Option(help: ConvolutionAlgorithm.help)
-    var convolution = ConvolutionAlgorithm.darknet
+    @OptionGroup var convolutionOptions: ConvolutionOptions
 
     @Flag(help: "Time passes that keep every layer's output, as the explorer's, and print each layer's median, quartiles and extremes, and the cold first pass's times.")
     var layers = false
@@ -122,6 +121,8 @@ struct Benchmark: ParsableCommand {
         var batch: Int
         var threads: Int
         var convolution: String
+        /// The kernels' instruction set (`InstructionSet.chosen`).
+        var instructionSet: String
         var blasCore: String
         var warmup: Int
         var runs: Int
@@ -149,7 +150,7 @@ struct Benchmark: ParsableCommand {
         } else {
             try network.randomize(seed: 1)
         }
-        network.use(convolution)
+        network.use(convolutionOptions.convolution)
         guard network.input.isImage else {
             throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
         }
@@ -222,7 +223,8 @@ struct Benchmark: ParsableCommand {
         }
         let report = Report(
             cfg: cfg, weights: weights ?? "random (seed 1)", input: inputName, batch: batch, threads: predictor.threads,
-            convolution: convolution.rawValue, blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
+            convolution: convolutionOptions.convolution.rawValue,
+            instructionSet: InstructionSet.chosen.rawValue, blasCore: core, warmup: warmup, runs: runs, medianMs: median, minMs: sorted[0],
             p90Ms: sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)],
             layerSumMs: TimeSummary(layerSums)!.median,
             imagesPerSecond: Double(batch) * 1000 / median, timesMs: times, top1: top1,
@@ -313,7 +315,7 @@ struct Benchmark: ParsableCommand {
     }
 
     private func printText(_ report: Report) {
-        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) thread(s), \(report.convolution) convolutions, OpenBLAS core \(report.blasCore)")
+        Output.line("\(report.cfg): \(String(format: "%.3f", report.gflops)) GFLOP per image, batch \(report.batch), \(report.threads) thread(s), \(report.convolution) convolutions on \(report.instructionSet), OpenBLAS core \(report.blasCore)")
         Output.line(String(format: "forward: median %.3f ms, min %.3f ms, p90 %.3f ms over %d runs after %d warm-up; %.1f images/s",
                            report.medianMs, report.minMs, report.p90Ms, report.runs, report.warmup, report.imagesPerSecond))
         Output.line(String(format: "layers: median %.3f ms summed; %.3f ms outside them", report.layerSumMs, report.medianMs - report.layerSumMs))

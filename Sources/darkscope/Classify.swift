@@ -28,8 +28,7 @@ struct Classify: ParsableCommand {
     @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
     var labels: String?
 
-    @Option(help: ConvolutionAlgorithm.help)
-    var convolution = ConvolutionAlgorithm.darknet
+    @OptionGroup var convolutionOptions: ConvolutionOptions
 
     @Flag(help: "Print JSON instead of Darknet's text.")
     var json = false
@@ -53,11 +52,15 @@ struct Classify: ParsableCommand {
     func run() throws {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
-        network.use(convolution)
-        try network.loadWeights(path: weights)
         guard network.input.isImage else {
             throw DarknetError.usage("\(cfg): the network takes \(network.input.count) flat inputs, not an image")
         }
+        // Each image decodes on another thread while the one before runs, and the first
+        // while the weights load: a third of a one-image `classify` before this.
+        let shape = network
+        let inputs = Lookahead(count: images.count) { [images] in try shape.letterboxedInput(from: images[$0]) }
+        network.use(convolutionOptions.convolution)
+        try network.loadWeights(path: weights)
         let names = try DataFiles.labels(path: labels, outputs: network.outputCount)
         let predictor = Predictor(network: network)
         let encoder = JSONEncoder()
@@ -69,7 +72,7 @@ struct Classify: ParsableCommand {
             progress.show(number)
             var entry: Result
             do {
-                let image = try network.letterboxedInput(from: path)
+                let image = try inputs.value(number)
                 let result = try predictor.forward(image.values, keepingLayerOutputs: false)
                 entry = Result(image: path, seconds: result.totalSeconds, predictions: names.top(top, of: result.prediction()))
             } catch let error as DarknetError where Self.concernsOneImage(error) {
@@ -106,6 +109,41 @@ struct Classify: ParsableCommand {
     }
 }
 
+/// Values 0..<count of `make`, each computed on a thread of its own while the caller works
+/// on the one before: `value(i)` starts `i + 1`, then waits for `i`. Asked in order.
+final class Lookahead<Value>: @unchecked Sendable {
+    private let make: @Sendable (Int) throws -> Value
+    private let count: Int
+    private var pending: [Int: (done: DispatchSemaphore, result: Box)] = [:]
+
+    private final class Box: @unchecked Sendable { var result: Result<Value, Error>? }
+
+    init(count: Int, _ make: @escaping @Sendable (Int) throws -> Value) {
+        self.make = make
+        self.count = count
+        start(0)
+    }
+
+    func value(_ index: Int) throws -> Value {
+        start(index)
+        start(index + 1)
+        let job = pending.removeValue(forKey: index)!
+        job.done.wait()
+        return try job.result.result!.get()
+    }
+
+    private func start(_ index: Int) {
+        guard index < count, pending[index] == nil else { return }
+        let job = (done: DispatchSemaphore(value: 0), result: Box())
+        pending[index] = job
+        let make = make
+        DispatchQueue.global().async {
+            job.result.result = Result { try make(index) }
+            job.done.signal()
+        }
+    }
+}
+
 /// `[12/300]` on stderr, rewritten in place, while images are classified; only when stderr
 /// is a terminal and there is more than one image.
 final class Progress {
@@ -133,7 +171,10 @@ final class Progress {
     }
 }
 
-extension ConvolutionAlgorithm: ExpressibleByArgument {
-    /// The option's help, the same for every command that takes it.
-    static let help: ArgumentHelp = "How convolutions sum: darknet (Darknet's sums, bit for bit) or winograd (faster; not bit for bit)."
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
+
+/// How convolutions sum, for every command that runs a network forward.
+struct ConvolutionOptions: ParsableArguments {
+    @Option(help: "How convolutions sum: winograd (the default: Winograd's where it applies, within Darknet's parity bounds, about twice as fast) or darknet (Darknet's own sums, bit for bit).")
+    var convolution = ConvolutionAlgorithm.default
 }

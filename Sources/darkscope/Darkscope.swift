@@ -20,6 +20,7 @@ struct Darkscope: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
+            try InstructionSet.checkEnvironment()
             try command.run()
             try Output.finish()
         } catch let error as DarknetError {

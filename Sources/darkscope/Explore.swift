@@ -33,8 +33,7 @@ struct Explore: ParsableCommand {
     @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
     var colors: ColorDepth?
 
-    @Option(help: ConvolutionAlgorithm.help)
-    var convolution = ConvolutionAlgorithm.darknet
+    @OptionGroup var convolutionOptions: ConvolutionOptions
 
     @Option(help: .hidden)
     var redrawLog: String?
@@ -69,7 +68,7 @@ struct Explore: ParsableCommand {
                 return try WeightsSearch.find(explicit: isGiven ? explicit : nil, for: network)
             },
             labels: { network in try DataFiles.labels(path: labelsPath, outputs: network.outputCount) },
-            convolution: convolution)
+            convolution: convolutionOptions.convolution)
         let opened = try catalog.open(cfg)
         try Explorer.run(ExplorerOptions(network: opened, images: images, catalog: catalog,
                                          pixelMode: format, colors: colors, redrawLog: redrawLog))

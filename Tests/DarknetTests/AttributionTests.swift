@@ -174,9 +174,9 @@ final class AttributionTests: XCTestCase {
         var networks: [(String, Network)] = []
         var tiny = try Network(cfg: Repo.path("cfg/tiny.cfg"))
         try tiny.loadWeights(path: try Repo.requireTinyWeights())
-        networks.append(("tiny.cfg", tiny))
-        tiny.use(.winograd)
         networks.append(("tiny.cfg, winograd", tiny))
+        tiny.use(.darknet)
+        networks.append(("tiny.cfg", tiny))
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         for name in try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter({ $0.hasSuffix(".cfg") }).sorted() {
@@ -184,6 +184,7 @@ final class AttributionTests: XCTestCase {
             try GradientTests.resized(try String(contentsOfFile: Repo.path("cfg/\(name)"), encoding: .utf8),
                                       to: name == "alexnet.cfg" ? 128 : 64).write(toFile: path, atomically: true, encoding: .utf8)
             var network = try Network(cfg: path)
+            network.use(.darknet)
             try network.randomize(seed: 9)
             networks.append((name, network))
         }

@@ -36,12 +36,13 @@ final class GradientTests: XCTestCase {
         var seed = [Float](repeating: 0, count: 1000)
         seed[malamute] = 1
         let image = photo.letterboxed(width: 224, height: 224).values
-        try compareWithDarknet(tiny, weights: weights, input: image, top: Self.logits(tiny), seed: seed,
-                               name: "tiny.cfg, real weights", in: directory)
-        // A network set to Winograd's sums: `Backpropagator.forward` still runs Darknet's.
-        tiny.use(.winograd)
+        // By default a network sums by Winograd's: `Backpropagator.forward` still runs Darknet's.
+        XCTAssertEqual(tiny.convolution, .winograd)
         try compareWithDarknet(tiny, weights: weights, input: image, top: Self.logits(tiny), seed: seed,
                                name: "tiny.cfg, real weights, Winograd forward", in: directory)
+        tiny.use(.darknet)
+        try compareWithDarknet(tiny, weights: weights, input: image, top: Self.logits(tiny), seed: seed,
+                               name: "tiny.cfg, real weights", in: directory)
         let cfgs = try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }.sorted()
         XCTAssertGreaterThanOrEqual(cfgs.count, 7)
         for name in cfgs {

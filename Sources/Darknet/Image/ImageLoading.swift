@@ -52,6 +52,15 @@ extension Image {
         let flipX = turned ? orientation == 6 || orientation == 7 : orientation == 2 || orientation == 3
         let flipY = turned ? orientation == 7 || orientation == 8 : orientation == 3 || orientation == 4
         let values = [Float](unsafeUninitializedCapacity: 3 * plane) { buffer, initialized in
+            initialized = 3 * plane
+            if orientation == 1 {
+                // Upright (nearly every photo): one pass a plane over the pixels in order.
+                let scaled = (0...255).map { Float(Double($0) / 255) }, source = pixels!
+                for c in 0..<3 {
+                    for i in 0..<plane { buffer[c * plane + i] = scaled[Int(source[3 * i + c])] }
+                }
+                return
+            }
             var i = 0
             for y in 0..<outHeight {
                 let fy = flipY ? outHeight - 1 - y : y
@@ -62,7 +71,6 @@ extension Image {
                     i += 1
                 }
             }
-            initialized = 3 * plane
         }
         self.init(width: outWidth, height: outHeight, channels: 3, values: values)
     }

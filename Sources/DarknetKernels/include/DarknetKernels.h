@@ -47,6 +47,14 @@ typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 /// Whether this CPU can run `kernel`.
 int ds_kernel_runs_here(ds_kernel kernel);
 
+/// The kernel named `name` ("avx512", "avx2" or "portable"), or -1 for any other name.
+int ds_kernel_named(const char *name);
+
+/// The kernels every pass uses: the one the environment variable DARKSCOPE_ISA names if
+/// this CPU runs it (to measure or test a narrower instruction set on a wider CPU), else
+/// the widest this CPU runs. Read once; the same for the whole process.
+ds_kernel ds_chosen_kernel(void);
+
 /// Rows of a weight panel: as many accumulators as `kernel`'s registers hold.
 int ds_panel_rows(ds_kernel kernel);
 
