@@ -4,6 +4,35 @@ import XCTest
 /// `darkscope benchmark --layers`, as the explorer's timings are checked against it. Timing
 /// is only ever compared with timing measured beside it: ratios, no thresholds in ms.
 final class BenchmarkTests: XCTestCase {
+    /// `DARKSCOPE_ISA` puts the kernels on a narrower instruction set (bench/run's AVX2
+    /// column): each this CPU runs gives the same top-1 and probabilities; a name it cannot
+    /// run is a one-line error.
+    func testInstructionSetCanBeForced() throws {
+        struct Report: Decodable { var instructionSet: String; var top1: Int; var checksum: Double }
+        let cfg = Repo.path("cfg/tiny.cfg"), weights = try Repo.requireTinyWeights()
+        func run(_ isa: String?) throws -> ProcessResult {
+            try runProcess("/usr/bin/env", (isa.map { ["DARKSCOPE_ISA=\($0)"] } ?? [])
+                + [Repo.binary, "benchmark", cfg, weights, "--runs", "1", "--warmup", "0", "--json"])
+        }
+        func report(_ isa: String?) throws -> Report {
+            let result = try run(isa)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            return try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        }
+        let widest = try report(nil)
+        XCTAssertEqual(widest.instructionSet, InstructionSet.allCases.last { $0.runsHere }?.rawValue)
+        for isa in InstructionSet.allCases where isa.runsHere {
+            let forced = try report(isa.rawValue)
+            XCTAssertEqual(forced.instructionSet, isa.rawValue)
+            XCTAssertEqual(forced.top1, widest.top1, isa.rawValue)
+            XCTAssertEqual(forced.checksum, widest.checksum, accuracy: 1e-4 * widest.checksum, isa.rawValue)
+        }
+        let refused = try run("sse9")
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("DARKSCOPE_ISA=sse9: this CPU runs portable"), refused.stderr)
+    }
+
     func testLayerMediansSumToTheTotalAndAreSteady() throws {
         let weights = try Repo.requireTinyWeights()
         let cfg = Repo.path("cfg/tiny.cfg")
