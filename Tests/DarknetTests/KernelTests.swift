@@ -1,3 +1,4 @@
+import Darknet
 import DarknetKernels
 import XCTest
 
@@ -150,6 +151,29 @@ final class KernelTests: XCTestCase {
                 let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
                 XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")
             }
+        }
+    }
+
+    /// A connected layer's product: within float rounding of the sums in double, for rows
+    /// and columns that fill no vector evenly, and the same to the bit however the rows are
+    /// split between threads.
+    func testMatrixVectorProductMatchesDoublesAndIgnoresTheSplit() {
+        var generator = SplitMix64(seed: 3)
+        let rows = 37, columns = 1003
+        let w = (0..<(rows * columns)).map { _ in Float(Int(generator.next() % 2001) - 1000) / 1000 }
+        let x = (0..<columns).map { _ in Float(Int(generator.next() % 2001) - 1000) / 1000 }
+        var whole = [Float](repeating: .nan, count: rows), split = whole
+        ds_gemv(w, columns, x, &whole, 0, rows)
+        for (first, last) in [(0, 5), (5, 6), (6, rows)] { ds_gemv(w, columns, x, &split, first, last) }
+        XCTAssertEqual(whole.map(\.bitPattern), split.map(\.bitPattern))
+        for r in 0..<rows {
+            var exact = 0.0, scale = 0.0
+            for c in 0..<columns {
+                let product = Double(w[r * columns + c]) * Double(x[c])
+                exact += product
+                scale += abs(product)
+            }
+            XCTAssertEqual(Double(whole[r]), exact, accuracy: 1e-6 * scale, "row \(r)")
         }
     }
 

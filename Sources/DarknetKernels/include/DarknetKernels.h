@@ -41,6 +41,10 @@ void ds_add_scaled(float *out, const float *previous, float alpha, const float *
 void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
                 int offset, long planes);
 
+/// y[r] = Σ over c of weights[r × columns + c] × x[c], for rows [first_row, last_row): a
+/// connected layer's product for one image, on `ds_chosen_kernel`'s instructions.
+void ds_gemv(const float *weights, long columns, const float *x, float *y, long first_row, long last_row);
+
 /// The inner loops' instruction sets. Each packs weights its own way.
 typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 
