@@ -18,17 +18,18 @@ enum { NR = 16, KC_MAX = 256 };
 typedef void (*tile_function)(int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                               int cols, int accumulate, const ds_epilogue *finish, int row0);
 
-/// The tile `kernel` uses.
-tile_function ds_tile(ds_kernel kernel);
+/// The tile `kernel` uses: with each product added to its sum in one rounding if `fused`
+/// (the folded epilogue's convolutions), else rounded first, as Darknet adds them.
+tile_function ds_tile(ds_kernel kernel, int fused);
 
 /// out[r × row_stride + j × column_stride] = Σ over p < k of a[p][r] × b[p × b_stride + j], for
 /// rows r < `rows` of one packed weight panel `a` and `columns` columns: for a few columns, the
-/// panel's rows in the vector lanes. The sums are the tile's, to the bit.
+/// panel's rows in the vector lanes. The sums are the tile's (fused alike), to the bit.
 typedef void (*narrow_function)(int rows, int k, const float *a, const float *b, long b_stride, int columns, float *out,
                                 long row_stride, long column_stride);
 
-/// `kernel`'s narrow product, or NULL where it has none (then the tile does it).
-narrow_function ds_narrow(ds_kernel kernel);
+/// `kernel`'s narrow product, fused or not as `ds_tile`'s, or NULL where it has none (then the tile does it).
+narrow_function ds_narrow(ds_kernel kernel, int fused);
 
 /// Channel `channel`'s batch norm and bias as one multiply-add, x × multiplier + addend:
 /// the folded epilogue's (computed in double, rounded once each).

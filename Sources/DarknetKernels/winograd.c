@@ -346,11 +346,11 @@ static inline __attribute__((always_inline)) void convolve_tiles(ds_kernel kerne
                                                                  const ds_epilogue *e, long first, int count,
                                                                  int first_row, int last_row, float *scratch, int pooled,
                                                                  float *out) {
-    const tile_function tile = ds_tile(kernel);
+    const tile_function tile = ds_tile(kernel, 1);
     // A group of few tiles (the last of an image whose tiles are not a multiple of 16: one
     // of 49 on a 28 × 28 image) leaves most of the tile's lanes empty; the narrow product
     // puts the weights' rows in the lanes instead. Measured faster below 12 tiles.
-    const narrow_function narrow = count < NARROW_BELOW ? ds_narrow(kernel) : NULL;
+    const narrow_function narrow = count < NARROW_BELOW ? ds_narrow(kernel, 1) : NULL;
     const int mr = ds_panel_rows(kernel), channels = c->channels, points = alpha * alpha;
     float *v = scratch, *products = scratch + (long)points * channels * NR;
     tile_place places[NR];
