@@ -6,7 +6,7 @@ import Foundation
 public enum InstructionSet: String, CaseIterable, Sendable {
     case portable, avx2, avx512
 
-    public static let environmentVariable = "DARKSCOPE_ISA"
+    public static let environmentVariable = DS_ISA_VARIABLE
 
     /// The one every kernel of this process uses, chosen once.
     public static let chosen = InstructionSet(ds_chosen_kernel())

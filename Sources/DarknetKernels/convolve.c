@@ -546,7 +546,7 @@ ds_kernel ds_chosen_kernel(void) {
     static int chosen = -1;
     int kernel = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
     if (kernel < 0) {
-        kernel = ds_kernel_named(getenv("DARKSCOPE_ISA"));
+        kernel = ds_kernel_named(getenv(DS_ISA_VARIABLE));
         if (kernel < 0 || !ds_kernel_runs_here((ds_kernel)kernel)) {
             kernel = ds_kernel_runs_here(DS_AVX512) ? DS_AVX512 : ds_kernel_runs_here(DS_AVX2) ? DS_AVX2 : DS_PORTABLE;
         }

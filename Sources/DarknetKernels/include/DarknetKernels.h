@@ -54,6 +54,9 @@ int ds_kernel_runs_here(ds_kernel kernel);
 /// The kernel named `name` ("avx512", "avx2" or "portable"), or -1 for any other name.
 int ds_kernel_named(const char *name);
 
+/// The environment variable that names the kernels' instruction set (`ds_chosen_kernel`).
+#define DS_ISA_VARIABLE "DARKSCOPE_ISA"
+
 /// The kernels every pass uses: the one the environment variable DARKSCOPE_ISA names if
 /// this CPU runs it (to measure or test a narrower instruction set on a wider CPU), else
 /// the widest this CPU runs. Read once; the same for the whole process.
