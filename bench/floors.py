@@ -2,7 +2,7 @@
 
 A floor counts only what cannot be avoided: the products of every convolution at this
 machine's multiply-add peak (Winograd's α² products per tile and channel where
-`--convolution winograd` uses it, Darknet's count elsewhere) and the connected layers'
+the default path uses it, Darknet's count elsewhere) and the connected layers'
 weights read once from memory at its read rate; both measured now by bench/peak.c. Pooling,
 transforms, packing and the rest count as free, so darkscope's algorithms cannot beat a
 floor. (The six networks have no grouped convolutions, which this count would overstate.)
