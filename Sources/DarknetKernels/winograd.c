@@ -3,8 +3,9 @@
 // F(2×2, 3×3) and F(2×2, 5×5). Each block ("tile") of 4×4 or 2×2 outputs comes from an
 // α × α block of input (α = tile + filter − 1: 6, 4, 6) in α² products per channel, where
 // the direct convolution takes 144, 36 or 100. The input and output transforms round as
-// Darknet's sums do not, so this is an option, never the default. 2×2 tiles of a 3×3
-// filter are for small images, which have few large tiles.
+// Darknet's sums do not, so the outputs are within Darknet's parity bounds, not bit for bit:
+// the default, with Darknet's own sums as `--convolution darknet`. 2×2 tiles of a 3×3 filter
+// are for small images, which have few large tiles.
 //
 // Tiles go sixteen at a time, one per vector lane: their transformed inputs form, for each
 // of the α² points, a channels × 16 panel that the GEMM tile of convolve.c multiplies by

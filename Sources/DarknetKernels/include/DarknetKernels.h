@@ -1,6 +1,7 @@
 // The convolution's inner loops: im2col, GEMM and what follows it (batch norm, bias,
 // activation) fused tile by tile, so no column matrix is ever built and each output
-// value is written once. Each sum is Darknet's, bit for bit: products added in k order.
+// value is written once. With Darknet's epilogue (not folded) each sum is Darknet's, bit for
+// bit: products added in k order, each rounded; with the folded one, fused multiply-adds.
 // Vector code for x86-64 CPUs with AVX-512 or AVX2, chosen at run time; plain C elsewhere.
 #ifndef DARKNET_KERNELS_H
 #define DARKNET_KERNELS_H
