@@ -59,9 +59,10 @@ public struct Convolutional: Layer {
     private var epilogue: ChannelEpilogue?
     /// How the layer computes its sums; see `use(_:)`.
     public var algorithm: ConvolutionAlgorithm { winogradTile == nil ? .darknet : .winograd }
-    /// Whether batch norm, bias and activation round as Darknet's do; not under `.winograd`,
-    /// even where the sums are Darknet's: folded, they take a third of the time of a 3-channel
-    /// first layer (Tiny Darknet's), whose sums are short.
+    /// Whether the sums and the batch norm, bias and activation round as Darknet's do; not
+    /// under `.winograd`, even in the direct convolutions: folded, the epilogue takes a third
+    /// of the time of a 3-channel first layer (Tiny Darknet's), whose sums are short, and
+    /// its sums fuse their multiply-adds.
     private var roundsAsDarknet = true
     /// Each group's weights as the kernels read them: packed for `ds_convolve`, or
     /// transformed and packed for `ds_winograd`.
@@ -324,7 +325,8 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case darknet
     /// Winograd's F(4×4, 3×3) (F(2×2, 3×3) on small images) and F(2×2, 5×5) where they
     /// apply: about twice as fast, within float rounding of Darknet's sums but not equal to them.
-    /// Elsewhere Darknet's sums, with batch norm and the bias folded into one multiply-add.
+    /// Elsewhere the direct sums by fused multiply-adds, with batch norm and the bias folded
+    /// into one multiply-add.
     case winograd
 
     /// What a network uses unless told otherwise: Winograd's, which holds Darknet's parity
