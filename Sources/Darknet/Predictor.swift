@@ -1,4 +1,5 @@
 import CBLAS
+import DarknetKernels
 import Foundation
 
 /// One forward pass's results: every layer's output and how long each took.
@@ -55,6 +56,7 @@ public final class Predictor {
         if let arena { munmap(arena, arenaBytes) }
         arena = nil
         outputs = []
+        next = []
         readOnlyOutputs = []
         scratch = nil
         heldBase = nil
@@ -74,15 +76,11 @@ public final class Predictor {
         // Each output starts on a cache line; the layers' working memory comes after them.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
         var reads = lastReads()
-        let layers = network.layers
-        poolsNext = layers.indices.map { index in
-            sharing && index + 1 < layers.count && reads[index] == index + 1
-                && (layers[index] as? Convolutional)?.poolsInOutput == true && (layers[index + 1] as? MaxPool)?.halves == true
-        }
-        // A convolution that pools writes the maxpool's output while it reads its own
-        // input, so that input keeps its place until the maxpool's turn is over.
-        for index in layers.indices where index > 0 && poolsNext[index] {
-            for source in [index - 1] + layers[index].earlierInputs { reads[source] = max(reads[source], index + 1) }
+        let plan = sharing ? fusions(lastReads: reads) : network.layers.map { _ in nil }
+        // A convolution that does the next layer's work writes that layer's output while it
+        // reads its own input, so that input keeps its place until the next layer's turn is over.
+        for index in network.layers.indices where index > 0 && plan[index] != nil {
+            for source in [index - 1] + network.layers[index].earlierInputs { reads[source] = max(reads[source], index + 1) }
         }
         let (offsets, outputBytes) = places(sizes: sizes, sharing: sharing, lastReads: reads)
         scratchCount = ((network.layers.map(\.scratchCount).max() ?? 0) + 15) / 16 * 16
@@ -104,6 +102,13 @@ public final class Predictor {
             (mapping + offset).bindMemory(to: Float.self, capacity: size / MemoryLayout<Float>.size)
         }
         readOnlyOutputs = outputs.map { UnsafePointer($0) }
+        next = plan.enumerated().map { index, fusion in
+            switch fusion {
+            case .maxPool: .maxPool(output: outputs[index + 1])
+            case let .shortcut(from, activation): .shortcut(output: outputs[index + 1], add: readOnlyOutputs[from], activation: activation)
+            case nil: nil
+            }
+        }
         scratch = scratchCount > 0
             ? (mapping + outputBytes).bindMemory(to: Float.self, capacity: threads * scratchCount) : nil
     }
@@ -119,10 +124,32 @@ public final class Predictor {
         for offset in stride(from: 0, to: bytes, by: page) { mapping.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self) }
     }
 
-    /// For each layer, whether the maxpool after it runs inside it, its output never
-    /// written (`Convolutional.poolsInOutput`): only when outputs are not kept, and nothing
-    /// but the maxpool reads the convolution's. Tiny Darknet's pools cost 0.3 ms a pass.
-    private var poolsNext: [Bool] = []
+    /// A layer whose work the convolution before it does (see `FusedLayer`).
+    private enum Fusion {
+        case maxPool
+        case shortcut(from: Int, activation: ds_activation)
+    }
+
+    /// The plan of a pass that keeps no outputs: for each layer, the next one's work it does,
+    /// its own output never written. Only a convolution whose output nothing but the next
+    /// layer reads: a maxpool of 2 × 2 (Tiny Darknet's cost 0.3 ms a pass) or a residual
+    /// shortcut (ResNet-50's, a pass over memory each).
+    private func fusions(lastReads reads: [Int]) -> [Fusion?] {
+        let layers = network.layers
+        return layers.indices.map { index in
+            guard index + 1 < layers.count, reads[index] == index + 1,
+                  let convolution = layers[index] as? Convolutional else { return nil }
+            if convolution.poolsInOutput, (layers[index + 1] as? MaxPool)?.halves == true { return .maxPool }
+            if convolution.addsShortcut, let shortcut = layers[index + 1] as? Shortcut, shortcut.from != index,
+               let activation = shortcut.epilogueActivation {
+                return .shortcut(from: shortcut.from, activation: activation)
+            }
+            return nil
+        }
+    }
+
+    /// What each layer of a pass does besides its own work (`fusions`), with the places it writes.
+    private var next: [FusedLayer?] = []
 
     /// The last layer that reads each layer's output (the prediction's: `Int.max`).
     private func lastReads() -> [Int] {
@@ -181,12 +208,12 @@ public final class Predictor {
                                          layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
                                          scratchCount: scratchCount, workers: workers)
             for (index, layer) in network.layers.enumerated() {
-                if index > 0 && poolsNext[index - 1] {
+                if index > 0 && next[index - 1] != nil {
                     context.input = UnsafePointer(outputs[index])
                     continue
                 }
                 context.output = outputs[index]
-                context.pooledOutput = poolsNext[index] ? outputs[index + 1] : nil
+                context.next = next[index]
                 let start = DispatchTime.now().uptimeNanoseconds
                 layer.forward(context)
                 seconds[index] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

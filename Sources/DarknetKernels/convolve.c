@@ -40,16 +40,12 @@ static inline float finish_one(const ds_epilogue *e, int channel, float x) {
         x = (float)((double)(x - e->mean[channel]) * e->inverse[channel]);
         x = x * e->scale[channel];
     }
-    x = x + e->bias[channel];
-    switch (e->activation) {
-    case DS_LEAKY: return x > 0 ? x : (float)(0.1 * (double)x);
-    case DS_RELU: return x > 0 ? x : 0;
-    default: return x;
-    }
+    return ds_activate_one(e->activation, x + e->bias[channel]);
 }
 
 void ds_finish(const ds_epilogue *epilogue, int channel, float *values, long count) {
     for (long i = 0; i < count; i++) values[i] = finish_one(epilogue, channel, values[i]);
+    if (epilogue->shortcut) ds_add_shortcut(epilogue, values, count);
 }
 
 long ds_packed_weights_count(ds_kernel kernel, int m, int k) {
@@ -132,6 +128,7 @@ static inline __attribute__((always_inline)) void tile_portable_rows(const int f
     }
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < cols; j++) out[r * ldc + j] = finish ? finish_one(finish, row0 + r, acc[r][j]) : acc[r][j];
+        if (finish && finish->shortcut) ds_add_shortcut(finish, out + r * ldc, cols);
     }
 }
 
@@ -260,6 +257,7 @@ static inline void tile_avx2_rows(const int fused, const int rows, int kc, const
     if (cols < NR) {
         for (int r = 0; r < rows; r++) memcpy(out + r * ldc, edge[r], sizeof(float) * cols);
     }
+    for (int r = 0; r < rows && finish && finish->shortcut; r++) ds_add_shortcut(finish, out + r * ldc, cols);
 }
 
 /// One copy per row count, so that the accumulators stay in registers.
@@ -279,6 +277,25 @@ static inline void tile_avx2_rows(const int fused, const int rows, int kc, const
 
 DS_TILE_AVX2(tile_avx2, 0)
 DS_TILE_AVX2(tile_avx2_fused, 1)
+
+/// `activation` as Darknet rounds it (leaky's 0.1 in double).
+__attribute__((target("avx512f")))
+static inline __m512 activate_avx512(ds_activation activation, __m512 x) {
+    const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    switch (activation) {
+    case DS_LEAKY: {
+        const __m512d tenth = _mm512_set1_pd(0.1);
+        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), tenth));
+        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), tenth));
+        const __m512 small = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+        return _mm512_mask_blend_ps(positive, small, x);
+    }
+    case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
+    default: return x;
+    }
+}
 
 __attribute__((target("avx512f")))
 static inline __m512 finish_avx512(const ds_epilogue *e, int channel, __m512 x) {
@@ -302,21 +319,14 @@ static inline __m512 finish_avx512(const ds_epilogue *e, int channel, __m512 x) 
         x = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
         x = _mm512_mul_ps(x, _mm512_set1_ps(e->scale[channel]));
     }
-    x = _mm512_add_ps(x, _mm512_set1_ps(e->bias[channel]));
-    const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
-    switch (e->activation) {
-    case DS_LEAKY: {
-        const __m512d tenth = _mm512_set1_pd(0.1);
-        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), tenth));
-        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), tenth));
-        const __m512 small = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-        return _mm512_mask_blend_ps(positive, small, x);
-    }
-    case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
-    default: return x;
-    }
+    return activate_avx512(e->activation, _mm512_add_ps(x, _mm512_set1_ps(e->bias[channel])));
+}
+
+/// The epilogue's shortcut (`ds_epilogue.shortcut`) for the `mask` lanes of finished outputs
+/// `x`, which go to `at`.
+__attribute__((target("avx512f")))
+static inline __m512 shortcut_avx512(const ds_epilogue *e, __m512 x, const float *at, __mmask16 mask) {
+    return activate_avx512(e->shortcut_activation, _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, at + e->shortcut)));
 }
 
 /// `rows` (a multiple of 4) rows computed, the first `real` of them stored.
@@ -346,7 +356,11 @@ static inline void tile_avx512_rows(const int fused, const int rows, int real, i
     // time and so spill them all to the stack (5 % of a Winograd layer, whose sums are short).
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
-        if (r < real) _mm512_mask_storeu_ps(out + r * ldc, mask, finish ? finish_avx512(finish, row0 + r, acc[r]) : acc[r]);
+        if (r < real) {
+            __m512 x = finish ? finish_avx512(finish, row0 + r, acc[r]) : acc[r];
+            if (finish && finish->shortcut) x = shortcut_avx512(finish, x, out + r * ldc, mask);
+            _mm512_mask_storeu_ps(out + r * ldc, mask, x);
+        }
     }
 }
 

@@ -11,21 +11,13 @@
 // As Darknet: each product rounded, then the sum (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
 
-static inline __attribute__((always_inline)) float activate(ds_activation activation, float x) {
-    switch (activation) {
-    case DS_LEAKY: return x > 0 ? x : (float)(0.1 * (double)x);
-    case DS_RELU: return x > 0 ? x : 0;
-    default: return x;
-    }
-}
-
 static inline __attribute__((always_inline)) void activate_all(float *values, long count, ds_activation activation) {
     switch (activation) {
     case DS_LEAKY:
-        for (long i = 0; i < count; i++) values[i] = activate(DS_LEAKY, values[i]);
+        for (long i = 0; i < count; i++) values[i] = ds_activate_one(DS_LEAKY, values[i]);
         break;
     case DS_RELU:
-        for (long i = 0; i < count; i++) values[i] = activate(DS_RELU, values[i]);
+        for (long i = 0; i < count; i++) values[i] = ds_activate_one(DS_RELU, values[i]);
         break;
     default: break;
     }
@@ -36,13 +28,29 @@ static inline __attribute__((always_inline)) void add_scaled(float *out, const f
                                                              ds_activation activation) {
     switch (activation) {
     case DS_LEAKY:
-        for (long i = 0; i < count; i++) out[i] = activate(DS_LEAKY, alpha * previous[i] + beta * add[i]);
+        for (long i = 0; i < count; i++) out[i] = ds_activate_one(DS_LEAKY, alpha * previous[i] + beta * add[i]);
         break;
     case DS_RELU:
-        for (long i = 0; i < count; i++) out[i] = activate(DS_RELU, alpha * previous[i] + beta * add[i]);
+        for (long i = 0; i < count; i++) out[i] = ds_activate_one(DS_RELU, alpha * previous[i] + beta * add[i]);
         break;
     default:
         for (long i = 0; i < count; i++) out[i] = alpha * previous[i] + beta * add[i];
+    }
+}
+
+/// out[x] = alpha × out[x] + beta × add[x · stride] for x < count; `stride` a constant
+/// where this is inlined, so the loads vectorise.
+static inline __attribute__((always_inline)) void add_row(float *out, float alpha, const float *add, long stride,
+                                                          float beta, long count) {
+    for (long x = 0; x < count; x++) out[x] = alpha * out[x] + beta * add[x * stride];
+}
+
+static inline __attribute__((always_inline)) void add_sampled(float *out, float alpha, const float *add, long stride,
+                                                              float beta, long count) {
+    switch (stride) {
+    case 1: add_row(out, alpha, add, 1, beta, count); break;
+    case 2: add_row(out, alpha, add, 2, beta, count); break;
+    default: add_row(out, alpha, add, stride, beta, count); break;
     }
 }
 
@@ -91,6 +99,10 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
                                                float beta, long count, ds_activation activation) {                     \
         add_scaled(out, previous, alpha, add, beta, count, activation);                                                 \
     }                                                                                                                   \
+    attributes static void add_sampled_##suffix(float *out, float alpha, const float *add, long stride, float beta,   \
+                                                long count) {                                                           \
+        add_sampled(out, alpha, add, stride, beta, count);                                                              \
+    }                                                                                                                   \
     attributes static void maxpool_##suffix(const float *in, int height, int width, float *out, int out_height,        \
                                             int out_width, int size, int stride, int offset, long planes) {            \
         maxpool(in, height, width, out, out_height, out_width, size, stride, offset, planes);                           \
@@ -120,6 +132,10 @@ void ds_activate(float *values, long count, ds_activation activation) {
 void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
                    ds_activation activation) {
     DS_DISPATCH(add_scaled, out, previous, alpha, add, beta, count, activation)
+}
+
+void ds_add_sampled(float *out, float alpha, const float *add, long stride, float beta, long count) {
+    DS_DISPATCH(add_sampled, out, alpha, add, stride, beta, count)
 }
 
 void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,

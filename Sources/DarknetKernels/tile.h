@@ -43,4 +43,29 @@ static inline void ds_fold(const ds_epilogue *e, int channel, float *multiplier,
     *addend = (float)sum;
 }
 
+/// Darknet's rounding of `activation` (leaky's 0.1 in double).
+static inline __attribute__((always_inline)) float ds_activate_one(ds_activation activation, float x) {
+    switch (activation) {
+    case DS_LEAKY: return x > 0 ? x : (float)(0.1 * (double)x);
+    case DS_RELU: return x > 0 ? x : 0;
+    default: return x;
+    }
+}
+
+/// The epilogue's shortcut (`ds_epilogue.shortcut`) over `count` finished outputs at `out`.
+/// Inlined, so that the loop is vectorised for the caller's instruction set.
+static inline __attribute__((always_inline)) void ds_add_shortcut(const ds_epilogue *e, float *out, long count) {
+    const float *add = out + e->shortcut;
+    switch (e->shortcut_activation) {
+    case DS_LEAKY:
+        for (long i = 0; i < count; i++) out[i] = ds_activate_one(DS_LEAKY, out[i] + add[i]);
+        break;
+    case DS_RELU:
+        for (long i = 0; i < count; i++) out[i] = ds_activate_one(DS_RELU, out[i] + add[i]);
+        break;
+    default:
+        for (long i = 0; i < count; i++) out[i] = out[i] + add[i];
+    }
+}
+
 #endif

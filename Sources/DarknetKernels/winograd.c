@@ -328,7 +328,10 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
             for (end = t + 1; end < count && places[end].top == places[t].top; end++) {}
             const long floats = (long)(end - 1 - t) * 4 + places[end - 1].columns;
             float *to = plane + (long)places[t].top * c->width + places[t].left;
-            for (int i = 0; i < places[t].rows; i++, to += c->width) memcpy(to, grouped[i][t], sizeof(float) * floats);
+            for (int i = 0; i < places[t].rows; i++, to += c->width) {
+                memcpy(to, grouped[i][t], sizeof(float) * floats);
+                if (e->shortcut) ds_add_shortcut(e, to, floats);
+            }
         }
         return;
     }
@@ -337,6 +340,7 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
         float *to = plane + (long)place.top * c->width + place.left;
         for (int i = 0; i < place.rows; i++, to += c->width) {
             for (int j = 0; j < place.columns; j++) to[j] = grouped[i][t][j];
+            if (e->shortcut) ds_add_shortcut(e, to, place.columns);
         }
     }
 }

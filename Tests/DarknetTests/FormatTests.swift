@@ -569,33 +569,84 @@ final class FormatTests: XCTestCase {
         }
     }
 
-    /// Without the layer outputs kept, a maxpool of size and stride 2 after a Winograd
-    /// convolution runs inside it (Tiny Darknet's three, Darknet Reference's and
-    /// Darknet-19's four, where the maxpool's output could take the place of the
-    /// convolution's input); every shipped network's prediction is the same to the bit, for each
-    /// image of a batch too.
-    func testMaxPoolsRunInsideWinogradConvolutionsGiveTheSamePrediction() throws {
-        let fusing = ["tiny.cfg", "darknet.cfg", "darknet19.cfg"]
+    /// Without the layer outputs kept, a convolution does the next layer's work in its own
+    /// pass where nothing else reads its output: a maxpool of size and stride 2 after a Winograd
+    /// convolution (Tiny Darknet's three, Darknet Reference's five and Darknet-19's four, where the
+    /// maxpool's output could take the place of the convolution's input; Extraction's three),
+    /// and a residual shortcut in the epilogue (ResNet's, after direct and Winograd
+    /// convolutions, each activation). Every shipped network's prediction is the same to the bit, for each image
+    /// of a batch too, with either way of summing.
+    func testLayersRunInsideConvolutionsGiveTheSamePrediction() throws {
+        let directory = try Repo.temporaryDirectory()
+        // Its prediction is the last shortcut's output, so no softmax flattens a difference.
+        let residual = directory.appendingPathComponent("residual.cfg").path
+        try """
+            [net]
+            width=16
+            height=16
+            channels=3
+            [convolutional]
+            filters=16
+            size=3
+            pad=1
+            activation=leaky
+            [convolutional]
+            batch_normalize=1
+            filters=16
+            size=3
+            pad=1
+            activation=linear
+            [shortcut]
+            from=-2
+            activation=leaky
+            [convolutional]
+            filters=16
+            size=1
+            activation=relu
+            [shortcut]
+            from=-2
+            activation=linear
+            [convolutional]
+            batch_normalize=1
+            filters=16
+            size=1
+            activation=leaky
+            [shortcut]
+            from=-3
+            activation=relu
+            """.write(toFile: residual, atomically: true, encoding: .utf8)
+        let fused: [String: (pools: Int, shortcuts: Int)] = [
+            "tiny.cfg": (3, 0), "darknet.cfg": (5, 0), "darknet19.cfg": (4, 0), "extraction.cfg": (3, 0),
+            // Not ResNet-18's three sampled shortcuts, nor this one's second: its convolution's
+            // output is read by the last shortcut too.
+            "resnet18.cfg": (0, 5), "residual.cfg": (0, 2),
+        ]
         let shipped = try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }
-        XCTAssertTrue(Set(fusing).isSubset(of: shipped))
-        for name in shipped.sorted() {
-            var network = try Network(cfg: Repo.path("cfg/\(name)"))
-            try network.randomize(seed: 5)
-            network.use(.winograd)
-            let size = network.input
-            let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
-            let predictor = Predictor(network: network)
-            let kept = try predictor.forward(input)
-            let shared = try predictor.forward(input, keepingLayerOutputs: false)
-            if fusing.contains(name) {
-                XCTAssertGreaterThanOrEqual(shared.layerSeconds.enumerated().filter { index, seconds in
-                    network.layers[index] is MaxPool && seconds == 0
-                }.count, 3, "\(name): maxpools run inside convolutions")
-                // Each image of a batch pools into its own place.
+        XCTAssertTrue(Set(fused.keys).subtracting(["residual.cfg"]).isSubset(of: shipped))
+        for path in shipped.sorted().map({ Repo.path("cfg/\($0)") }) + [residual] {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            for algorithm in ConvolutionAlgorithm.allCases {
+                var network = try Network(cfg: path)
+                try network.randomize(seed: 5)
+                network.use(algorithm)
+                let size = network.input
+                let input = try Image(contentsOf: Repo.path("assets/dog.jpg")).letterboxed(width: size.width, height: size.height).values
+                let predictor = Predictor(network: network)
+                let kept = try predictor.forward(input)
+                let shared = try predictor.forward(input, keepingLayerOutputs: false)
+                // A layer run inside the one before takes no time of its own.
+                func skipped(_ kind: any Layer.Type) -> Int {
+                    shared.layerSeconds.indices.filter { type(of: network.layers[$0]) == kind && shared.layerSeconds[$0] == 0 }.count
+                }
+                let expected = fused[name] ?? (0, 0)
+                XCTAssertEqual(skipped(MaxPool.self), algorithm == .winograd ? expected.pools : 0, "\(name) \(algorithm): maxpools inside convolutions")
+                XCTAssertEqual(skipped(Shortcut.self), expected.shortcuts, "\(name) \(algorithm): shortcuts inside convolutions")
+                XCTAssertEqual(shared.prediction().map(\.bitPattern), kept.prediction().map(\.bitPattern), "\(name) \(algorithm)")
+                guard expected != (0, 0) else { continue }
+                // Each image of a batch goes to its own place.
                 let batch = try predictor.forward(input + input, batch: 2, keepingLayerOutputs: false)
-                XCTAssertEqual(batch.prediction(image: 1).map(\.bitPattern), kept.prediction().map(\.bitPattern), name)
+                XCTAssertEqual(batch.prediction(image: 1).map(\.bitPattern), kept.prediction().map(\.bitPattern), "\(name) \(algorithm)")
             }
-            XCTAssertEqual(shared.prediction().map(\.bitPattern), kept.prediction().map(\.bitPattern), name)
         }
     }
 

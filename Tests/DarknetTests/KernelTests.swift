@@ -80,7 +80,8 @@ final class KernelTests: XCTestCase {
                             bias.withUnsafeBufferPointer { bias in
                                 var epilogue = ds_epilogue(mean: test.batchNormalize ? mean.baseAddress : nil,
                                                            inverse: inverse.baseAddress, scale: scale.baseAddress,
-                                                           bias: bias.baseAddress, activation: test.activation, folded: folded ? 1 : 0)
+                                                           bias: bias.baseAddress, activation: test.activation, folded: folded ? 1 : 0,
+                                                           shortcut: 0, shortcut_activation: DS_IDENTITY)
                                 var convolution = ds_convolution(
                                     image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
                                     width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),

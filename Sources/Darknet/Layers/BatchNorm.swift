@@ -36,7 +36,8 @@ final class ChannelEpilogue: @unchecked Sendable {
         }
         let fused = activation.kernelActivation
         raw = ds_epilogue(mean: batchNormalize ? UnsafePointer(mean) : nil, inverse: UnsafePointer(inverse.baseAddress),
-                          scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY, folded: 0)
+                          scale: UnsafePointer(scale), bias: UnsafePointer(bias), activation: fused ?? DS_IDENTITY, folded: 0,
+                          shortcut: 0, shortcut_activation: DS_IDENTITY)
         fusesActivation = fused != nil
     }
 

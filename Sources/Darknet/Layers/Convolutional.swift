@@ -150,6 +150,10 @@ public struct Convolutional: Layer {
         winogradTile != nil && output.width % 2 == 0 && output.height % 2 == 0 && epilogue?.fusesActivation == true
     }
 
+    /// Whether `forward` can add a shortcut's input and activate in its epilogue
+    /// (`FusedLayer.shortcut`): whenever the kernels apply its own activation.
+    public var addsShortcut: Bool { epilogue?.fusesActivation == true }
+
     public func forward(_ context: ForwardContext) { forward(context, band: nil) }
 
     /// Output rows `y` read input rows `y * stride - padding ..< + size`; a 1×1 convolution of
@@ -161,21 +165,32 @@ public struct Convolutional: Layer {
 
     /// Darknet's sums for those rows only, as columns of the GEMM; Winograd's tiles, all rows.
     public func forward(_ context: ForwardContext, rows: Range<Int>) {
-        forward(context, band: winogradTile == nil && context.pooledOutput == nil ? rows : nil)
+        forward(context, band: winogradTile == nil && context.next == nil ? rows : nil)
     }
 
     /// The whole output, or output rows `band` of it.
     private func forward(_ context: ForwardContext, band: Range<Int>?) {
         guard let epilogue else { preconditionFailure("forward before load") }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
-        let pooled = context.pooledOutput
-        precondition(pooled == nil || poolsInOutput, "a maxpool fused into a convolution that cannot pool")
+        var pooled: UnsafeMutablePointer<Float>?, destination = context.output
+        var shortcut = 0, shortcutActivation = DS_IDENTITY
+        switch context.next {
+        case let .maxPool(output):
+            precondition(poolsInOutput, "a maxpool fused into a convolution that cannot pool")
+            pooled = output
+        case let .shortcut(output, add, activation):
+            precondition(addsShortcut, "a shortcut fused into a convolution that cannot add it")
+            // The outputs and what they add are laid out alike: one distance between them.
+            (destination, shortcut, shortcutActivation) = (output, UnsafePointer(output).distance(to: add), activation)
+        case nil: break
+        }
         let groupChannels = input.channels / groups
         let groupCount = packedWeights.count / groups
         packedWeights.withUnsafeBufferPointer { packed in
             for g in 0..<groups {
                 var groupEpilogue = epilogue.raw(from: g * m)
                 groupEpilogue.folded = roundsAsDarknet ? 0 : 1
+                (groupEpilogue.shortcut, groupEpilogue.shortcut_activation) = (shortcut, shortcutActivation)
                 withUnsafePointer(to: groupEpilogue) { finish in
                     for b in 0..<context.batch {
                         let image = context.input + (b * groups + g) * groupChannels * input.spatial
@@ -188,7 +203,7 @@ public struct Convolutional: Layer {
                                              width: Int32(input.width), size: Int32(size), stride: Int32(stride),
                                              padding: Int32(padding), out_height: Int32(output.height),
                                              out_width: Int32(output.width))
-                        let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? context.output + (b * groups + g) * m * n
+                        let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? destination + (b * groups + g) * m * n
                         let weights = packed.baseAddress! + g * groupCount
                         withUnsafePointer(to: convolution) { convolution in
                             // Threads take columns (Winograd's: tiles), or, where the image is

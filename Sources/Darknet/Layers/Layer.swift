@@ -1,3 +1,5 @@
+import DarknetKernels
+
 /// What a block of a layer's parameters is, in the order a `.weights` file stores them.
 public enum ParameterKind: Hashable, Sendable {
     case biases
@@ -39,9 +41,9 @@ public struct ForwardContext: LayerThreads {
     /// The previous layer's output (the network input for layer 0).
     public var input: UnsafePointer<Float>
     public var output: UnsafeMutablePointer<Float>
-    /// Set when the predictor runs the maxpool after this layer in it (see
-    /// `Convolutional.poolsInOutput`): its output goes here, pooled, and `output` is unused.
-    public var pooledOutput: UnsafeMutablePointer<Float>?
+    /// Set when the predictor runs the layer after this one inside it (its plan's fusions):
+    /// then this layer's own `output` is unused.
+    public var next: FusedLayer?
     /// Outputs of every layer before this one, for `Route` and `Shortcut`.
     public var layerOutputs: [UnsafePointer<Float>]
     /// Threads a layer may use, for its BLAS calls too (OpenBLAS itself runs on one).
@@ -51,6 +53,16 @@ public struct ForwardContext: LayerThreads {
     public var scratchCount: Int
     /// The threads, `threads` of them with the caller's; nil for one.
     var workers: Workers?
+}
+
+/// The layer after a convolution, done in the convolution's own pass, while its outputs are
+/// still in registers or cache; the fused layer's output goes to `output`.
+public enum FusedLayer {
+    /// A `MaxPool.halves` maxpool, in Winograd's output tiles (`Convolutional.poolsInOutput`).
+    case maxPool(output: UnsafeMutablePointer<Float>)
+    /// A shortcut that adds `add` (laid out as the convolution's output), then applies
+    /// `activation`, in the epilogue (`Shortcut.epilogueActivation`).
+    case shortcut(output: UnsafeMutablePointer<Float>, add: UnsafePointer<Float>, activation: ds_activation)
 }
 
 /// Where a layer reads and writes during one backward pass (see `Backpropagator`): the

@@ -35,6 +35,13 @@ public struct Shortcut: Layer {
 
     public var earlierInputs: [Int] { [from] }
 
+    /// The activation, when the convolution before can do this layer's work in its epilogue
+    /// (`FusedLayer.shortcut`): the usual residual, of the same shapes, with alpha = beta = 1,
+    /// which rounds as the sum it is.
+    public var epilogueActivation: ds_activation? {
+        fromShape == output && alpha == 1 && beta == 1 ? activation.kernelActivation : nil
+    }
+
     public var tableEntry: String {
         String(format: "res  %3d                %4d x%4d x%4d   ->  %4d x%4d x%4d",
                from, fromShape.width, fromShape.height, fromShape.channels, input.width, input.height, input.channels)
@@ -66,7 +73,11 @@ public struct Shortcut: Layer {
                     for y in 0..<height {
                         let row = out + self.output.width * y * sample
                         let source = add + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
-                        for x in 0..<width { row[x * sample] = alpha * row[x * sample] + beta * source[x * stride] }
+                        if sample == 1 {
+                            ds_add_sampled(row, alpha, source, stride, beta, width)
+                        } else {
+                            for x in 0..<width { row[x * sample] = alpha * row[x * sample] + beta * source[x * stride] }
+                        }
                     }
                 }
                 activation.apply(out, count: spatial)

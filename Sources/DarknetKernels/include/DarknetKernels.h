@@ -23,6 +23,11 @@ typedef struct {
     /// (`ds_fold`), which is faster where the sums are short, but not Darknet's rounding.
     /// Winograd's convolutions always fold.
     int folded;
+    /// Nonzero: a Darknet `[shortcut]` after the convolution (the same shape, alpha = beta = 1)
+    /// done in its epilogue: each output, once activated, has the value `shortcut` floats
+    /// after it added, then `shortcut_activation` applied, rounded as `ds_add_scaled` rounds.
+    long shortcut;
+    ds_activation shortcut_activation;
 } ds_epilogue;
 
 /// Applies channel `channel`'s epilogue to `count` contiguous values.
@@ -35,6 +40,10 @@ void ds_activate(float *values, long count, ds_activation activation);
 /// (two products, their sum, then the activation).
 void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
                    ds_activation activation);
+
+/// out[x] = alpha × out[x] + beta × add[x × stride] for x < count, rounded as `ds_add_scaled`:
+/// a shortcut's row, where the layer it adds is larger (`stride` > 1) or of the same size.
+void ds_add_sampled(float *out, float alpha, const float *add, long stride, float beta, long count);
 
 /// Darknet's maxpool over `planes` planes of height × width: each output the largest
 /// input of its size × size window, which starts `offset` rows and columns before
