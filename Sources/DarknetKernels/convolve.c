@@ -190,6 +190,35 @@ static void pack_row_avx512_stride2(const ds_convolution *c, const column_runs *
     _mm512_store_ps(panel, values);
 }
 
+/// `pack_row` for stride 4 (AlexNet's first layer): each run four masked loads of the floats
+/// it spans, and two permutations and a shuffle that keep every fourth one.
+__attribute__((target("avx512f,bmi2")))
+static void pack_row_avx512_stride4(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
+                                    int cols, float *panel) {
+    (void)cols;
+    // Lanes 0-7 take floats 0, 4, ..., 28 of the two registers permuted.
+    const __m512i fourths = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    __m512 values = _mm512_setzero_ps();
+    for (int r = 0; r < runs->count; r++) {
+        const int y = runs->top[r] + dy;
+        if (y < 0 || y >= c->height) continue;
+        const int at = runs->at[r], len = runs->at[r + 1] - at, x = runs->left[r] + dx;
+        // Lane at + t reads x + 4t: inside the row for t in [lo, hi).
+        const int lo = x < 0 ? (3 - x) / 4 : 0, last = (c->width - 1 - x) / 4 + 1;
+        const int hi = c->width - 1 - x < 0 ? 0 : last < len ? last : len;
+        if (hi <= lo) continue;
+        const unsigned lanes = ((1u << (hi - lo)) - 1) << (at + lo);
+        // Float 4j after `from` is lane j's: the lanes' bits spread to every fourth position.
+        const unsigned long long spread = _pdep_u64(lanes, 0x1111111111111111ull);
+        const float *from = plane + (long)y * c->width + x - 4 * at;
+        __m512 q[4];
+        for (int i = 0; i < 4; i++) q[i] = _mm512_maskz_loadu_ps((__mmask16)(spread >> (16 * i)), from + 16 * i);
+        const __m512 low = _mm512_permutex2var_ps(q[0], fourths, q[1]), high = _mm512_permutex2var_ps(q[2], fourths, q[3]);
+        values = _mm512_mask_mov_ps(values, (__mmask16)lanes, _mm512_shuffle_f32x4(low, high, 0x44));
+    }
+    _mm512_store_ps(panel, values);
+}
+
 __attribute__((target("avx2")))
 static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
     if (e->folded) {
@@ -454,9 +483,13 @@ narrow_function ds_narrow(ds_kernel kernel, int fused) {
 
 /// The row packer each instruction set uses.
 static row_packer packer(ds_kernel kernel, int stride) {
-    if (kernel != DS_AVX512 || stride > 2) return pack_row;
-    if (stride == 1) return pack_row_avx512;
-    return __builtin_cpu_supports("bmi2") ? pack_row_avx512_stride2 : pack_row;
+    if (kernel != DS_AVX512) return pack_row;
+    switch (stride) {
+    case 1: return pack_row_avx512;
+    case 2: return __builtin_cpu_supports("bmi2") ? pack_row_avx512_stride2 : pack_row;
+    case 4: return __builtin_cpu_supports("bmi2") ? pack_row_avx512_stride4 : pack_row;
+    default: return pack_row;
+    }
 }
 
 #else

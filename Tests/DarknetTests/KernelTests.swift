@@ -23,6 +23,8 @@ final class KernelTests: XCTestCase {
         Case(channels: 300, height: 1, width: 1, size: 1, stride: 1, padding: 0, filters: 50, batchNormalize: true, activation: DS_LEAKY),
         // AlexNet's first layer: stride 4, partly padded.
         Case(channels: 3, height: 31, width: 35, size: 11, stride: 4, padding: 2, filters: 5, batchNormalize: false, activation: DS_RELU),
+        // Stride 4 on rows of 26 outputs: panels span two rows, windows past the left and right edges.
+        Case(channels: 3, height: 45, width: 101, size: 11, stride: 4, padding: 5, filters: 30, batchNormalize: true, activation: DS_LEAKY),
         // ResNet's first layer, on an odd image: stride 2 with windows past every edge.
         Case(channels: 3, height: 23, width: 29, size: 7, stride: 2, padding: 3, filters: 10, batchNormalize: true, activation: DS_RELU),
         // Rows of 40: most panels lie inside the image and are read in place.
