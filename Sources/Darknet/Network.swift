@@ -11,6 +11,8 @@ public struct Network: Sendable {
     public private(set) var layers: [any Layer]
     /// Options the cfg gave but no layer reads, as Darknet's "Unused field" warnings.
     public let warnings: [String]
+    /// How `[net]` says to train it.
+    public let training: TrainingSettings
     /// The `.weights` header, once weights are loaded.
     public private(set) var weightsHeader: WeightsHeader?
 
@@ -32,6 +34,7 @@ public struct Network: Sendable {
         let channels = try net.int("channels", default: 0)
         let image = Shape(width: width, height: height, channels: channels)
         let inputs = try net.int("inputs", default: image.count)
+        training = try TrainingSettings(&net)
         net.ignore(Network.trainingKeys)
         if image.isImage {
             _ = try net.count(of: "the input", width, height, channels)
@@ -213,6 +216,18 @@ public struct Network: Sendable {
             convolutional.use(algorithm)
             layers[i] = convolutional
         }
+    }
+
+    /// Gives layer `index` new parameters, laid out as its `parameters` (for training's updates).
+    mutating func replaceParameters(ofLayer index: Int, with values: [Float]) {
+        layers[index].load(values, transposed: false)
+    }
+
+    /// Records `seen` images trained on, for the weights file's header.
+    mutating func recordSeen(_ seen: UInt64) {
+        var header = weightsHeader ?? WeightsHeader()
+        header.seen = seen
+        weightsHeader = header
     }
 
     /// Every parameter in `.weights` order, as written by `WeightsFile.write`.

@@ -6,6 +6,11 @@
  *   darknet_oracle gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT
  *                                                     the forward pass, then every layer's delta and the
  *                                                     input's from SEED as layer LAYER's delta
+ *   darknet_oracle train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights
+ *                                                     train_network over the images (CHW, one after
+ *                                                     another, a multiple of the cfg's batch) with
+ *                                                     one-hot truths from the int32 labels; saves the
+ *                                                     weights and prints the loss train_network returns
  *
  * OUT holds little-endian int32 counts each followed by that many float32 values:
  * one record per layer for `layers`; width, height, channels then the pixels for `image`;
@@ -112,6 +117,31 @@ static int dump_gradients(char *cfg, char *weights, const char *input_path, int 
     return 0;
 }
 
+static int train(char *cfg, char *weights, const char *images_path, const char *labels_path, char *out_path) {
+    network *net = load_network(cfg, weights, 0);
+    FILE *labels_file = fopen(labels_path, "rb");
+    if (!labels_file) { perror(labels_path); return 2; }
+    fseek(labels_file, 0, SEEK_END);
+    const int count = (int)(ftell(labels_file) / (long)sizeof(int));
+    rewind(labels_file);
+    int *labels = malloc((size_t)count * sizeof(int));
+    if (fread(labels, sizeof(int), (size_t)count, labels_file) != (size_t)count) return 2;
+    fclose(labels_file);
+    float *images = read_floats(images_path, (size_t)count * net->inputs);
+    if (!images) return 2;
+    data d = {0};
+    d.X = make_matrix(count, net->inputs);
+    d.y = make_matrix(count, net->outputs);
+    for (int i = 0; i < count; ++i) {
+        memcpy(d.X.vals[i], images + (size_t)i * net->inputs, (size_t)net->inputs * sizeof(float));
+        d.y.vals[i][labels[i]] = 1;
+    }
+    float loss = train_network(net, d);
+    printf("loss %.9g\nrate %.9g\nseen %zu\n", loss, get_current_rate(net), *net->seen);
+    save_weights(net, out_path);
+    return 0;
+}
+
 static int dump_image(char *path, int width, int height, const char *out_path) {
     image im = load_image_color(path, 0, 0);
     if (width && height) im = letterbox_image(im, width, height);
@@ -129,7 +159,9 @@ int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[1], "image")) return dump_image(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (argc == 8 && !strcmp(argv[1], "gradient"))
         return dump_gradients(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6], argv[7]);
+    if (argc == 7 && !strcmp(argv[1], "train")) return train(argv[2], argv[3], argv[4], argv[5], argv[6]);
     fprintf(stderr, "usage: darknet_oracle layers CFG WEIGHTS INPUT.f32 OUT | image PATH WIDTH HEIGHT OUT"
-                    " | gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT\n");
+                    " | gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT"
+                    " | train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights\n");
     return 2;
 }

@@ -89,6 +89,17 @@ public struct CfgSection: Sendable {
         return (values, option.line)
     }
 
+    /// A comma-separated list of numbers, or nil when the key is absent.
+    public mutating func floatList(_ key: String) throws -> (values: [Float], line: Int)? {
+        guard let option = option(key) else { return nil }
+        let parts = option.value.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }.filter(\.isFinite)
+        guard !parts.isEmpty, values.count == parts.count else {
+            throw error("[\(type)] \(key): expected numbers separated by commas, got '\(excerpt(option.value))'", line: option.line)
+        }
+        return (values, option.line)
+    }
+
     /// Marks keys Darknet reads but that do not change inference (training settings).
     public mutating func ignore(_ keys: [String]) {
         readKeys.formUnion(keys)

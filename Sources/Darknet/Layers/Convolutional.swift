@@ -168,9 +168,9 @@ public struct Convolutional: Layer {
         forward(context, band: winogradTile == nil && context.next == nil ? rows : nil)
     }
 
-    /// The whole output, or output rows `band` of it.
-    private func forward(_ context: ForwardContext, band: Range<Int>?) {
-        guard let epilogue else { preconditionFailure("forward before load") }
+    /// The whole output, or output rows `band` of it, through `finish` (by default, the layer's epilogue).
+    private func forward(_ context: ForwardContext, band: Range<Int>?, finish: ChannelEpilogue? = nil) {
+        guard let epilogue = finish ?? epilogue else { preconditionFailure("forward before load") }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
         var pooled: UnsafeMutablePointer<Float>?, destination = context.output
         var shortcut = 0, shortcutActivation = DS_IDENTITY
@@ -247,6 +247,87 @@ public struct Convolutional: Layer {
         }
     }
 
+    /// Darknet's convolutions train with its own sums (see `Trainer`), and batch norm by the batch.
+    public var trains: Bool { !flipped }
+
+    /// With batch norm, the sums alone (no bias, no activation), then `BatchNormTraining` and
+    /// the activation, as Darknet's `forward_convolutional_layer` with `net.train` set.
+    public func forward(training context: ForwardContext, state: TrainingState) {
+        guard batchNormalize else { return forward(context) }
+        let sums = ChannelEpilogue([Float](repeating: 0, count: filters), channels: filters, offsets: offsets,
+                                   batchNormalize: false, activation: .linear)
+        forward(context, band: nil, finish: sums)
+        BatchNormTraining.forward(context.output, batch: context.batch, channels: filters, spatial: output.spatial,
+                                  offsets: offsets, state: state)
+        activation.apply(context.output, count: context.batch * output.count)
+    }
+
+    /// Darknet's `backward_convolutional_layer`: the delta through the activation and batch
+    /// norm on the batch's statistics (or the bias), the weights' gradient from it and im2col's
+    /// columns of the input, then the input's delta as `backward`'s.
+    public func backward(training context: BackwardContext, state: TrainingState) {
+        let count = context.batch * output.count, n = output.spatial
+        if state.delta.count != count { state.delta = [Float](repeating: 0, count: count) }
+        for i in 0..<count { state.delta[i] = context.outputGradient[i] * activation.gradient(output: context.output[i]) }
+        state.delta.withUnsafeMutableBufferPointer { delta in
+            if batchNormalize {
+                BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: filters, spatial: n,
+                                           offsets: offsets, state: state)
+            } else {
+                for plane in 0..<(context.batch * filters) {
+                    state.updates[plane % filters] += delta[(plane * n)..<((plane + 1) * n)].reduce(0, +)
+                }
+            }
+        }
+        let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
+        let columnCount = size == 1 ? 0 : groupChannels * size * size * n
+        if state.columns.count != columnCount { state.columns = [Float](repeating: 0, count: columnCount) }
+        let weightsAt = offsets[.weights(fanIn: 0)]!
+        state.delta.withUnsafeBufferPointer { delta in
+            state.columns.withUnsafeMutableBufferPointer { columns in
+                state.updates.withUnsafeMutableBufferPointer { updates in
+                    for b in 0..<context.batch {
+                        for g in 0..<groups {
+                            let sums = delta.baseAddress! + (b * groups + g) * m * n
+                            let image = context.input + (b * groups + g) * groupChannels * input.spatial
+                            var matrix = image
+                            if size != 1 {
+                                im2col(image, channels: groupChannels, into: columns.baseAddress!)
+                                matrix = UnsafePointer(columns.baseAddress!)
+                            }
+                            // weights' gradient (m × k) += sums (m × n) · columnsᵀ (n × k)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(n), 1, sums, Int32(n),
+                                        matrix, Int32(n), 1, updates.baseAddress! + weightsAt + g * m * k, Int32(k))
+                        }
+                    }
+                }
+            }
+            addInputGradient(context) { b, g in delta.baseAddress! + (b * groups + g) * m * n }
+        }
+    }
+
+    /// Each input value where `col2im` would add it back: row (c, dy, dx) of the columns, output
+    /// column y × out_width + x, holds input pixel (y · stride + dy - padding, x · stride + dx - padding) of channel c, or 0 outside.
+    private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
+        var row = columns
+        for channel in 0..<channels {
+            let plane = image + channel * input.spatial
+            for dy in 0..<size {
+                for dx in 0..<size {
+                    for y in 0..<output.height {
+                        let inY = y * stride + dy - padding
+                        for x in 0..<output.width {
+                            let inX = x * stride + dx - padding
+                            row[y * output.width + x] = inY >= 0 && inY < input.height && inX >= 0 && inX < input.width
+                                ? plane[inY * input.width + inX] : 0
+                        }
+                    }
+                    row += output.spatial
+                }
+            }
+        }
+    }
+
     /// The gradient of one group's sums (shared), and per thread the column matrix of a few
     /// input channels (`columnChannels`) for `col2im`.
     public var backwardScratch: (shared: Int, perThread: Int) {
@@ -264,18 +345,28 @@ public struct Convolutional: Layer {
     /// computed the forward sums.
     public func backward(_ context: BackwardContext) {
         guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
+        let m = filters / groups, n = output.spatial
+        addInputGradient(context) { b, g in
+            let at = (b * groups + g) * m * n
+            context.parallel(m, work: m * n) { rows in
+                for f in rows {
+                    epilogue.backward(context.outputGradient + at + f * n, output: context.output + at + f * n,
+                                      count: n, channel: g * m + f, into: sums + f * n)
+                }
+            }
+            return UnsafePointer(sums)
+        }
+    }
+
+    /// Adds Wᵀ times the gradient of the sums of image b's group g, `sums(b, g)`, folded back
+    /// onto the image by `col2im`, to the input's gradient.
+    private func addInputGradient(_ context: BackwardContext, sums: (Int, Int) -> UnsafePointer<Float>) {
         let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
         let n = output.spatial, area = size * size
         parameters.withUnsafeBufferPointer { buffer in
             for b in 0..<context.batch {
                 for g in 0..<groups {
-                    let at = (b * groups + g) * m * n
-                    context.parallel(m, work: m * n) { rows in
-                        for f in rows {
-                            epilogue.backward(context.outputGradient + at + f * n, output: context.output + at + f * n,
-                                              count: n, channel: g * m + f, into: sums + f * n)
-                        }
-                    }
+                    let sums = sums(b, g)
                     let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]! + g * m * k
                     let image = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
                     if size == 1 {

@@ -24,6 +24,9 @@ public struct Crop: Layer {
         output = Shape(width: width, height: height, channels: input.channels)
     }
 
+    /// Training crops at random places and flips (Darknet's `forward_crop_layer`), not done yet.
+    public var trains: Bool { false }
+
     public var tableEntry: String {
         "Crop Layer: \(input.height) x \(input.width) -> \(output.height) x \(output.width) x \(output.channels) image"
     }

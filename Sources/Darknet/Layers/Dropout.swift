@@ -19,6 +19,9 @@ public struct Dropout: Layer {
         String(format: "dropout       p = %.2f               %4d  ->  %4d", probability, input.count, input.count)
     }
 
+    /// Training drops cells by Darknet's random draws, not done yet.
+    public var trains: Bool { false }
+
     public func forward(_ context: ForwardContext) {
         context.output.update(from: context.input, count: context.batch * input.count)
     }

@@ -149,6 +149,34 @@ public protocol Layer: Sendable {
     var backwardScratch: (shared: Int, perThread: Int) { get }
     /// Adds the gradient with respect to the layer's input(s), from the one with respect to its output.
     func backward(_ context: BackwardContext)
+    /// Whether `Trainer` can train it: its training passes are Darknet's.
+    var trains: Bool { get }
+    /// Training's forward pass (Darknet's with `net.train` set): `forward`'s, unless the layer
+    /// normalizes by its batch. It keeps in `state` what its training backward needs, and
+    /// updates the rolling statistics in `state.parameters`.
+    func forward(training context: ForwardContext, state: TrainingState)
+    /// Training's backward pass: `backward`'s, also adding the gradients of the parameters into
+    /// `state.updates`. Gradients here are Darknet's deltas: of minus the cost.
+    func backward(training context: BackwardContext, state: TrainingState)
+}
+
+/// What one layer keeps across training's passes: its parameters as training changes them,
+/// their updates (Darknet's `*_updates`: the gradients of a batch, then their momentum), and
+/// what its forward pass leaves for its backward pass.
+public final class TrainingState {
+    /// Laid out as the layer's `parameters`.
+    public internal(set) var parameters: [Float]
+    public internal(set) var updates: [Float]
+    /// Batch norm's: the sums before it (Darknet's `x`), after it (`x_norm`), and the batch's
+    /// mean and variance per channel.
+    var sums: [Float] = [], normalized: [Float] = [], mean: [Float] = [], variance: [Float] = []
+    /// Working memory of the backward pass: the gradient of the sums, and im2col's columns.
+    var delta: [Float] = [], columns: [Float] = []
+
+    init(parameters: [Float]) {
+        self.parameters = parameters
+        updates = [Float](repeating: 0, count: parameters.count)
+    }
 }
 
 extension Layer {
@@ -157,6 +185,10 @@ extension Layer {
     public var parameters: [Float] { [] }
     public var scratchCount: Int { 0 }
     public var backwardScratch: (shared: Int, perThread: Int) { (0, 0) }
+    /// Layers without parameters train as they run: their backward pass is Darknet's.
+    public var trains: Bool { parameterBlocks.isEmpty }
+    public func forward(training context: ForwardContext, state: TrainingState) { forward(context) }
+    public func backward(training context: BackwardContext, state: TrainingState) { backward(context) }
     public var earlierInputs: [Int] { [] }
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? { nil }
     public func forward(_ context: ForwardContext, rows: Range<Int>) { forward(context) }

@@ -30,6 +30,12 @@ public struct Softmax: Layer {
         }
     }
 
+    /// Darknet's `backward_softmax_layer`: the cost's delta (truth - p) is already that of the
+    /// logits, so it passes as it is.
+    public func backward(training context: BackwardContext, state: TrainingState) {
+        for i in 0..<(context.batch * input.count) { context.inputGradient[i] += context.outputGradient[i] }
+    }
+
     /// The softmax's Jacobian: ∂pᵢ/∂zⱼ = pᵢ(δᵢⱼ - pⱼ) / temperature, within each group. Darknet's
     /// `backward_softmax_layer` passes the gradient through unchanged instead, as its training
     /// pairs the softmax with a cross-entropy cost whose gradient is already the logits'.
