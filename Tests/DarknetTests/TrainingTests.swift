@@ -59,4 +59,57 @@ final class TrainingTests: XCTestCase {
         // Every block of every convolution but the rolling statistics of a few.
         XCTAssertGreaterThan(moved, 3 * network.layers.filter { $0 is Convolutional }.count, "the step moved too few blocks")
     }
+
+    /// A network of one [net] and a softmax, with `options` in [net].
+    private func settings(_ options: String) throws -> TrainingSettings {
+        try Network(cfg: CfgFile.parse("[net]\ninputs=4\n\(options)\n[softmax]\n", file: "test.cfg")).training
+    }
+
+    /// Each of Darknet's policies, against `get_current_rate`'s formulas worked by hand.
+    func testLearningRatePoliciesAreDarknets() throws {
+        let constant = try settings("learning_rate=0.5")
+        XCTAssertEqual(constant.rate(afterBatches: 1000), 0.5)
+        XCTAssertEqual(try settings("").rate(afterBatches: 0), 0.001)
+        let burn = try settings("learning_rate=0.5\nburn_in=100\npower=2")
+        XCTAssertEqual(burn.rate(afterBatches: 50), 0.5 * 0.25, accuracy: 1e-7)
+        XCTAssertEqual(burn.rate(afterBatches: 100), 0.5)
+        let step = try settings("learning_rate=1\npolicy=step\nstep=10\nscale=0.5")
+        XCTAssertEqual(step.rate(afterBatches: 9), 1)
+        XCTAssertEqual(step.rate(afterBatches: 25), 0.25)
+        let steps = try settings("learning_rate=1\npolicy=steps\nsteps=10,20\nscales=0.1,0.5")
+        XCTAssertEqual(steps.rate(afterBatches: 9), 1)
+        XCTAssertEqual(steps.rate(afterBatches: 10), 0.1, accuracy: 1e-7)
+        XCTAssertEqual(steps.rate(afterBatches: 30), 0.05, accuracy: 1e-7)
+        XCTAssertEqual(try settings("learning_rate=2\npolicy=exp\ngamma=0.5").rate(afterBatches: 3), 0.25)
+        let poly = try settings("learning_rate=1\npolicy=poly\npower=2\nmax_batches=100")
+        XCTAssertEqual(poly.rate(afterBatches: 50), 0.25, accuracy: 1e-7)
+        XCTAssertEqual(try settings("learning_rate=1\npolicy=random\npower=2").rate(afterBatches: 7) { 0.5 }, 0.25)
+        let sigmoid = try settings("learning_rate=1\npolicy=sigmoid\ngamma=0.1\nstep=20")
+        XCTAssertEqual(sigmoid.rate(afterBatches: 20), 0.5)
+        XCTAssertEqual(sigmoid.rate(afterBatches: 30), Float(1 / (1 + exp(1.0))), accuracy: 1e-7)
+        // Darknet's unsigned batch count wraps before the step: the rate is 0 there.
+        XCTAssertEqual(sigmoid.rate(afterBatches: 10), 0)
+        XCTAssertThrowsError(try settings("policy=cosine")) { error in
+            XCTAssertEqual("\(error)", "test.cfg:3: [net] unknown policy 'cosine'; expected constant, step, steps, exp, poly, random or sigmoid")
+        }
+        XCTAssertThrowsError(try settings("policy=steps\nsteps=1,2\nscales=0.1"))
+    }
+
+    /// What cannot be trained says so in one line, before any pass.
+    func testWhatCannotBeTrainedIsRefused() throws {
+        func refusal(_ cfg: String) throws -> String {
+            var network = try Network(cfg: CfgFile.parse(cfg, file: "test.cfg"))
+            try network.randomize(seed: 1)
+            do {
+                _ = try Trainer(network: network)
+                return "trained"
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(try refusal("[net]\ninputs=4\n[connected]\noutput=2\n"),
+                       "test.cfg:1: the network has no [softmax] layer; darkscope trains classifiers by softmax with cost")
+        XCTAssertEqual(try refusal("[net]\nbatch=3\nsubdivisions=2\ninputs=4\n[softmax]\n"),
+                       "test.cfg:2: [net] batch=3 must be positive and a multiple of subdivisions=2 to train")
+        XCTAssertEqual(try refusal("[net]\ninputs=4\n[dropout]\n[softmax]\n"),
+                       "test.cfg:1: layer 0 ([dropout]) cannot be trained by darkscope yet")
+    }
 }
