@@ -113,7 +113,7 @@ enum BatchNormTraining {
         }
         state.normalized = Array(UnsafeBufferPointer(start: values, count: count))
         for c in 0..<channels {
-            let scale = state.parameters[scales + c], bias = state.parameters[c]
+            let scale = state.parameters[scales + c], bias = state.parameters[offsets[.biases]! + c]
             forEach(c) { values[$0] = values[$0] * scale }
             forEach(c) { values[$0] = values[$0] + bias }
         }
@@ -132,7 +132,7 @@ enum BatchNormTraining {
                 let start = (b * channels + c) * spatial
                 var plane: Float = 0
                 for i in start..<(start + spatial) { plane += delta[i] }
-                state.updates[c] += plane
+                state.updates[offsets[.biases]! + c] += plane
             }
             forEach(c) { scaleSum += delta[$0] * state.normalized[$0] }
             state.updates[scales + c] += scaleSum

@@ -53,6 +53,15 @@ public struct Connected: Layer {
     public var operations: Int { 2 * input.count * output.count }
 
     public func forward(_ context: ForwardContext) {
+        products(context)
+        guard let epilogue else { preconditionFailure("forward before load") }
+        for index in 0..<(context.batch * output.count) {
+            epilogue.apply(context.output + index, count: 1, channel: index % output.count)
+        }
+    }
+
+    /// The weights times each image's input, into the output.
+    private func products(_ context: ForwardContext) {
         let outputs = output.count, inputs = input.count
         parameters.withUnsafeBufferPointer { buffer in
             let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]!
@@ -69,9 +78,45 @@ public struct Connected: Layer {
                 }
             }
         }
-        guard let epilogue else { preconditionFailure("forward before load") }
-        for index in 0..<(context.batch * outputs) {
-            epilogue.apply(context.output + index, count: 1, channel: index % outputs)
+    }
+
+    public var trains: Bool { true }
+
+    /// With batch norm, the products, then `BatchNormTraining` (one value a channel) and the
+    /// activation, as Darknet's `forward_connected_layer` with `net.train` set.
+    public func forward(training context: ForwardContext, state: TrainingState) {
+        guard batchNormalize else { return forward(context) }
+        products(context)
+        BatchNormTraining.forward(context.output, batch: context.batch, channels: output.count, spatial: 1,
+                                  offsets: offsets, state: state)
+        activation.apply(context.output, count: context.batch * output.count)
+    }
+
+    /// Darknet's `backward_connected_layer`: the delta through the activation and batch norm
+    /// (or the bias), then the weights' gradient, deltaᵀ times the inputs, and the input's
+    /// delta, delta times the weights, added.
+    public func backward(training context: BackwardContext, state: TrainingState) {
+        let outputs = output.count, inputs = input.count, count = context.batch * outputs
+        if state.delta.count != count { state.delta = [Float](repeating: 0, count: count) }
+        for i in 0..<count { state.delta[i] = context.outputGradient[i] * activation.gradient(output: context.output[i]) }
+        let weights = offsets[.weights(fanIn: 0)]!
+        state.delta.withUnsafeMutableBufferPointer { delta in
+            if batchNormalize {
+                BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: outputs, spatial: 1,
+                                           offsets: offsets, state: state)
+            } else {
+                for i in 0..<count { state.updates[offsets[.biases]! + i % outputs] += delta[i] }
+            }
+            state.updates.withUnsafeMutableBufferPointer { updates in
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(context.batch), 1,
+                            delta.baseAddress!, Int32(outputs), context.input, Int32(inputs), 1,
+                            updates.baseAddress! + weights, Int32(inputs))
+            }
+            parameters.withUnsafeBufferPointer { parameters in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(context.batch), Int32(inputs), Int32(outputs), 1,
+                            delta.baseAddress!, Int32(outputs), parameters.baseAddress! + weights, Int32(inputs), 1,
+                            context.inputGradient, Int32(inputs))
+            }
         }
     }
 
