@@ -1,5 +1,6 @@
 import Darknet
 import Foundation
+import Render
 import XCTest
 
 /// Training against Debian's libdarknet: `train_network` from the same weights on the same
@@ -185,5 +186,117 @@ final class TrainingTests: XCTestCase {
                        "test.cfg:2: [net] batch=3 must be positive and a multiple of subdivisions=2 to train")
         XCTAssertEqual(try refusal("[net]\ninputs=4\n[dropout]\n[softmax]\n"),
                        "test.cfg:1: layer 0 ([dropout]) cannot be trained by darkscope yet")
+    }
+
+    /// A small classifier with a connected layer, for `darkscope train` on a folder.
+    static let stripesCfg = """
+        [net]
+        batch=8
+        width=16
+        height=16
+        channels=3
+        learning_rate=0.05
+        momentum=0.9
+        decay=0.0005
+        max_batches=60
+        [convolutional]
+        batch_normalize=1
+        filters=8
+        size=3
+        pad=1
+        activation=leaky
+        [maxpool]
+        size=2
+        stride=2
+        [convolutional]
+        batch_normalize=1
+        filters=16
+        size=3
+        pad=1
+        activation=leaky
+        [avgpool]
+        [connected]
+        output=2
+        activation=linear
+        [softmax]
+        """
+
+    /// `darkscope train` as a person runs it: a folder of two labels (horizontal and vertical
+    /// stripes of many shades) learnt from scratch in 60 batches, a line per batch as
+    /// Darknet prints it, weights that Debian's Darknet reads and classifies with as darkscope
+    /// does, never written over without --force; and bad data refused in one line.
+    func testTrainCommandLearnsAFolderAndDarknetReadsItsWeights() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("stripes")
+        for (label, horizontal) in [("horizontal", true), ("vertical", false)] {
+            let folder = data.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for shade in 0..<10 {
+                var raster = Raster(width: 16, height: 16)
+                for y in 0..<16 {
+                    for x in 0..<16 where (horizontal ? y : x) % 4 < 2 {
+                        raster[x, y] = RGB(UInt8(25 * shade), UInt8(255 - 20 * shade), UInt8(60 + 10 * shade))
+                    }
+                }
+                try raster.writePNG(to: folder.appendingPathComponent("\(shade).png").path)
+            }
+        }
+        let cfg = directory.appendingPathComponent("stripes.cfg").path
+        try Self.stripesCfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let run = try darkscope("train", data.path, cfg, "--backup", directory.path)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let lines = run.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 61, run.stdout)
+        XCTAssertTrue(lines[0].hasPrefix("1, 0.400: "), String(lines[0]))
+        XCTAssertTrue(lines[59].hasPrefix("60, 24.000: ") && lines[59].hasSuffix("480 images"), String(lines[59]))
+        func average(_ line: Substring) -> Float? { line.split(separator: " ").dropFirst(3).first.flatMap { Float($0) } }
+        let first = try XCTUnwrap(average(lines[0])), last = try XCTUnwrap(average(lines[59]))
+        XCTAssertLessThan(last, first / 5, "the average loss fell from \(first) to \(last)")
+        let weights = directory.appendingPathComponent("stripes_final.weights").path
+        XCTAssertEqual(lines[60], "wrote \(weights)")
+        XCTAssertEqual(try WeightsFile(path: weights).header.seen, 480)
+
+        // Both classify the two kinds as the labels say, with the same probabilities.
+        let names = directory.appendingPathComponent("names.txt").path
+        try "horizontal\nvertical\n".write(toFile: names, atomically: true, encoding: .utf8)
+        let dataFile = directory.appendingPathComponent("stripes.data").path
+        try "classes=2\nnames=\(names)\ntop=2\n".write(toFile: dataFile, atomically: true, encoding: .utf8)
+        try Oracle.requireDarknet()
+        for (label, image) in [("horizontal", "horizontal/3.png"), ("vertical", "vertical/7.png")] {
+            let path = data.appendingPathComponent(image).path
+            let ours = try darkscope("classify", cfg, weights, path, "--labels", names, "--top", "2")
+            let theirs = try runProcess(Oracle.darknet, ["classifier", "predict", dataFile, cfg, weights, path])
+            XCTAssertEqual(ours.status, 0, ours.stderr)
+            let top = ours.stdout.split(separator: "\n").map(String.init)
+            XCTAssertTrue(top.first?.hasSuffix(": \(label)") == true, ours.stdout)
+            XCTAssertEqual(theirs.stdout.split(separator: "\n").suffix(2).map(String.init), top, theirs.stdout + theirs.stderr)
+        }
+
+        // Never over a file it did not write in this run.
+        let before = try Data(contentsOf: URL(fileURLWithPath: weights))
+        let again = try darkscope("train", data.path, cfg, "--backup", directory.path, "--max-batches", "1")
+        XCTAssertEqual(again.status, 1)
+        XCTAssertEqual(again.stderr, "darkscope: \(weights) exists; darkscope never overwrites weights without --force\n")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: weights)), before)
+        let forced = try darkscope("train", data.path, cfg, weights, "--backup", directory.path, "--max-batches", "61", "--force")
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertTrue(forced.stdout.hasPrefix("61, 24.400: "), "resumed from the weights' 480 images: \(forced.stdout)")
+
+        // Bad data: one line each, non-zero exit.
+        let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty.appendingPathComponent("cat"), withIntermediateDirectories: true)
+        let missingList = directory.appendingPathComponent("missing.data").path
+        try "classes=2\ntrain=\(directory.path)/nowhere.txt\nlabels=\(names)\n".write(toFile: missingList, atomically: true, encoding: .utf8)
+        for (arguments, message) in [
+            ([directory.appendingPathComponent("none").path, cfg], "no such file or folder"),
+            ([empty.path, cfg], "the label 'cat' has no .jpg or .png images"),
+            ([missingList, cfg], "nowhere.txt (train= of \(missingList)): cannot be read as text"),
+        ] {
+            let result = try runProcess(Repo.binary, ["train"] + arguments)
+            XCTAssertEqual(result.status, 1, arguments.joined(separator: " "))
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.contains(message), result.stderr)
+        }
     }
 }
