@@ -26,8 +26,8 @@ final class TrainingTests: XCTestCase {
         try checkStep(network, cfg: cfg, images: images, labels: [258, 22], in: directory)
     }
 
-    /// The same for connected layers with and without batch norm, a route of two layers, a
-    /// shortcut, strided and grouped convolutions, over two steps of batch 4 (the second with
+    /// The same for connected layers with and without batch norm, dropout (C's `rand()`
+    /// seeded alike on both sides), a route of two layers, a shortcut, strided and grouped convolutions, over two steps of batch 4 (the second with
     /// the first's momentum), from random weights. Not batch 2: batch norm over two values
     /// normalizes each to ±0.71 whatever their difference, and its gradient grows as that
     /// difference shrinks: there a connected layer's rolling mean came 1.5e-4 from Darknet's,
@@ -81,6 +81,8 @@ final class TrainingTests: XCTestCase {
             output=24
             batch_normalize=1
             activation=leaky
+            [dropout]
+            probability=0.3
             [connected]
             output=10
             activation=linear
@@ -108,13 +110,13 @@ final class TrainingTests: XCTestCase {
         FileManager.default.createFile(atPath: imagesPath, contents: images.withUnsafeBytes { Data($0) })
         FileManager.default.createFile(atPath: labelsPath, contents: labels.map(Int32.init).withUnsafeBytes { Data($0) })
         let trained = directory.appendingPathComponent("trained.weights").path
-        let result = try runProcess(Oracle.helper(), ["train", cfg, weights, imagesPath, labelsPath, trained])
+        let result = try runProcess(Oracle.helper(), ["train", cfg, weights, imagesPath, labelsPath, trained, "7"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let darknetLoss = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("loss ") }.flatMap { Float($0.dropFirst(5)) })
         let expected = try WeightsFile(path: trained)
         XCTAssertEqual(expected.header.seen, UInt64(labels.count))
 
-        let trainer = try Trainer(network: network)
+        let trainer = try Trainer(network: network, seed: 7)
         let loss = try trainer.train(images: images, labels: labels)
         XCTAssertEqual(trainer.seen, UInt64(labels.count))
         XCTAssertLessThanOrEqual(abs(loss - darknetLoss) / darknetLoss, 1e-5, "loss \(loss) against Darknet's \(darknetLoss)")
@@ -170,7 +172,8 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try settings("policy=steps\nsteps=1,2\nscales=0.1"))
     }
 
-    /// What cannot be trained says so in one line, before any pass.
+    /// What cannot be trained says so in one line, before any pass (a crop's training draws
+    /// random crops and flips, not done yet).
     func testWhatCannotBeTrainedIsRefused() throws {
         func refusal(_ cfg: String) throws -> String {
             var network = try Network(cfg: CfgFile.parse(cfg, file: "test.cfg"))
@@ -184,8 +187,8 @@ final class TrainingTests: XCTestCase {
                        "test.cfg:1: the network has no [softmax] layer; darkscope trains classifiers by softmax with cost")
         XCTAssertEqual(try refusal("[net]\nbatch=3\nsubdivisions=2\ninputs=4\n[softmax]\n"),
                        "test.cfg:2: [net] batch=3 must be positive and a multiple of subdivisions=2 to train")
-        XCTAssertEqual(try refusal("[net]\ninputs=4\n[dropout]\n[softmax]\n"),
-                       "test.cfg:1: layer 0 ([dropout]) cannot be trained by darkscope yet")
+        XCTAssertEqual(try refusal("[net]\nwidth=4\nheight=4\nchannels=1\n[crop]\ncrop_width=2\ncrop_height=2\n[softmax]\n"),
+                       "test.cfg:1: layer 0 ([crop]) cannot be trained by darkscope yet")
     }
 
     /// A small classifier with a connected layer, for `darkscope train` on a folder.

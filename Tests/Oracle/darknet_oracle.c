@@ -6,11 +6,12 @@
  *   darknet_oracle gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT
  *                                                     the forward pass, then every layer's delta and the
  *                                                     input's from SEED as layer LAYER's delta
- *   darknet_oracle train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights
+ *   darknet_oracle train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights SEED
  *                                                     train_network over the images (CHW, one after
  *                                                     another, a multiple of the cfg's batch) with
  *                                                     one-hot truths from the int32 labels; saves the
- *                                                     weights and prints the loss train_network returns
+ *                                                     weights and prints the loss train_network returns;
+ *                                                     srand(SEED) first, for dropout's draws
  *
  * OUT holds little-endian int32 counts each followed by that many float32 values:
  * one record per layer for `layers`; width, height, channels then the pixels for `image`;
@@ -117,8 +118,10 @@ static int dump_gradients(char *cfg, char *weights, const char *input_path, int 
     return 0;
 }
 
-static int train(char *cfg, char *weights, const char *images_path, const char *labels_path, char *out_path) {
+static int train(char *cfg, char *weights, const char *images_path, const char *labels_path, char *out_path,
+                 unsigned seed) {
     network *net = load_network(cfg, weights, 0);
+    srand(seed);
     FILE *labels_file = fopen(labels_path, "rb");
     if (!labels_file) { perror(labels_path); return 2; }
     fseek(labels_file, 0, SEEK_END);
@@ -159,9 +162,10 @@ int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[1], "image")) return dump_image(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (argc == 8 && !strcmp(argv[1], "gradient"))
         return dump_gradients(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6], argv[7]);
-    if (argc == 7 && !strcmp(argv[1], "train")) return train(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    if (argc == 8 && !strcmp(argv[1], "train"))
+        return train(argv[2], argv[3], argv[4], argv[5], argv[6], (unsigned)strtoul(argv[7], NULL, 10));
     fprintf(stderr, "usage: darknet_oracle layers CFG WEIGHTS INPUT.f32 OUT | image PATH WIDTH HEIGHT OUT"
                     " | gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT"
-                    " | train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights\n");
+                    " | train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights SEED\n");
     return 2;
 }

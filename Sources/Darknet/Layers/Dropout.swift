@@ -19,8 +19,27 @@ public struct Dropout: Layer {
         String(format: "dropout       p = %.2f               %4d  ->  %4d", probability, input.count, input.count)
     }
 
-    /// Training drops cells by Darknet's random draws, not done yet.
-    public var trains: Bool { false }
+    public var trains: Bool { true }
+
+    /// Darknet's `forward_dropout_layer` with `net.train` set: each value dropped (0) where
+    /// its draw of C's `rand()` (`rand_uniform(0, 1)`, in value order) falls below the
+    /// probability, else scaled by 1 / (1 - probability). Darknet drops in the previous layer's
+    /// own output, which that layer's backward then reads; with a linear, leaky or ReLU
+    /// activation, whose gradient a positive scale or a dropped cell (whose delta is 0) does
+    /// not change, that is the same as dropping in a copy, as here.
+    public func forward(training context: ForwardContext, state: TrainingState) {
+        let count = context.batch * input.count, scale = Float(1 / (1 - Double(probability)))
+        state.draws = (0..<count).map { _ in Float(rand()) / Float(RAND_MAX) }
+        for i in 0..<count { context.output[i] = state.draws[i] < probability ? 0 : context.input[i] * scale }
+    }
+
+    /// Darknet's `backward_dropout_layer`: the delta of the cells kept, scaled alike.
+    public func backward(training context: BackwardContext, state: TrainingState) {
+        let scale = Float(1 / (1 - Double(probability)))
+        for i in 0..<(context.batch * input.count) where state.draws[i] >= probability {
+            context.inputGradient[i] += context.outputGradient[i] * scale
+        }
+    }
 
     public func forward(_ context: ForwardContext) {
         context.output.update(from: context.input, count: context.batch * input.count)

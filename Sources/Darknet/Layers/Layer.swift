@@ -172,6 +172,8 @@ public final class TrainingState {
     var sums: [Float] = [], normalized: [Float] = [], mean: [Float] = [], variance: [Float] = []
     /// Working memory of the backward pass: the gradient of the sums, and im2col's columns.
     var delta: [Float] = [], columns: [Float] = []
+    /// Dropout's draws, one per value.
+    var draws: [Float] = []
 
     init(parameters: [Float]) {
         self.parameters = parameters

@@ -18,8 +18,10 @@ public final class Trainer {
     private var states: [TrainingState]
     private let workers: Workers?
 
-    /// `network` with its weights loaded (or drawn); `threads` defaults to the processors available.
-    public init(network: Network, threads: Int? = nil) throws {
+    /// `network` with its weights loaded (or drawn); `threads` defaults to the processors
+    /// available. Dropout draws from C's `rand()`, as Darknet's does: `seed` seeds it (`srand`),
+    /// so that a run with Darknet seeded alike draws the same cells.
+    public init(network: Network, threads: Int? = nil, seed: UInt32 = 1) throws {
         var network = network
         if network.convolution != .darknet { network.use(.darknet) }
         let settings = network.training
@@ -41,6 +43,7 @@ public final class Trainer {
         self.softmax = softmax
         seen = network.weightsHeader?.seen ?? 0
         states = network.layers.map { TrainingState(parameters: $0.parameters) }
+        srand(seed)
         openblas_set_num_threads(1)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
