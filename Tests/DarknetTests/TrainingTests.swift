@@ -276,6 +276,16 @@ final class TrainingTests: XCTestCase {
             XCTAssertEqual(theirs.stdout.split(separator: "\n").suffix(2).map(String.init), top, theirs.stdout + theirs.stderr)
         }
 
+        // darkscope valid on the same folder: every image right, counted in the matrix.
+        let valid = try darkscope("valid", data.path, cfg, weights, "--json")
+        XCTAssertEqual(valid.status, 0, valid.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(valid.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["images"] as? Int, 20)
+        XCTAssertEqual(report["k"] as? Int, 2)
+        XCTAssertEqual(report["top1"] as? Double, 1)
+        XCTAssertEqual(report["confusion"] as? [[Int]], [[10, 0], [0, 10]])
+        XCTAssertEqual(report["labels"] as? [String], ["horizontal", "vertical"])
+
         // Never over a file it did not write in this run.
         let before = try Data(contentsOf: URL(fileURLWithPath: weights))
         let again = try darkscope("train", data.path, cfg, "--backup", directory.path, "--max-batches", "1")
@@ -317,9 +327,36 @@ final class TrainingTests: XCTestCase {
         let run = try runProcess("/usr/bin/env", ["DARKSCOPE=\(Repo.binary)", Repo.path("scripts/digits-demo"), directory.path])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(start), 300)
-        let last = run.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        let percent = try XCTUnwrap(last.split(separator: " ").dropLast().last.flatMap { Double($0) }, last)
-        XCTAssertTrue(last.hasPrefix("validation top-1: "), last)
+        // darkscope valid's lines: "top-1: 97.50% (351/360)", then top-5 and the confusion matrix.
+        let line = try XCTUnwrap(run.stdout.split(separator: "\n").first { $0.hasPrefix("top-1: ") }, run.stdout)
+        let percent = try XCTUnwrap(Double(line.dropFirst(7).prefix { $0 != "%" }), String(line))
         XCTAssertGreaterThanOrEqual(percent, 95, run.stdout)
+        XCTAssertTrue(line.hasSuffix("/360)"), String(line))
+        XCTAssertTrue(run.stdout.contains("truth \\ guess"), run.stdout)
+    }
+
+    /// `darkscope partial` writes what Darknet's `partial` writes, byte for byte: seen 0 and
+    /// the first N layers' parameters of Tiny Darknet.
+    func testPartialWritesDarknetsFile() throws {
+        try Oracle.requireDarknet()
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let weights = try Repo.requireTinyWeights(), cfg = Repo.path("cfg/tiny.cfg")
+        let ours = directory.appendingPathComponent("ours.weights").path, theirs = directory.appendingPathComponent("theirs.weights").path
+        let run = try darkscope("partial", cfg, weights, ours, "9")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let darknet = try runProcess(Oracle.darknet, ["partial", cfg, weights, theirs, "9"], currentDirectory: Oracle.share)
+        XCTAssertEqual(darknet.status, 0, darknet.stderr)
+        let mine = try Data(contentsOf: URL(fileURLWithPath: ours))
+        XCTAssertEqual(mine, try Data(contentsOf: URL(fileURLWithPath: theirs)))
+        var network = try Network(cfg: cfg)
+        let floats = network.layers.prefix(9).reduce(0) { $0 + $1.parameterCount }
+        XCTAssertEqual(mine.count, 20 + 4 * floats)
+        XCTAssertLessThan(floats, network.parameterCount)
+        try network.loadWeights(path: weights)
+        // Refused: an existing file, and more layers than the network has.
+        XCTAssertEqual(try darkscope("partial", cfg, weights, ours, "9").status, 1)
+        let tooMany = try darkscope("partial", cfg, weights, directory.appendingPathComponent("x.weights").path, "99")
+        XCTAssertEqual(tooMany.stderr, "darkscope: the network has \(network.layers.count) layers; N must be 0...\(network.layers.count), not 99\n")
     }
 }

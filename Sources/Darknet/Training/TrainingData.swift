@@ -8,16 +8,18 @@ public struct TrainingData: Sendable {
     public var examples: [(path: String, label: Int)]
     /// The data file's `backup=` folder, if it gives one.
     public var backup: String?
+    /// The data file's `top=`: how many of the best guesses count for top-k accuracy.
+    public var top: Int?
 
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Reads a folder or a data file; `path` says which.
-    public init(path: String) throws {
+    /// Reads a folder or a data file (its `list`: `train` or `valid`); `path` says which.
+    public init(path: String, list: String = "train") throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw DarknetError.usage("\(path): no such file or folder")
         }
-        if isFolder.boolValue { try self.init(folder: path) } else { try self.init(dataFile: path) }
+        if isFolder.boolValue { try self.init(folder: path) } else { try self.init(dataFile: path, list: list) }
     }
 
     /// One label per subfolder, named as it; its images are the files in it.
@@ -39,16 +41,17 @@ public struct TrainingData: Sendable {
             examples += images.map { ("\(folder)/\(label)/\($0)", index) }
         }
         backup = nil
+        top = nil
     }
 
     /// Darknet's data file: `labels=` names the classes, one a line; `train=` lists the images,
     /// whose label is the one named by a folder or file-name part of the path. Darknet matches a
     /// label anywhere in the path, so `cat` also matches `classification/`; here only whole
     /// parts of the path count, and an image that names two labels or none is an error.
-    public init(dataFile: String) throws {
+    public init(dataFile: String, list key: String = "train") throws {
         let options = try Self.options(dataFile)
-        guard let list = options["train"], let names = options["labels"] else {
-            throw DarknetError.usage("\(dataFile): a data file must give train= (the list of images) and labels= (the label names)")
+        guard let list = options[key], let names = options["labels"] else {
+            throw DarknetError.usage("\(dataFile): a data file must give \(key)= (the list of images) and labels= (the label names)")
         }
         let labels = try Self.lines(names, for: "labels= of \(dataFile)")
         self.labels = labels
@@ -57,7 +60,7 @@ public struct TrainingData: Sendable {
             throw DarknetError.usage("\(dataFile): classes=\(classes) but \(names) names \(labels.count) labels")
         }
         let index = Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        examples = try Self.lines(list, for: "train= of \(dataFile)").map { path in
+        examples = try Self.lines(list, for: "\(key)= of \(dataFile)").map { path in
             // The path's parts, and the file's name without its extension and split at _ and -.
             let url = URL(fileURLWithPath: path), stem = url.deletingPathExtension().lastPathComponent
             let folders: [String] = Array(url.pathComponents.dropLast())
@@ -71,6 +74,7 @@ public struct TrainingData: Sendable {
         }
         guard !examples.isEmpty else { throw DarknetError.usage("\(list): no images in it") }
         backup = options["backup"]
+        top = options["top"].flatMap(Int.init)
     }
 
     /// `key = value` lines; `#` starts a comment.
