@@ -38,6 +38,9 @@ struct Train: ParsableCommand {
     @Option(help: "Folder for the weights (default: the data file's backup=, else the current folder).")
     var backup: String?
 
+    @Option(help: "Write NAME.backup every N batches.")
+    var backupEvery = 100
+
     @Flag(help: "Overwrite existing weights files.")
     var force = false
 
@@ -47,6 +50,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if backupEvery < 1 { throw ValidationError("--backup-every must be at least 1") }
     }
 
     func run() throws {
@@ -64,15 +68,26 @@ struct Train: ParsableCommand {
         let name = URL(fileURLWithPath: cfg).deletingPathExtension().lastPathComponent
         let folder = backup ?? data.backup ?? FileManager.default.currentDirectoryPath
         let output = (folder as NSString).appendingPathComponent("\(name)_final.weights")
-        // Refused before any training, not after it.
-        if !force && FileManager.default.fileExists(atPath: output) {
-            throw DarknetError.usage("\(output) exists; darkscope never overwrites weights without --force")
+        let backupPath = (folder as NSString).appendingPathComponent("\(name).backup")
+        // Refused before any training, not after it; the backup it resumes from is its own to replace.
+        for path in [output, backupPath] where !force && FileManager.default.fileExists(atPath: path) {
+            guard let weights, path == backupPath,
+                  URL(fileURLWithPath: weights).standardizedFileURL == URL(fileURLWithPath: path).standardizedFileURL else {
+                throw DarknetError.usage("\(path) exists; darkscope never overwrites weights without --force")
+            }
         }
+        let stops = StopSignals()
         let size = network.input
         var order = ExampleOrder(count: data.examples.count, seed: seed, inOrder: inOrder)
         var average: Float?
         let start = Date()
         while trainer.batches < batches {
+            if let signal = stops.received {
+                try save(trainer, to: backupPath)
+                Output.line("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after batch \(trainer.batches): wrote \(backupPath); train from it to go on")
+                try Output.finish()
+                Darkscope.exit(withError: ExitCode(128 + signal))
+            }
             var images: [Float] = [], labels: [Int] = []
             while labels.count < network.training.batch {
                 let example = data.examples[order.next()]
@@ -90,13 +105,43 @@ struct Train: ParsableCommand {
                                Double(trainer.seen) / Double(data.examples.count), loss, average!, trainer.rate,
                                Date().timeIntervalSince(start), trainer.seen))
             fflush(stdout)
+            if trainer.batches % backupEvery == 0 { try save(trainer, to: backupPath) }
         }
-        let trained = trainer.network
-        try WeightsFile.write(path: output, header: trained.weightsHeader ?? WeightsHeader(), overwrite: force) { put in
-            try trained.parameters.withUnsafeBytes { try put($0) }
-        }
+        try save(trainer, to: output)
         Output.line("wrote \(output)")
     }
+
+    /// Writes the weights as trained so far; a file in the way was checked at the start.
+    private func save(_ trainer: Trainer, to path: String) throws {
+        let trained = trainer.network
+        try WeightsFile.write(path: path, header: trained.weightsHeader ?? WeightsHeader(), overwrite: true) { put in
+            try trained.parameters.withUnsafeBytes { try put($0) }
+        }
+    }
+}
+
+/// SIGINT and SIGTERM while training: taken note of, so that the batch under way finishes
+/// and a backup is written before the process exits.
+final class StopSignals: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var signal: Int32?
+
+    init() {
+        for number in [SIGINT, SIGTERM] {
+            // Ignored by the default handler, so that only the source sees it.
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.note(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func note(_ number: Int32) { lock.withLock { signal = signal ?? number } }
+
+    /// The first stop signal received, if any.
+    var received: Int32? { lock.withLock { signal } }
 }
 
 /// Which example comes next: list order round and round, or a seeded random draw; images

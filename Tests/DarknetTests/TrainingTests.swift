@@ -227,7 +227,8 @@ final class TrainingTests: XCTestCase {
     /// `darkscope train` as a person runs it: a folder of two labels (horizontal and vertical
     /// stripes of many shades) learnt from scratch in 60 batches, a line per batch as
     /// Darknet prints it, weights that Debian's Darknet reads and classifies with as darkscope
-    /// does, never written over without --force; and bad data refused in one line.
+    /// does, never written over without --force, a backup on Ctrl-C that a later run goes on
+    /// from; and bad data refused in one line.
     func testTrainCommandLearnsAFolderAndDarknetReadsItsWeights() throws {
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -295,6 +296,21 @@ final class TrainingTests: XCTestCase {
         let forced = try darkscope("train", data.path, cfg, weights, "--backup", directory.path, "--max-batches", "61", "--force")
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertTrue(forced.stdout.hasPrefix("61, 24.400: "), "resumed from the weights' 480 images: \(forced.stdout)")
+
+        // Ctrl-C: the batch under way ends, NAME.backup is written, and a run from it goes on
+        // from the batch after (the backup it resumes from it may replace without --force).
+        let long = try runProcess("/usr/bin/timeout", ["--preserve-status", "-s", "INT", "1.5", Repo.binary, "train", data.path, cfg,
+                                                       "--backup", directory.path, "--max-batches", "100000000", "--force"])
+        XCTAssertEqual(long.status, 130, long.stderr)
+        let backup = directory.appendingPathComponent("stripes.backup").path
+        let stopped = try XCTUnwrap(long.stdout.split(separator: "\n").last.map(String.init))
+        XCTAssertTrue(stopped.hasPrefix("stopped by SIGINT after batch ") && stopped.hasSuffix("wrote \(backup); train from it to go on"), stopped)
+        let done = try XCTUnwrap(Int(stopped.dropFirst("stopped by SIGINT after batch ".count).prefix { $0 != ":" }))
+        XCTAssertGreaterThan(done, 0)
+        XCTAssertEqual(try WeightsFile(path: backup).header.seen, UInt64(8 * done))
+        let resumed = try darkscope("train", data.path, cfg, backup, "--backup", directory.path, "--max-batches", "\(done + 1)", "--force")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.hasPrefix("\(done + 1), "), resumed.stdout)
 
         // Bad data: one line each, non-zero exit.
         let empty = directory.appendingPathComponent("empty")
