@@ -72,6 +72,17 @@ public enum Activation: String, CaseIterable, Sendable {
         }
     }
 
+    /// Darknet's `gradient_array`: each of `count` deltas times the activation's slope at its
+    /// output, into `result`.
+    func gradient(_ delta: UnsafePointer<Float>, output: UnsafePointer<Float>, count: Int, into result: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .linear: result.update(from: delta, count: count)
+        case .leaky: for i in 0..<count { result[i] = output[i] > 0 ? delta[i] : delta[i] * 0.1 }
+        case .relu: for i in 0..<count { result[i] = output[i] > 0 ? delta[i] : 0 }
+        default: for i in 0..<count { result[i] = delta[i] * gradient(output: output[i]) }
+        }
+    }
+
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
         if let kernelActivation { return ds_activate(values, count, kernelActivation) }
         for i in 0..<count { values[i] = self(values[i]) }

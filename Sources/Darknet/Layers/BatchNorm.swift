@@ -86,36 +86,42 @@ final class ChannelEpilogue: @unchecked Sendable {
 /// Batch norm as Darknet trains it (`forward_batchnorm_layer` and `backward_batchnorm_layer`
 /// with `net.train` set): each channel normalized by the batch's own mean and (unbiased)
 /// variance, the rolling statistics moved 1 % towards them; `values` are `batch` images of
-/// `channels` planes of `spatial` floats.
+/// `channels` planes of `spatial` floats. Sums in float, in Darknet's order (`mean_cpu`,
+/// `variance_cpu`, `backward_bias`, …): over a 224 × 224 layer, double sums moved the loss by 2e-4.
 enum BatchNormTraining {
     /// From the sums in `values` to the scaled and biased normalized values, in place.
     static func forward(_ values: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
                         offsets: ParameterOffsets, state: TrainingState) {
         let count = batch * channels * spatial, n = batch * spatial
-        let forEach = Channel(batch: batch, channels: channels, spatial: spatial).forEach
-        state.sums = Array(UnsafeBufferPointer(start: values, count: count))
-        state.mean = [Float](repeating: 0, count: channels)
-        state.variance = [Float](repeating: 0, count: channels)
-        let scales = offsets[.scales]!, mean = offsets[.rollingMean]!, variance = offsets[.rollingVariance]!
-        // Summed in float, in Darknet's order (`mean_cpu`, `variance_cpu`): over a 224 × 224
-        // layer, double sums move the loss by 2e-4.
-        for c in 0..<channels {
-            var m: Float = 0, v: Float = 0
-            forEach(c) { m += values[$0] }
-            m *= Float(1 / Double(n))
-            forEach(c) { v = Float(Double(v) + pow(Double(values[$0] - m), 2)) }
-            v *= Float(1 / Double(n - 1))
-            (state.mean[c], state.variance[c]) = (m, v)
-            state.parameters[mean + c] = state.parameters[mean + c] * 0.99 + 0.01 * m
-            state.parameters[variance + c] = state.parameters[variance + c] * 0.99 + 0.01 * v
-            let divisor = Double(v).squareRoot() + Double(Float(0.000001))
-            forEach(c) { values[$0] = Float(Double(values[$0] - m) / divisor) }
+        let planes = Channel(batch: batch, channels: channels, spatial: spatial)
+        state.sums.resize(to: count)
+        state.normalized.resize(to: count)
+        state.mean.resize(to: channels)
+        state.variance.resize(to: channels)
+        let scales = offsets[.scales]!, biases = offsets[.biases]!
+        let rollingMean = offsets[.rollingMean]!, rollingVariance = offsets[.rollingVariance]!
+        state.sums.withUnsafeMutableBufferPointer { sums in
+            sums.baseAddress!.update(from: values, count: count)
         }
-        state.normalized = Array(UnsafeBufferPointer(start: values, count: count))
-        for c in 0..<channels {
-            let scale = state.parameters[scales + c], bias = state.parameters[offsets[.biases]! + c]
-            forEach(c) { values[$0] = values[$0] * scale }
-            forEach(c) { values[$0] = values[$0] + bias }
+        state.parameters.withUnsafeMutableBufferPointer { parameters in
+            for c in 0..<channels {
+                var m: Float = 0, v: Float = 0
+                planes.forEach(c) { m += values[$0] }
+                m *= Float(1 / Double(n))
+                // Darknet adds pow's double square to the float sum.
+                planes.forEach(c) { let d = Double(values[$0] - m); v = Float(Double(v) + d * d) }
+                v *= Float(1 / Double(n - 1))
+                (state.mean[c], state.variance[c]) = (m, v)
+                parameters[rollingMean + c] = parameters[rollingMean + c] * 0.99 + 0.01 * m
+                parameters[rollingVariance + c] = parameters[rollingVariance + c] * 0.99 + 0.01 * v
+                let divisor = Double(v).squareRoot() + Double(Float(0.000001))
+                planes.forEach(c) { values[$0] = Float(Double(values[$0] - m) / divisor) }
+            }
+            state.normalized.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: values, count: count) }
+            for c in 0..<channels {
+                let scale = parameters[scales + c], bias = parameters[biases + c]
+                planes.forEach(c) { values[$0] = values[$0] * scale + bias }
+            }
         }
     }
 
@@ -123,30 +129,36 @@ enum BatchNormTraining {
     /// sums, in place, adding the biases' and scales' gradients to `state.updates`.
     static func backward(_ delta: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
                          offsets: ParameterOffsets, state: TrainingState) {
-        let scales = offsets[.scales]!, n = Double(batch * spatial)
-        let forEach = Channel(batch: batch, channels: channels, spatial: spatial).forEach
-        // Float sums in Darknet's order, as in `forward`; the bias's plane by plane (`backward_bias`).
-        for c in 0..<channels {
-            var scaleSum: Float = 0
-            for b in 0..<batch {
-                let start = (b * channels + c) * spatial
-                var plane: Float = 0
-                for i in start..<(start + spatial) { plane += delta[i] }
-                state.updates[offsets[.biases]! + c] += plane
-            }
-            forEach(c) { scaleSum += delta[$0] * state.normalized[$0] }
-            state.updates[scales + c] += scaleSum
-            let scale = state.parameters[scales + c]
-            forEach(c) { delta[$0] = delta[$0] * scale }
-            let m = state.mean[c], v = state.variance[c] + 0.00001
-            var meanDelta: Float = 0, varianceDelta: Float = 0
-            forEach(c) { meanDelta += delta[$0] }
-            meanDelta = Float(Double(meanDelta) * (-1 / Double(v).squareRoot()))
-            forEach(c) { varianceDelta += delta[$0] * (state.sums[$0] - m) }
-            varianceDelta = Float(Double(varianceDelta) * (-0.5 * pow(Double(v), -1.5)))
-            let root = Double(v).squareRoot(), meanShare = Double(meanDelta / Float(n))
-            forEach(c) { i in
-                delta[i] = Float(Double(delta[i]) / root + Double(varianceDelta) * 2 * Double(state.sums[i] - m) / n + meanShare)
+        let scales = offsets[.scales]!, biases = offsets[.biases]!, n = Double(batch * spatial)
+        let planes = Channel(batch: batch, channels: channels, spatial: spatial)
+        state.updates.withUnsafeMutableBufferPointer { updates in
+            state.sums.withUnsafeBufferPointer { sums in
+                state.normalized.withUnsafeBufferPointer { normalized in
+                    for c in 0..<channels {
+                        for b in 0..<batch {
+                            let start = (b * channels + c) * spatial
+                            var plane: Float = 0
+                            for i in start..<(start + spatial) { plane += delta[i] }
+                            updates[biases + c] += plane
+                        }
+                        var scaleSum: Float = 0
+                        planes.forEach(c) { scaleSum += delta[$0] * normalized[$0] }
+                        updates[scales + c] += scaleSum
+                        let scale = state.parameters[scales + c]
+                        planes.forEach(c) { delta[$0] = delta[$0] * scale }
+                        let m = state.mean[c], v = state.variance[c] + 0.00001
+                        var meanDelta: Float = 0, varianceDelta: Float = 0
+                        planes.forEach(c) { meanDelta += delta[$0] }
+                        meanDelta = Float(Double(meanDelta) * (-1 / Double(v).squareRoot()))
+                        planes.forEach(c) { varianceDelta += delta[$0] * (sums[$0] - m) }
+                        varianceDelta = Float(Double(varianceDelta) * (-0.5 * pow(Double(v), -1.5)))
+                        let root = Double(v).squareRoot(), meanShare = Double(meanDelta / Float(n))
+                        let varianceShare = Double(varianceDelta) * 2
+                        planes.forEach(c) { i in
+                            delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
+                        }
+                    }
+                }
             }
         }
     }
@@ -155,11 +167,19 @@ enum BatchNormTraining {
     private struct Channel {
         var batch, channels, spatial: Int
 
+        @inline(__always)
         func forEach(_ channel: Int, _ body: (Int) -> Void) {
             for b in 0..<batch {
                 let start = (b * channels + channel) * spatial
                 for i in start..<(start + spatial) { body(i) }
             }
         }
+    }
+}
+
+extension Array where Element == Float {
+    /// Makes it `count` floats, keeping its storage when it has that many already.
+    mutating func resize(to count: Int) {
+        if self.count != count { self = Self(repeating: 0, count: count) }
     }
 }

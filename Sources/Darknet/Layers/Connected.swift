@@ -97,10 +97,10 @@ public struct Connected: Layer {
     /// delta, delta times the weights, added.
     public func backward(training context: BackwardContext, state: TrainingState) {
         let outputs = output.count, inputs = input.count, count = context.batch * outputs
-        if state.delta.count != count { state.delta = [Float](repeating: 0, count: count) }
-        for i in 0..<count { state.delta[i] = context.outputGradient[i] * activation.gradient(output: context.output[i]) }
+        state.delta.resize(to: count)
         let weights = offsets[.weights(fanIn: 0)]!
         state.delta.withUnsafeMutableBufferPointer { delta in
+            activation.gradient(context.outputGradient, output: context.output, count: count, into: delta.baseAddress!)
             if batchNormalize {
                 BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: outputs, spatial: 1,
                                            offsets: offsets, state: state)

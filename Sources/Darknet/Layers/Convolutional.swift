@@ -267,9 +267,9 @@ public struct Convolutional: Layer {
     /// columns of the input, then the input's delta as `backward`'s.
     public func backward(training context: BackwardContext, state: TrainingState) {
         let count = context.batch * output.count, n = output.spatial
-        if state.delta.count != count { state.delta = [Float](repeating: 0, count: count) }
-        for i in 0..<count { state.delta[i] = context.outputGradient[i] * activation.gradient(output: context.output[i]) }
+        state.delta.resize(to: count)
         state.delta.withUnsafeMutableBufferPointer { delta in
+            activation.gradient(context.outputGradient, output: context.output, count: count, into: delta.baseAddress!)
             if batchNormalize {
                 BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: filters, spatial: n,
                                            offsets: offsets, state: state)
@@ -280,8 +280,7 @@ public struct Convolutional: Layer {
             }
         }
         let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
-        let columnCount = size == 1 ? 0 : groupChannels * size * size * n
-        if state.columns.count != columnCount { state.columns = [Float](repeating: 0, count: columnCount) }
+        state.columns.resize(to: size == 1 ? 0 : groupChannels * size * size * n)
         let weightsAt = offsets[.weights(fanIn: 0)]!
         state.delta.withUnsafeBufferPointer { delta in
             state.columns.withUnsafeMutableBufferPointer { columns in
@@ -306,21 +305,30 @@ public struct Convolutional: Layer {
         }
     }
 
-    /// Each input value where `col2im` would add it back: row (c, dy, dx) of the columns, output
-    /// column y × out_width + x, holds input pixel (y · stride + dy - padding, x · stride + dx - padding) of channel c, or 0 outside.
+    /// Darknet's `im2col`, the inverse of `col2im`'s walk: row (c, dy, dx) of the columns holds,
+    /// at output column y × out_width + x, input pixel (y · stride + dy - padding,
+    /// x · stride + dx - padding) of channel c, or 0 outside the image.
     private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
+        let width = input.width, height = input.height, outWidth = output.width
         var row = columns
         for channel in 0..<channels {
             let plane = image + channel * input.spatial
             for dy in 0..<size {
                 for dx in 0..<size {
+                    // The output columns whose input column x · stride + dx - padding lies inside the image.
+                    let shift = dx - padding
+                    let first = min(outWidth, shift < 0 ? (-shift + stride - 1) / stride : 0)
+                    let last = max(first, min(outWidth, width - shift <= 0 ? 0 : (width - shift + stride - 1) / stride))
                     for y in 0..<output.height {
-                        let inY = y * stride + dy - padding
-                        for x in 0..<output.width {
-                            let inX = x * stride + dx - padding
-                            row[y * output.width + x] = inY >= 0 && inY < input.height && inX >= 0 && inX < input.width
-                                ? plane[inY * input.width + inX] : 0
+                        let inY = y * stride + dy - padding, target = row + y * outWidth
+                        guard inY >= 0, inY < height else {
+                            target.update(repeating: 0, count: outWidth)
+                            continue
                         }
+                        let source = plane + inY * width + shift
+                        target.update(repeating: 0, count: first)
+                        for x in first..<last { target[x] = source[x * stride] }
+                        (target + last).update(repeating: 0, count: outWidth - last)
                     }
                     row += output.spatial
                 }

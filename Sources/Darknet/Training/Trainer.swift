@@ -49,7 +49,15 @@ public final class Trainer {
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }
 
-    deinit { workers?.stop() }
+    deinit {
+        workers?.stop()
+        buffers.forEach { $0.deallocate() }
+    }
+
+    /// Every layer's output and delta, the input's delta, and the layers' working memory, kept
+    /// from one pass to the next while the batch stays the same.
+    private var buffers: [UnsafeMutablePointer<Float>] = []
+    private var bufferSizes: [Int] = []
 
     /// Batches (updates) done: Darknet's `get_current_batch`.
     public var batches: Int { Int(seen) / settings.batch }
@@ -85,12 +93,18 @@ public final class Trainer {
         let shared = ((layers.map(\.backwardScratch.shared).max() ?? 0) + 15) / 16 * 16
         let perThread = ((layers.map(\.backwardScratch.perThread).max() ?? 0) + 15) / 16 * 16
         let counts = layers.map { batch * $0.output.count }
-        let buffers = (counts + counts + [input.count, threads * forwardScratch, shared + threads * perThread]).map { count in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-            buffer.initialize(repeating: 0, count: max(count, 1))
-            return buffer
+        let sizes = counts + counts + [input.count, threads * forwardScratch, shared + threads * perThread]
+        if bufferSizes != sizes {
+            buffers.forEach { $0.deallocate() }
+            buffers = sizes.map { count in
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+                buffer.initialize(repeating: 0, count: max(count, 1))
+                return buffer
+            }
+            bufferSizes = sizes
         }
-        defer { buffers.forEach { $0.deallocate() } }
+        // The deltas are added to: zero them; the outputs are written whole.
+        for index in layers.count...(2 * layers.count) { buffers[index].update(repeating: 0, count: sizes[index]) }
         let outputs = Array(buffers[0..<layers.count]), deltas = Array(buffers[layers.count..<(2 * layers.count)])
         let inputDelta = buffers[2 * layers.count], scratch = buffers[2 * layers.count + 1], working = buffers[2 * layers.count + 2]
         let readOnly = outputs.map { UnsafePointer($0) }
