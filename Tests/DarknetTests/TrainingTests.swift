@@ -375,4 +375,30 @@ final class TrainingTests: XCTestCase {
         let tooMany = try darkscope("partial", cfg, weights, directory.appendingPathComponent("x.weights").path, "99")
         XCTAssertEqual(tooMany.stderr, "darkscope: the network has \(network.layers.count) layers; N must be 0...\(network.layers.count), not 99\n")
     }
+
+    /// `darkscope data check` lists the images Darknet's substring match labels otherwise
+    /// (pjreddie/darknet #1916): `cat` inside `classification/`, a path naming no label.
+    func testDataCheckListsWhatDarknetsSubstringMatchGetsWrong() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let names = directory.appendingPathComponent("names.txt").path, list = directory.appendingPathComponent("train.txt").path
+        try "cat\ndog\n".write(toFile: names, atomically: true, encoding: .utf8)
+        try "/data/classification/dog/1.jpg\n/data/cat/2.jpg\n/data/bird/3.jpg\n/data/pets/dog_4.png\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("pets.data").path
+        try "classes=2\ntrain=\(list)\nlabels=\(names)\n".write(toFile: data, atomically: true, encoding: .utf8)
+        let run = try darkscope("data", "check", data)
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertEqual(run.stdout, """
+            \(list): /data/classification/dog/1.jpg: Darknet gives cat, dog; darkscope gives dog
+            \(list): /data/bird/3.jpg: Darknet gives no label; darkscope gives no label
+            2 of 4 images labelled otherwise by Darknet or not at all
+
+            """)
+        // Training refuses the image that names no label, in one line.
+        let cfg = directory.appendingPathComponent("stripes.cfg").path
+        try Self.stripesCfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let train = try darkscope("train", data, cfg)
+        XCTAssertEqual(train.status, 1)
+        XCTAssertEqual(train.stderr, "darkscope: /data/bird/3.jpg (in \(list)): names no label of \(names); a label must be a folder or a part of the file name\n")
+    }
 }

@@ -59,15 +59,10 @@ public struct TrainingData: Sendable {
         if let classes = options["classes"].flatMap(Int.init), classes != labels.count {
             throw DarknetError.usage("\(dataFile): classes=\(classes) but \(names) names \(labels.count) labels")
         }
-        let index = Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         examples = try Self.lines(list, for: "\(key)= of \(dataFile)").map { path in
-            // The path's parts, and the file's name without its extension and split at _ and -.
-            let url = URL(fileURLWithPath: path), stem = url.deletingPathExtension().lastPathComponent
-            let folders: [String] = Array(url.pathComponents.dropLast())
-            let parts = Set(folders + [stem] + stem.split { $0 == "_" || $0 == "-" }.map(String.init))
-            let found = Set(parts.compactMap { index[$0] })
+            let found = Self.labels(of: path, among: labels)
             guard found.count == 1, let label = found.first else {
-                let named = found.sorted().map { labels[$0] }.joined(separator: ", ")
+                let named = found.map { labels[$0] }.joined(separator: ", ")
                 throw DarknetError.usage("\(path) (in \(list)): \(found.isEmpty ? "names no label of \(names)" : "names several labels (\(named))"); a label must be a folder or a part of the file name")
             }
             return (path, label)
@@ -75,6 +70,32 @@ public struct TrainingData: Sendable {
         guard !examples.isEmpty else { throw DarknetError.usage("\(list): no images in it") }
         backup = options["backup"]
         top = options["top"].flatMap(Int.init)
+    }
+
+    /// The labels a path names, as darkscope reads them: those equal to one of its folders,
+    /// to the file's name without its extension, or to a part of that name between `_` or `-`.
+    public static func labels(of path: String, among labels: [String]) -> [Int] {
+        let url = URL(fileURLWithPath: path), stem = url.deletingPathExtension().lastPathComponent
+        let folders: [String] = Array(url.pathComponents.dropLast())
+        let parts = Set(folders + [stem] + stem.split { $0 == "_" || $0 == "-" }.map(String.init))
+        return labels.indices.filter { parts.contains(labels[$0]) }
+    }
+
+    /// The labels Darknet's `fill_truth` gives a path: every one it contains anywhere (`strstr`).
+    public static func darknetLabels(of path: String, among labels: [String]) -> [Int] {
+        labels.indices.filter { path.contains(labels[$0]) }
+    }
+
+    /// A data file's label names and the images of its `train=` and `valid=` lists, without
+    /// labelling them (for `darkscope data check`).
+    public static func lists(of dataFile: String) throws -> (labels: [String], lists: [(key: String, path: String, images: [String])]) {
+        let options = try options(dataFile)
+        guard let names = options["labels"] else { throw DarknetError.usage("\(dataFile): a data file must give labels= (the label names)") }
+        let lists = try ["train", "valid"].compactMap { key in
+            try options[key].map { (key, $0, try lines($0, for: "\(key)= of \(dataFile)")) }
+        }
+        guard !lists.isEmpty else { throw DarknetError.usage("\(dataFile): a data file must give train= or valid= (lists of images)") }
+        return (try lines(names, for: "labels= of \(dataFile)"), lists)
     }
 
     /// `key = value` lines; `#` starts a comment.
