@@ -92,11 +92,11 @@ public struct Network: Sendable {
         "detection", "region", "yolo", "iseg", "normalization", "lrn", "batchnorm", "reorg", "upsample",
     ]
 
-    /// `[net]` keys Darknet reads for training or data augmentation only.
+    /// `[net]` keys Darknet reads for training that `TrainingSettings` does not (data augmentation,
+    /// Adam, recurrent networks), or reads only for some policies.
     static let trainingKeys = [
-        "batch", "subdivisions", "time_steps", "notruth", "random", "adam", "B1", "B2", "eps", "max_crop", "min_crop",
-        "max_ratio", "min_ratio", "center", "clip", "angle", "aspect", "saturation", "exposure", "hue", "policy",
-        "burn_in", "power", "step", "scale", "steps", "scales", "gamma", "max_batches", "learning_rate", "momentum", "decay",
+        "time_steps", "notruth", "random", "adam", "B1", "B2", "eps", "max_crop", "min_crop", "max_ratio", "min_ratio",
+        "center", "clip", "angle", "aspect", "saturation", "exposure", "hue", "step", "scale", "steps", "scales", "gamma",
     ]
 
     /// Keys Darknet reads on every layer; none changes inference.

@@ -176,10 +176,3 @@ enum BatchNormTraining {
         }
     }
 }
-
-extension Array where Element == Float {
-    /// Makes it `count` floats, keeping its storage when it has that many already.
-    mutating func resize(to count: Int) {
-        if self.count != count { self = Self(repeating: 0, count: count) }
-    }
-}

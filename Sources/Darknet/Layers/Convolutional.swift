@@ -51,12 +51,18 @@ public struct Convolutional: Layer {
         blocks.append(ParameterBlock(kind: .weights(fanIn: weightCount / filters), count: weightCount))
         parameterBlocks = blocks
         offsets = ParameterOffsets(blocks)
+        plainEpilogue = batchNormalize
+            ? ChannelEpilogue([Float](repeating: 0, count: filters), channels: filters, offsets: offsets, batchNormalize: false,
+                              activation: .linear)
+            : nil
         choose(.default)
     }
 
     public let parameterBlocks: [ParameterBlock]
     /// Per filter, what follows the GEMM: Darknet's batch norm or the bias, and the activation.
     private var epilogue: ChannelEpilogue?
+    /// With batch norm, nothing after the GEMM: the sums themselves, for training's batch norm.
+    private let plainEpilogue: ChannelEpilogue?
     /// How the layer computes its sums; see `use(_:)`.
     public var algorithm: ConvolutionAlgorithm { winogradTile == nil ? .darknet : .winograd }
     /// Whether the sums and the batch norm, bias and activation round as Darknet's do; not
@@ -253,10 +259,8 @@ public struct Convolutional: Layer {
     /// With batch norm, the sums alone (no bias, no activation), then `BatchNormTraining` and
     /// the activation, as Darknet's `forward_convolutional_layer` with `net.train` set.
     public func forward(training context: ForwardContext, state: TrainingState) {
-        guard batchNormalize else { return forward(context) }
-        let sums = ChannelEpilogue([Float](repeating: 0, count: filters), channels: filters, offsets: offsets,
-                                   batchNormalize: false, activation: .linear)
-        forward(context, band: nil, finish: sums)
+        guard let plainEpilogue else { return forward(context) }
+        forward(context, band: nil, finish: plainEpilogue)
         BatchNormTraining.forward(context.output, batch: context.batch, channels: filters, spatial: output.spatial,
                                   offsets: offsets, state: state)
         activation.apply(context.output, count: context.batch * output.count)

@@ -181,6 +181,13 @@ public final class TrainingState {
     }
 }
 
+extension Array where Element == Float {
+    /// Makes it `count` floats, keeping its storage when it has that many already.
+    mutating func resize(to count: Int) {
+        if self.count != count { self = Self(repeating: 0, count: count) }
+    }
+}
+
 extension Layer {
     public var operations: Int { 0 }
     public var parameterBlocks: [ParameterBlock] { [] }
