@@ -293,6 +293,43 @@ class Bench:
                 f"{e} {row[e]['images_per_s']:.1f} img/s" for e in ("darkscope", "exact", "onnxruntime")))
         log()
 
+    # ---- 3b. training -------------------------------------------------------------------
+    def training(self, thread_counts, quick):
+        """Images per second trained (forward, backward, update of one batch), darkscope's
+        Trainer against libdarknet's train_network, both from the same weights and input."""
+        log("## Training (one batch per step: forward, backward, SGD update)")
+        self.results["training"] = []
+        # Tiny Darknet at 224 x 224 with its batch cut to 8 (128 would take Darknet a minute a
+        # step), and the digits demonstration's small cfg as it is.
+        tiny = self.path("tiny-train.cfg")
+        with open(f"{ROOT}/cfg/tiny.cfg") as f:
+            text = f.read()
+        with open(tiny, "w") as f:
+            f.write(text.replace("[net]", "[net]\nbatch=8\nsubdivisions=1", 1))
+        nets = [("tiny", tiny, 2 if quick else 6, 1 if quick else 3), ("digits", f"{ROOT}/scripts/digits.cfg", 5 if quick else 30, 5 if quick else 20)]
+        for name, cfg, runs, darknet_runs in nets:
+            c, h, w = cfg_shape(cfg)
+            input_path = self.path(f"dog-{w}x{h}.f32")
+            if not os.path.exists(input_path):
+                run([self.args.darknet_bench, "input", f"{ROOT}/assets/dog.jpg", str(w), str(h), input_path])
+            weights = self.path(f"{name}-train.weights")
+            if os.path.exists(weights):
+                os.remove(weights)
+            run([self.args.darkscope, "weights", "init", cfg, weights, "--seed", "1"])
+            darknet = json.loads(run([self.args.darknet_bench, "train", cfg, weights, input_path, "1", str(darknet_runs)],
+                                     cwd=DARKNET_SHARE))
+            batch = darknet["batch"]
+            darknet_rate = batch * 1000 / float(np.median(darknet["times_ms"]))
+            for threads in thread_counts:
+                report = json.loads(run([self.args.darkscope, "benchmark", cfg, weights, "--input", input_path, "--train",
+                                         "--threads", str(threads), "--warmup", "2", "--runs", str(runs), "--json"]))
+                ours = report["imagesPerSecond"]
+                row = {"network": name, "threads": threads, "batch": batch, "darkscope_images_per_s": ours,
+                       "darknet_images_per_s": darknet_rate, "speedup": ours / darknet_rate}
+                self.results["training"].append(row)
+                log(f"{name:>10} x{threads}: darkscope {ours:.1f} img/s, darknet {darknet_rate:.1f} img/s (1 thread): {ours / darknet_rate:.1f}x")
+        log()
+
     # ---- 4. whole process --------------------------------------------------------------
     def process(self):
         if not os.path.exists(TINY_WEIGHTS):
@@ -395,6 +432,12 @@ class Bench:
                 lines.append(f"| {row['batch']} | {row['network']} | {row['threads']} | {row['darkscope']['images_per_s']:.1f} | "
                              f"{row['exact']['images_per_s']:.1f} | {row['onnxruntime']['images_per_s']:.1f} | "
                              f"{row['darkscope']['median_ms'] / ort:.2f} | {row['exact']['median_ms'] / ort:.2f} |")
+        if self.results.get("training"):
+            lines += ["", "| training (batch per step) | threads | batch | darkscope img/s | Darknet img/s (1 thread) | ×Darknet (issue 14: ≥ 10) |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for row in self.results["training"]:
+                lines.append(f"| {row['network']} | {row['threads']} | {row['batch']} | {row['darkscope_images_per_s']:.1f} | "
+                             f"{row['darknet_images_per_s']:.1f} | {row['speedup']:.1f} |")
         rows = [row for row in self.results["timing"] if "floor_ms" in row]
         if rows:
             ceilings = "; ".join(f"{t} thread(s) {c['gflops']:.0f} GFLOP/s, {c['gbytes_per_s']:.1f} GB/s"
@@ -457,6 +500,7 @@ def main():
     parser.add_argument("--nets", default=",".join(n[0] for n in NETS))
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--quick", action="store_true", help="a fifth of the runs (a smoke test)")
+    parser.add_argument("--skip-training", action="store_true", help="leave out the training benchmark")
     args = parser.parse_args()
     bench = Bench(args)
     wanted = args.nets.split(",")
@@ -482,6 +526,8 @@ def main():
     bench.time_all(nets, thread_counts)
     if any(n["name"] == "tiny" for n in nets):
         bench.batch(next(n for n in nets if n["name"] == "tiny"), thread_counts, runs=4 if args.quick else 10)
+    if not args.skip_training:
+        bench.training(thread_counts, args.quick)
     bench.process()
     bench.floors(nets, thread_counts)
 

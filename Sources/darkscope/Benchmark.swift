@@ -67,6 +67,9 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Time a 14x14 occlusion map against 196 forward passes instead (see the discussion).")
     var occlusion = false
 
+    @Flag(help: "Time training steps instead: each a batch of [net]'s batch copies of the input, labels 0, 1, ... (see the discussion).")
+    var train = false
+
     func validate() throws {
         guard runs > 0 else { throw ValidationError("--runs must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
@@ -159,6 +162,7 @@ struct Benchmark: ParsableCommand {
         }
         let (image, inputName) = try loadInput(network)
         if occlusion { return try timeOcclusion(network, input: image, inputName: inputName) }
+        if train { return try timeTraining(network, input: image) }
         var values: [Float] = []
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }
@@ -335,5 +339,43 @@ struct Benchmark: ParsableCommand {
                                                                     layer.gflopPerSecond > 0 ? String(format: "%7.1f", layer.gflopPerSecond) : "      -"))
         }
         Output.line(row("total", layers.totalMs, layers.coldTotalMs))
+    }
+
+    /// `--train`: what `Trainer.train` takes for one batch (forward, backward and update), as
+    /// `bench/run` compares with libdarknet's `train_network`.
+    struct TrainingReport: Codable {
+        var cfg: String
+        var batch: Int
+        var threads: Int
+        var warmup: Int
+        var runs: Int
+        var medianMs: Double
+        var imagesPerSecond: Double
+        var timesMs: [Double]
+    }
+
+    private func timeTraining(_ network: Network, input image: [Float]) throws {
+        let processors = ProcessInfo.processInfo.activeProcessorCount
+        let trainer = try Trainer(network: network, threads: threads.map { min($0, processors) })
+        let size = network.training.batch, classes = network.outputCount
+        let images = Array([[Float]](repeating: image, count: size).joined()), labels = (0..<size).map { $0 % classes }
+        for _ in 0..<warmup { _ = try trainer.train(images: images, labels: labels) }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try trainer.train(images: images, labels: labels)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        let median = TimeSummary(times.map { $0 / 1e3 })!.median * 1e3
+        let report = TrainingReport(cfg: cfg, batch: size, threads: trainer.threads, warmup: warmup, runs: runs, medianMs: median,
+                                    imagesPerSecond: Double(size) * 1e3 / median, timesMs: times)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return Output.line(String(decoding: try encoder.encode(report), as: UTF8.self))
+        }
+        Output.line("\(cfg): training, batch \(size), \(trainer.threads) thread(s)")
+        Output.line(String(format: "median %.3f ms a batch over %d runs after %d warm-up; %.1f images/s", median, runs, warmup,
+                           report.imagesPerSecond))
     }
 }
