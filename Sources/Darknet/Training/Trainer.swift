@@ -62,7 +62,7 @@ public final class Trainer {
     /// Batches (updates) done: Darknet's `get_current_batch`.
     public var batches: Int { Int(seen) / settings.batch }
 
-    /// The learning rate of the next update.
+    /// The learning rate of the next update (under the random policy, one draw of it).
     public var rate: Float { settings.rate(afterBatches: batches) }
 
     /// Darknet's `train_network`: `images` (CHW, one after another, a multiple of
@@ -146,7 +146,8 @@ public final class Trainer {
     /// scales move by rate / batch times their updates; weights first take their decay into
     /// theirs; then the updates keep `momentum` of themselves for the next batch.
     private func update() {
-        let rate = self.rate, batch = Float(settings.batch)
+        // The random policy draws as Darknet's rand_uniform does, from C's rand().
+        let rate = settings.rate(afterBatches: batches) { Float(rand()) / Float(RAND_MAX) }, batch = Float(settings.batch)
         let step = rate / batch, decay = -settings.decay * batch, momentum = settings.momentum
         for (index, layer) in network.layers.enumerated() where !layer.parameterBlocks.isEmpty {
             let state = states[index]
