@@ -33,18 +33,24 @@ static int write_floats(const char *path, const float *values, size_t count) {
     return 0;
 }
 
+/* Exactly COUNT floats from PATH, or NULL after saying why. */
+static float *read_input(const char *path, size_t count) {
+    float *input = malloc(count * sizeof(float));
+    FILE *in = fopen(path, "rb");
+    if (!in || fread(input, sizeof(float), count, in) != count || fgetc(in) != EOF) {
+        fprintf(stderr, "darknet_bench: %s must hold exactly %zu floats\n", path, count);
+        return NULL;
+    }
+    fclose(in);
+    return input;
+}
+
 static int time_network(char *cfg, char *weights, const char *input_path, int warmup, int runs, const char *out_path,
                         int layer) {
     network *net = load_network(cfg, weights, 0);
     set_batch_network(net, 1);
-    size_t inputs = (size_t)net->inputs;
-    float *input = malloc(inputs * sizeof(float));
-    FILE *in = fopen(input_path, "rb");
-    if (!in || fread(input, sizeof(float), inputs, in) != inputs || fgetc(in) != EOF) {
-        fprintf(stderr, "darknet_bench: %s must hold exactly %zu floats\n", input_path, inputs);
-        return 2;
-    }
-    fclose(in);
+    float *input = read_input(input_path, (size_t)net->inputs);
+    if (!input) return 2;
     for (int i = 0; i < warmup; ++i) network_predict(net, input);
     double *times = malloc((size_t)runs * sizeof(double));
     float *output = 0;
@@ -66,13 +72,8 @@ static int time_network(char *cfg, char *weights, const char *input_path, int wa
 static int time_training(char *cfg, char *weights, const char *input_path, int warmup, int runs) {
     network *net = load_network(cfg, weights, 1);
     size_t inputs = (size_t)net->inputs;
-    float *input = malloc(inputs * sizeof(float));
-    FILE *in = fopen(input_path, "rb");
-    if (!in || fread(input, sizeof(float), inputs, in) != inputs || fgetc(in) != EOF) {
-        fprintf(stderr, "darknet_bench: %s must hold exactly %zu floats\n", input_path, inputs);
-        return 2;
-    }
-    fclose(in);
+    float *input = read_input(input_path, inputs);
+    if (!input) return 2;
     int batch = net->batch * net->subdivisions;
     data d = {0};
     d.X = make_matrix(batch, (int)inputs);

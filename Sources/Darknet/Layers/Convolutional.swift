@@ -319,10 +319,8 @@ public struct Convolutional: Layer {
             let plane = image + channel * input.spatial
             for dy in 0..<size {
                 for dx in 0..<size {
-                    // The output columns whose input column x · stride + dx - padding lies inside the image.
-                    let shift = dx - padding
-                    let first = min(outWidth, shift < 0 ? (-shift + stride - 1) / stride : 0)
-                    let last = max(first, min(outWidth, width - shift <= 0 ? 0 : (width - shift + stride - 1) / stride))
+                    let shift = dx - padding, inside = columnsInside(shift: shift)
+                    let (first, last) = (inside.lowerBound, inside.upperBound)
                     for y in 0..<output.height {
                         let inY = y * stride + dy - padding, target = row + y * outWidth
                         guard inY >= 0, inY < height else {
@@ -406,6 +404,13 @@ public struct Convolutional: Layer {
         }
     }
 
+    /// The output columns x whose input column x · stride + shift lies inside the image.
+    private func columnsInside(shift: Int) -> Range<Int> {
+        let first = min(output.width, shift < 0 ? (-shift + stride - 1) / stride : 0)
+        let last = min(output.width, input.width - shift <= 0 ? 0 : (input.width - shift + stride - 1) / stride)
+        return first..<max(first, last)
+    }
+
     /// Adds each column's values back onto the pixels `im2col` took them from.
     private func col2im(_ columns: UnsafePointer<Float>, channels: Int, into image: UnsafeMutablePointer<Float>) {
         let width = input.width, height = input.height, outWidth = output.width
@@ -414,10 +419,8 @@ public struct Convolutional: Layer {
             let plane = image + channel * input.spatial
             for dy in 0..<size {
                 for dx in 0..<size {
-                    // The output columns whose input column x · stride + dx - padding lies inside the image.
-                    let shift = dx - padding
-                    let first = shift < 0 ? (-shift + stride - 1) / stride : 0
-                    let last = min(outWidth, width - shift <= 0 ? 0 : (width - shift + stride - 1) / stride)
+                    let shift = dx - padding, inside = columnsInside(shift: shift)
+                    let (first, last) = (inside.lowerBound, inside.upperBound)
                     for y in 0..<output.height {
                         let inY = y * stride + dy - padding
                         guard inY >= 0, inY < height, first < last else { continue }
