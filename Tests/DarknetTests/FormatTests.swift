@@ -578,6 +578,7 @@ final class FormatTests: XCTestCase {
     /// of a batch too, with either way of summing.
     func testLayersRunInsideConvolutionsGiveTheSamePrediction() throws {
         let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         // Its prediction is the last shortcut's output, so no softmax flattens a difference.
         let residual = directory.appendingPathComponent("residual.cfg").path
         try """

@@ -20,9 +20,7 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(network.training.policy, .poly)
         // The published weights have seen 1.6 × 10⁸ images, past max_batches: poly's rate would be nonsense.
         try network.loadWeights(path: Repo.requireTinyWeights())
-        let images = try ["dog.jpg", "eagle.jpg"].flatMap { name in
-            try Image(contentsOf: "\(Oracle.share)/data/\(name)").letterboxed(width: 224, height: 224).values
-        }
+        let images = try Self.photos(["dog.jpg", "eagle.jpg"], size: 224)
         try checkStep(network, cfg: cfg, images: images, labels: [258, 22], in: directory)
     }
 
@@ -41,15 +39,19 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(network.training.batch, 2)
         XCTAssertEqual(network.input.width, 64)
         try network.randomize(seed: 2)
-        let images = try ["dog.jpg", "horses.jpg"].flatMap { name in
-            try Image(contentsOf: "\(Oracle.share)/data/\(name)").letterboxed(width: 64, height: 64).values
-        }
+        let images = try Self.photos(["dog.jpg", "horses.jpg"], size: 64)
         try checkStep(network, cfg: cfg, images: images, labels: [5, 998], in: directory)
     }
 
+    /// Darknet's photos, letterboxed to `size` × `size`, one after another.
+    private static func photos(_ names: [String], size: Int) throws -> [Float] {
+        try names.flatMap { try Image(contentsOf: "\(Oracle.share)/data/\($0)").letterboxed(width: size, height: size).values }
+    }
+
     /// The same for connected layers with and without batch norm, dropout (C's `rand()`
-    /// seeded alike on both sides), a route of two layers, a shortcut, strided and grouped convolutions, over two steps of batch 4 (the second with
-    /// the first's momentum), from random weights. Not batch 2: batch norm over two values
+    /// seeded alike on both sides), a route of two layers, a shortcut, strided and grouped
+    /// convolutions, over two steps of batch 4 (the second with the first's momentum), from
+    /// random weights. Not batch 2: batch norm over two values
     /// normalizes each to ±0.71 whatever their difference, and its gradient grows as that
     /// difference shrinks: there a connected layer's rolling mean came 1.5e-4 from Darknet's,
     /// where every other block stayed within 1e-4.

@@ -21,6 +21,9 @@ public struct Dropout: Layer {
 
     public var trains: Bool { true }
 
+    /// What training multiplies the cells it keeps by: Darknet's `1./(1.-probability)`.
+    private var scale: Float { Float(1 / (1 - Double(probability))) }
+
     /// Darknet's `forward_dropout_layer` with `net.train` set: each value dropped (0) where
     /// its draw of C's `rand()` (`rand_uniform(0, 1)`, in value order) falls below the
     /// probability, else scaled by 1 / (1 - probability). Darknet drops in the previous layer's
@@ -28,14 +31,13 @@ public struct Dropout: Layer {
     /// activation, whose gradient a positive scale or a dropped cell (whose delta is 0) does
     /// not change, that is the same as dropping in a copy, as here.
     public func forward(training context: ForwardContext, state: TrainingState) {
-        let count = context.batch * input.count, scale = Float(1 / (1 - Double(probability)))
+        let count = context.batch * input.count
         state.draws = (0..<count).map { _ in Float(rand()) / Float(RAND_MAX) }
         for i in 0..<count { context.output[i] = state.draws[i] < probability ? 0 : context.input[i] * scale }
     }
 
     /// Darknet's `backward_dropout_layer`: the delta of the cells kept, scaled alike.
     public func backward(training context: BackwardContext, state: TrainingState) {
-        let scale = Float(1 / (1 - Double(probability)))
         for i in 0..<(context.batch * input.count) where state.draws[i] >= probability {
             context.inputGradient[i] += context.outputGradient[i] * scale
         }
