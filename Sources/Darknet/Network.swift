@@ -34,7 +34,7 @@ public struct Network: Sendable {
         let channels = try net.int("channels", default: 0)
         let image = Shape(width: width, height: height, channels: channels)
         let inputs = try net.int("inputs", default: image.count)
-        training = try TrainingSettings(&net)
+        training = try TrainingSettings(&net, width: width)
         net.ignore(Network.trainingKeys)
         if image.isImage {
             _ = try net.count(of: "the input", width, height, channels)
@@ -92,11 +92,10 @@ public struct Network: Sendable {
         "detection", "region", "yolo", "iseg", "normalization", "lrn", "batchnorm", "reorg", "upsample",
     ]
 
-    /// `[net]` keys Darknet reads for training that `TrainingSettings` does not (data augmentation,
-    /// Adam, recurrent networks), or reads only for some policies.
+    /// `[net]` keys Darknet reads for training that `TrainingSettings` does not (Adam, recurrent
+    /// networks, validation's centre crop), or reads only for some policies.
     static let trainingKeys = [
-        "time_steps", "notruth", "random", "adam", "B1", "B2", "eps", "max_crop", "min_crop", "max_ratio", "min_ratio",
-        "center", "clip", "angle", "aspect", "saturation", "exposure", "hue", "step", "scale", "steps", "scales", "gamma",
+        "time_steps", "notruth", "random", "adam", "B1", "B2", "eps", "center", "clip", "step", "scale", "steps", "scales", "gamma",
     ]
 
     /// Keys Darknet reads on every layer; none changes inference.

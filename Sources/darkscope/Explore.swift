@@ -27,11 +27,7 @@ struct Explore: ParsableCommand {
     @Option(help: "A class-name list, one per line (default: ImageNet's for 1000-class networks).")
     var labels: String?
 
-    @Option(help: "Force symbols, ascii, sixel, kitty or iterm2 (default: the terminal's pixel protocol where the environment or the terminal tells it, else symbols, or ascii outside UTF-8).")
-    var format: PixelMode?
-
-    @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
-    var colors: ColorDepth?
+    @OptionGroup var screen: ScreenOptions
 
     @OptionGroup var convolutionOptions: ConvolutionOptions
 
@@ -71,7 +67,7 @@ struct Explore: ParsableCommand {
             convolution: convolutionOptions.convolution)
         let opened = try catalog.open(cfg)
         try Explorer.run(ExplorerOptions(network: opened, images: images, catalog: catalog,
-                                         pixelMode: format, colors: colors, redrawLog: redrawLog))
+                                         pixelMode: screen.format, colors: screen.colors, redrawLog: redrawLog))
     }
 }
 

@@ -33,6 +33,16 @@ struct PictureOptions: ParsableArguments {
     }
 }
 
+/// How the full-screen views (the explorer, the training view) draw, when the terminal's own
+/// answer is not wanted.
+struct ScreenOptions: ParsableArguments {
+    @Option(help: "Force symbols, ascii, sixel, kitty or iterm2 (default: the terminal's pixel protocol where the environment or the terminal tells it, else symbols, or ascii outside UTF-8).")
+    var format: PixelMode?
+
+    @Option(help: "Force truecolor, 256, 16 or none (default: from COLORTERM, terminfo and NO_COLOR).")
+    var colors: ColorDepth?
+}
+
 extension PixelMode: ExpressibleByArgument {}
 extension ColorDepth: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}

@@ -59,4 +59,40 @@ final class InstallTests: XCTestCase {
         XCTAssertTrue(page.stdout.contains("darkscope - "), "the NAME line: \(page.stdout.prefix(300))")
         XCTAssertTrue(page.stdout.contains("--format symbols|ascii|sixel|kitty|iterm2"), "rendered, not raw roff")
     }
+
+    /// Every option each command's --help lists is in that command's part of the man page
+    /// (its `.SS` section), so that neither is left behind when the other changes.
+    func testTheManPageDocumentsEveryOptionOfEveryCommand() throws {
+        let page = try String(contentsOfFile: Repo.path("man/darkscope.1"), encoding: .utf8).replacingOccurrences(of: "\\-", with: "-")
+        func subcommands(_ path: [String]) throws -> [String] {
+            let help = try runProcess(Repo.binary, ["help"] + path).stdout
+            guard let start = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+            return help[start.upperBound...].split(separator: "\n").compactMap { line in
+                line.hasPrefix("  ") && !line.hasPrefix("   ") ? line.split(separator: " ").first.map(String.init) : nil
+            }.filter { $0 != "See" }
+        }
+        var commands: [[String]] = []
+        for command in try subcommands([]) {
+            let nested = try subcommands([command])
+            commands += nested.isEmpty ? [[command]] : nested.map { [command, $0] }
+        }
+        XCTAssertGreaterThan(commands.count, 10, "\(commands)")
+        let options = try NSRegularExpression(pattern: "--[a-z][a-z0-9-]*")
+        for command in commands {
+            let help = try runProcess(Repo.binary, ["help"] + command).stdout
+            let listed = help.range(of: "OPTIONS:").map { String(help[$0.upperBound...]) } ?? ""
+            let names = Set(options.matches(in: listed, range: NSRange(listed.startIndex..., in: listed)).map { String(listed[Range($0.range, in: listed)!]) })
+                .subtracting(["--help", "--version"])
+            let title = ".SS \"\(command.joined(separator: " "))"
+            guard let start = page.range(of: title) else {
+                XCTFail("the man page has no section \(title)")
+                continue
+            }
+            let rest = page[start.upperBound...]
+            let section = rest[..<(rest.range(of: "\n.S")?.lowerBound ?? rest.endIndex)]
+            for name in names.sorted() where !section.contains(name) {
+                XCTFail("\(command.joined(separator: " ")) \(name) is in --help but not in the man page's \(title)\" section")
+            }
+        }
+    }
 }

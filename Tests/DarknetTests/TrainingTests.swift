@@ -215,6 +215,28 @@ final class TrainingTests: XCTestCase {
     }
 
     /// A small classifier with a connected layer, for `darkscope train` on a folder.
+    /// A folder of 16×16 horizontal and vertical stripes in ten colours (two labels, ten images
+    /// each), and `stripesCfg` beside it.
+    static func stripes(in directory: URL) throws -> (data: URL, cfg: String) {
+        let data = directory.appendingPathComponent("stripes")
+        for (label, horizontal) in [("horizontal", true), ("vertical", false)] {
+            let folder = data.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for shade in 0..<10 {
+                var raster = Raster(width: 16, height: 16)
+                for y in 0..<16 {
+                    for x in 0..<16 where (horizontal ? y : x) % 4 < 2 {
+                        raster[x, y] = RGB(UInt8(25 * shade), UInt8(255 - 20 * shade), UInt8(60 + 10 * shade))
+                    }
+                }
+                try raster.writePNG(to: folder.appendingPathComponent("\(shade).png").path)
+            }
+        }
+        let cfg = directory.appendingPathComponent("stripes.cfg").path
+        try Self.stripesCfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        return (data, cfg)
+    }
+
     static let stripesCfg = """
         [net]
         batch=8
@@ -255,22 +277,7 @@ final class TrainingTests: XCTestCase {
     func testTrainCommandLearnsAFolderAndDarknetReadsItsWeights() throws {
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let data = directory.appendingPathComponent("stripes")
-        for (label, horizontal) in [("horizontal", true), ("vertical", false)] {
-            let folder = data.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for shade in 0..<10 {
-                var raster = Raster(width: 16, height: 16)
-                for y in 0..<16 {
-                    for x in 0..<16 where (horizontal ? y : x) % 4 < 2 {
-                        raster[x, y] = RGB(UInt8(25 * shade), UInt8(255 - 20 * shade), UInt8(60 + 10 * shade))
-                    }
-                }
-                try raster.writePNG(to: folder.appendingPathComponent("\(shade).png").path)
-            }
-        }
-        let cfg = directory.appendingPathComponent("stripes.cfg").path
-        try Self.stripesCfg.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let (data, cfg) = try Self.stripes(in: directory)
         let run = try darkscope("train", data.path, cfg, "--backup", directory.path)
         XCTAssertEqual(run.status, 0, run.stderr)
         let lines = run.stdout.split(separator: "\n")
@@ -320,6 +327,15 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertTrue(forced.stdout.hasPrefix("61, 24.400: "), "resumed from the weights' 480 images: \(forced.stdout)")
 
+        // --json: an object per batch, and nothing else on standard output.
+        let json = try darkscope("train", data.path, cfg, "--backup", directory.path, "--max-batches", "3", "--force", "--json")
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let objects = try json.stdout.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertEqual(objects.map { $0["batch"] as? Int }, [1, 2, 3])
+        XCTAssertEqual(objects.last?["images"] as? Int, 24)
+        XCTAssertNotNil(objects.first?["avg_loss"] as? Double)
+        XCTAssertEqual(json.stderr, "wrote \(weights)\n")
+
         // Ctrl-C: the batch under way ends, NAME.backup is written, and a run from it goes on
         // from the batch after (the backup it resumes from it may replace without --force).
         let long = try runProcess("/usr/bin/timeout", ["--preserve-status", "-s", "INT", "1.5", Repo.binary, "train", data.path, cfg,
@@ -360,6 +376,46 @@ final class TrainingTests: XCTestCase {
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
             XCTAssertTrue(result.stderr.contains(message), result.stderr)
         }
+    }
+
+    /// The full-screen view in a real terminal: the loss curve appears and moves, the batch's
+    /// pictures change, a validation is shown after an epoch; Ctrl-C writes the backup and
+    /// restores the terminal, and a run from the backup goes on from the batch it stopped at.
+    func testTrainScreenShowsTheCurveMoveAndStopsWithABackup() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (data, cfg) = try Self.stripes(in: directory)
+        let command = "'\(Repo.binary)' train '\(data.path)' '\(cfg)' --backup '\(directory.path)' --valid '\(data.path)' --max-batches 100000000 --threads 1"
+        let session = try TmuxSession(command: command, columns: 100, rows: 30)
+        let first = try session.waitFor("images seen", "validation after epoch", "q or Ctrl-C")
+        func chart(_ screen: String) -> [String] { Array(screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[4..<18]) }
+        func batch(_ screen: String) -> Int? {
+            screen.split(separator: "\n").first { $0.hasPrefix("batch ") }.flatMap { Int($0.dropFirst(6).prefix { $0 != "/" }) }
+        }
+        let braille = { (line: String) in line.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) } }
+        XCTAssertGreaterThan(chart(first).filter(braille).count, 3, first)
+        XCTAssertTrue(first.contains("✓ horizontal") || first.contains("✓ vertical") || first.contains("✗ "), first)
+        // The batch's pictures: symbols over the rows above their captions.
+        let pictureRows = first.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[22..<28]
+        XCTAssertTrue(pictureRows.allSatisfy { $0.contains { !$0.isWhitespace } }, first)
+        sleep(2)
+        let second = try session.screen()
+        XCTAssertNotEqual(chart(first), chart(second), "the curve did not move:\n\(first)\n\(second)")
+        XCTAssertGreaterThan(try XCTUnwrap(batch(second)), try XCTUnwrap(batch(first)), second)
+
+        try session.keys("C-c")
+        let stopped = try session.waitFor("EXITED 130", "BEFORE-DARKSCOPE", absent: ["avg loss"])
+        let line = try XCTUnwrap(stopped.split(separator: "\n").first { $0.hasPrefix("stopped by SIGINT after batch ") }, stopped)
+        let done = try XCTUnwrap(Int(line.dropFirst("stopped by SIGINT after batch ".count).prefix { $0 != ":" }))
+        let backup = directory.appendingPathComponent("stripes.backup").path
+        XCTAssertEqual(try WeightsFile(path: backup).header.seen, UInt64(8 * done))
+
+        let resumed = try TmuxSession(command: command.replacingOccurrences(of: "--backup", with: "'\(backup)' --backup"), columns: 100, rows: 30)
+        let again = try resumed.waitFor("resumed at batch \(done)", "images seen")
+        XCTAssertGreaterThan(try XCTUnwrap(batch(again)), done, again)
+        try resumed.keys("q")
+        let quit = try resumed.waitFor("EXITED 0", absent: ["avg loss"])
+        XCTAssertTrue(quit.contains("stopped by q after batch "), quit)
     }
 
     /// The README's demonstration: scripts/digits-demo trains scripts/digits.cfg from scratch on

@@ -65,6 +65,10 @@ public final class Trainer {
     /// The learning rate of the next update (under the random policy, one draw of it).
     public var rate: Float { settings.rate(afterBatches: batches) }
 
+    /// The class each image of the last `train` call was taken for, in the forward pass
+    /// before the update.
+    public private(set) var guesses: [Int] = []
+
     /// Darknet's `train_network`: `images` (CHW, one after another, a multiple of
     /// `settings.passBatch` of them) with their classes, a pass of `passBatch` at a time, each
     /// followed by an update when a whole `batch` has passed. Returns the mean cost per image.
@@ -77,6 +81,7 @@ public final class Trainer {
             throw DarknetError.usage("class \(bad) does not exist; the network has classes 0...\(classes - 1)")
         }
         var cost = 0.0
+        guesses = []
         for first in stride(from: 0, to: labels.count, by: pass) {
             cost += try step(Array(images[(first * size)..<((first + pass) * size)]), labels: Array(labels[first..<(first + pass)]))
         }
@@ -124,6 +129,8 @@ public final class Trainer {
         for (b, label) in labels.enumerated() {
             for c in 0..<classes { deltas[softmax][b * classes + c] = (c == label ? 1 : 0) - p[b * classes + c] }
             cost += Double(-log(p[b * classes + label]))
+            let row = UnsafeBufferPointer(start: p + b * classes, count: classes)
+            guesses.append(row.indices.max { row[$0] < row[$1] || row[$0] == row[$1] && $0 > $1 }!)
         }
         input.withUnsafeBufferPointer { image in
             var context = BackwardContext(batch: batch, input: image.baseAddress!, output: readOnly[0],

@@ -22,6 +22,14 @@ public struct TrainingData: Sendable {
         if isFolder.boolValue { try self.init(folder: path) } else { try self.init(dataFile: path, list: list) }
     }
 
+    /// The images a data file's `valid=` lists; nil for a folder or a data file without one.
+    public static func validation(of path: String) throws -> TrainingData? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue,
+              try options(path)["valid"] != nil else { return nil }
+        return try TrainingData(dataFile: path, list: "valid")
+    }
+
     /// One label per subfolder, named as it; its images are the files in it.
     public init(folder: String) throws {
         let fileManager = FileManager.default

@@ -14,13 +14,16 @@ public struct TrainingSettings: Equatable, Sendable {
     public var burnIn: Int
     public var power: Float
     public var maxBatches: Int
+    /// How each training image is varied before it is trained on.
+    public var augmentation: Augmentation
 
     /// Images a forward pass takes: Darknet's `net->batch`, `batch / subdivisions`.
     public var passBatch: Int { batch / subdivisions }
     /// Where `batch` is given (or `[net]`), for errors.
     let line: Int, file: String
 
-    init(_ net: inout CfgSection) throws {
+    /// `[net]`'s training keys, for an input `width` wide (augmentation's crop sizes scale with it).
+    init(_ net: inout CfgSection, width: Int) throws {
         batch = try net.int("batch", default: 1)
         subdivisions = try net.int("subdivisions", default: 1)
         // Whether they can train is checked by `Trainer`: inference never reads them.
@@ -31,6 +34,7 @@ public struct TrainingSettings: Equatable, Sendable {
         burnIn = try net.int("burn_in", default: 0)
         power = try net.float("power", default: 4)
         maxBatches = try net.int("max_batches", default: 0)
+        augmentation = try Augmentation(&net, width: width)
         let name = net.string("policy", default: "constant")
         switch name {
         case "constant": policy = .constant
