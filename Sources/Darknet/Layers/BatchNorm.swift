@@ -103,15 +103,18 @@ enum BatchNormTraining {
         state.sums.withUnsafeMutableBufferPointer { sums in
             sums.baseAddress!.update(from: values, count: count)
         }
+        let sums = { (kind: ds_channel_sum, b: UnsafePointer<Float>?, mean: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) in
+            ds_channel_sums(kind, values, b, mean, Int32(batch), Int32(channels), spatial, out)
+        }
+        state.mean.withUnsafeMutableBufferPointer { sums(DS_SUM, nil, nil, $0.baseAddress!) }
+        for c in 0..<channels { state.mean[c] *= Float(1 / Double(n)) }
+        state.mean.withUnsafeBufferPointer { mean in
+            state.variance.withUnsafeMutableBufferPointer { sums(DS_SUM_SQUARED_DEVIATION, nil, mean.baseAddress!, $0.baseAddress!) }
+        }
         state.parameters.withUnsafeMutableBufferPointer { parameters in
             for c in 0..<channels {
-                var m: Float = 0, v: Float = 0
-                planes.forEach(c) { m += values[$0] }
-                m *= Float(1 / Double(n))
-                // Darknet adds pow's double square to the float sum.
-                planes.forEach(c) { let d = Double(values[$0] - m); v = Float(Double(v) + d * d) }
-                v *= Float(1 / Double(n - 1))
-                (state.mean[c], state.variance[c]) = (m, v)
+                state.variance[c] *= Float(1 / Double(n - 1))
+                let (m, v) = (state.mean[c], state.variance[c])
                 parameters[rollingMean + c] = parameters[rollingMean + c] * 0.99 + 0.01 * m
                 parameters[rollingVariance + c] = parameters[rollingVariance + c] * 0.99 + 0.01 * v
                 let divisor = Double(v).squareRoot() + Double(Float(0.000001))
@@ -131,32 +134,31 @@ enum BatchNormTraining {
                          offsets: ParameterOffsets, state: TrainingState) {
         let scales = offsets[.scales]!, biases = offsets[.biases]!, n = Double(batch * spatial)
         let planes = Channel(batch: batch, channels: channels, spatial: spatial)
-        state.updates.withUnsafeMutableBufferPointer { updates in
-            state.sums.withUnsafeBufferPointer { sums in
-                state.normalized.withUnsafeBufferPointer { normalized in
-                    for c in 0..<channels {
-                        for b in 0..<batch {
-                            let start = (b * channels + c) * spatial
-                            var plane: Float = 0
-                            for i in start..<(start + spatial) { plane += delta[i] }
-                            updates[biases + c] += plane
-                        }
-                        var scaleSum: Float = 0
-                        planes.forEach(c) { scaleSum += delta[$0] * normalized[$0] }
-                        updates[scales + c] += scaleSum
-                        let scale = state.parameters[scales + c]
-                        planes.forEach(c) { delta[$0] = delta[$0] * scale }
-                        let m = state.mean[c], v = state.variance[c] + 0.00001
-                        var meanDelta: Float = 0, varianceDelta: Float = 0
-                        planes.forEach(c) { meanDelta += delta[$0] }
-                        meanDelta = Float(Double(meanDelta) * (-1 / Double(v).squareRoot()))
-                        planes.forEach(c) { varianceDelta += delta[$0] * (sums[$0] - m) }
-                        varianceDelta = Float(Double(varianceDelta) * (-0.5 * pow(Double(v), -1.5)))
-                        let root = Double(v).squareRoot(), meanShare = Double(meanDelta / Float(n))
-                        let varianceShare = Double(varianceDelta) * 2
-                        planes.forEach(c) { i in
-                            delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
-                        }
+        var planeSums = [Float](repeating: 0, count: batch * channels), channelSums = [Float](repeating: 0, count: channels)
+        // Each plane's sum for the biases (Darknet's backward_bias), added image after image.
+        ds_channel_sums(DS_SUM, delta, nil, nil, 1, Int32(batch * channels), spatial, &planeSums)
+        state.sums.withUnsafeBufferPointer { sums in
+            state.normalized.withUnsafeBufferPointer { normalized in
+                ds_channel_sums(DS_SUM_PRODUCT, delta, normalized.baseAddress!, nil, Int32(batch), Int32(channels), spatial, &channelSums)
+                for c in 0..<channels {
+                    for b in 0..<batch { state.updates[biases + c] += planeSums[b * channels + c] }
+                    state.updates[scales + c] += channelSums[c]
+                    let scale = state.parameters[scales + c]
+                    planes.forEach(c) { delta[$0] = delta[$0] * scale }
+                }
+                var meanDelta = [Float](repeating: 0, count: channels), varianceDelta = [Float](repeating: 0, count: channels)
+                ds_channel_sums(DS_SUM, delta, nil, nil, Int32(batch), Int32(channels), spatial, &meanDelta)
+                state.mean.withUnsafeBufferPointer { mean in
+                    ds_channel_sums(DS_SUM_PRODUCT_DEVIATION, delta, sums.baseAddress!, mean.baseAddress!, Int32(batch), Int32(channels),
+                                    spatial, &varianceDelta)
+                }
+                for c in 0..<channels {
+                    let m = state.mean[c], v = state.variance[c] + 0.00001
+                    let meanShare = Double(Float(Double(meanDelta[c]) * (-1 / Double(v).squareRoot())) / Float(n))
+                    let varianceShare = Double(Float(Double(varianceDelta[c]) * (-0.5 * pow(Double(v), -1.5)))) * 2
+                    let root = Double(v).squareRoot()
+                    planes.forEach(c) { i in
+                        delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
                     }
                 }
             }

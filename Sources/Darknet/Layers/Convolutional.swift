@@ -283,24 +283,30 @@ public struct Convolutional: Layer {
                 }
             }
         }
-        let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
-        state.columns.resize(to: size == 1 ? 0 : groupChannels * size * size * n)
+        let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size, area = size * size
         let weightsAt = offsets[.weights(fanIn: 0)]!
         state.delta.withUnsafeBufferPointer { delta in
-            state.columns.withUnsafeMutableBufferPointer { columns in
-                state.updates.withUnsafeMutableBufferPointer { updates in
-                    for b in 0..<context.batch {
-                        for g in 0..<groups {
+            state.updates.withUnsafeMutableBufferPointer { updates in
+                for g in 0..<groups {
+                    // Threads take whole input channels: their columns of the weights' gradient
+                    // (m × k) += sums (m × n) · columnsᵀ (n × k), image after image as Darknet adds them.
+                    context.parallel(groupChannels, work: context.batch * m * k * n) { channels, columns in
+                        for b in 0..<context.batch {
                             let sums = delta.baseAddress! + (b * groups + g) * m * n
                             let image = context.input + (b * groups + g) * groupChannels * input.spatial
-                            var matrix = image
-                            if size != 1 {
-                                im2col(image, channels: groupChannels, into: columns.baseAddress!)
-                                matrix = UnsafePointer(columns.baseAddress!)
+                            var channel = channels.lowerBound
+                            while channel < channels.upperBound {
+                                let count = size == 1 ? channels.upperBound - channel : min(columnChannels, channels.upperBound - channel)
+                                var matrix = image + channel * input.spatial
+                                if size != 1 {
+                                    im2col(matrix, channels: count, into: columns!)
+                                    matrix = UnsafePointer(columns!)
+                                }
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(count * area), Int32(n), 1, sums,
+                                            Int32(n), matrix, Int32(n), 1, updates.baseAddress! + weightsAt + g * m * k + channel * area,
+                                            Int32(k))
+                                channel += count
                             }
-                            // weights' gradient (m × k) += sums (m × n) · columnsᵀ (n × k)
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(k), Int32(n), 1, sums, Int32(n),
-                                        matrix, Int32(n), 1, updates.baseAddress! + weightsAt + g * m * k, Int32(k))
                         }
                     }
                 }

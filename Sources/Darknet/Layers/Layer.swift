@@ -170,8 +170,8 @@ public final class TrainingState {
     /// Batch norm's: the sums before it (Darknet's `x`), after it (`x_norm`), and the batch's
     /// mean and variance per channel.
     var sums: [Float] = [], normalized: [Float] = [], mean: [Float] = [], variance: [Float] = []
-    /// Working memory of the backward pass: the gradient of the sums, and im2col's columns.
-    var delta: [Float] = [], columns: [Float] = []
+    /// Working memory of the backward pass: the gradient of the sums.
+    var delta: [Float] = []
     /// Dropout's draws, one per value.
     var draws: [Float] = []
 
