@@ -89,9 +89,10 @@ final class ChannelEpilogue: @unchecked Sendable {
 /// `channels` planes of `spatial` floats. Sums in float, in Darknet's order (`mean_cpu`,
 /// `variance_cpu`, `backward_bias`, …): over a 224 × 224 layer, double sums moved the loss by 2e-4.
 enum BatchNormTraining {
-    /// From the sums in `values` to the scaled and biased normalized values, in place.
+    /// From the sums in `values` to the scaled and biased normalized values, in place; the
+    /// channels split between `threads`.
     static func forward(_ values: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                        offsets: ParameterOffsets, state: TrainingState) {
+                        offsets: ParameterOffsets, state: TrainingState, threads: some LayerThreads) {
         let count = batch * channels * spatial, n = batch * spatial
         let planes = Channel(batch: batch, channels: channels, spatial: spatial)
         state.sums.resize(to: count)
@@ -100,66 +101,73 @@ enum BatchNormTraining {
         state.variance.resize(to: channels)
         let scales = offsets[.scales]!, biases = offsets[.biases]!
         let rollingMean = offsets[.rollingMean]!, rollingVariance = offsets[.rollingVariance]!
-        state.sums.withUnsafeMutableBufferPointer { sums in
-            sums.baseAddress!.update(from: values, count: count)
-        }
-        let sums = { (kind: ds_channel_sum, b: UnsafePointer<Float>?, mean: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) in
-            ds_channel_sums(kind, values, b, mean, Int32(batch), Int32(channels), spatial, out)
-        }
-        state.mean.withUnsafeMutableBufferPointer { sums(DS_SUM, nil, nil, $0.baseAddress!) }
-        for c in 0..<channels { state.mean[c] *= Float(1 / Double(n)) }
-        state.mean.withUnsafeBufferPointer { mean in
-            state.variance.withUnsafeMutableBufferPointer { sums(DS_SUM_SQUARED_DEVIATION, nil, mean.baseAddress!, $0.baseAddress!) }
-        }
-        state.parameters.withUnsafeMutableBufferPointer { parameters in
-            for c in 0..<channels {
-                state.variance[c] *= Float(1 / Double(n - 1))
-                let (m, v) = (state.mean[c], state.variance[c])
+        let sums = state.sums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let normalized = state.normalized.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let mean = state.mean.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let variance = state.variance.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let parameters = state.parameters.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        threads.parallel(channels, work: count) { range in
+            let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
+            planes.forEachPlane(range) { plane in (sums + plane.lowerBound).update(from: values + plane.lowerBound, count: plane.count) }
+            ds_channel_sums(DS_SUM, values, nil, nil, Int32(batch), Int32(channels), spatial, first, last, mean)
+            for c in range { mean[c] *= Float(1 / Double(n)) }
+            ds_channel_sums(DS_SUM_SQUARED_DEVIATION, values, nil, mean, Int32(batch), Int32(channels), spatial, first, last, variance)
+            for c in range {
+                variance[c] *= Float(1 / Double(n - 1))
+                let (m, v) = (mean[c], variance[c])
                 parameters[rollingMean + c] = parameters[rollingMean + c] * 0.99 + 0.01 * m
                 parameters[rollingVariance + c] = parameters[rollingVariance + c] * 0.99 + 0.01 * v
                 let divisor = Double(v).squareRoot() + Double(Float(0.000001))
-                planes.forEach(c) { values[$0] = Float(Double(values[$0] - m) / divisor) }
-            }
-            state.normalized.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: values, count: count) }
-            for c in 0..<channels {
                 let scale = parameters[scales + c], bias = parameters[biases + c]
-                planes.forEach(c) { values[$0] = values[$0] * scale + bias }
+                planes.forEach(c) { i in
+                    let x = Float(Double(values[i] - m) / divisor)
+                    normalized[i] = x
+                    values[i] = x * scale + bias
+                }
             }
         }
     }
 
     /// From the delta of the outputs in `delta` (through the activation already) to that of the
-    /// sums, in place, adding the biases' and scales' gradients to `state.updates`.
+    /// sums, in place, adding the biases' and scales' gradients to `state.updates`; the
+    /// channels split between `threads`.
     static func backward(_ delta: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                         offsets: ParameterOffsets, state: TrainingState) {
+                         offsets: ParameterOffsets, state: TrainingState, threads: some LayerThreads) {
         let scales = offsets[.scales]!, biases = offsets[.biases]!, n = Double(batch * spatial)
         let planes = Channel(batch: batch, channels: channels, spatial: spatial)
-        var planeSums = [Float](repeating: 0, count: batch * channels), channelSums = [Float](repeating: 0, count: channels)
-        // Each plane's sum for the biases (Darknet's backward_bias), added image after image.
-        ds_channel_sums(DS_SUM, delta, nil, nil, 1, Int32(batch * channels), spatial, &planeSums)
-        state.sums.withUnsafeBufferPointer { sums in
-            state.normalized.withUnsafeBufferPointer { normalized in
-                ds_channel_sums(DS_SUM_PRODUCT, delta, normalized.baseAddress!, nil, Int32(batch), Int32(channels), spatial, &channelSums)
-                for c in 0..<channels {
-                    for b in 0..<batch { state.updates[biases + c] += planeSums[b * channels + c] }
-                    state.updates[scales + c] += channelSums[c]
-                    let scale = state.parameters[scales + c]
-                    planes.forEach(c) { delta[$0] = delta[$0] * scale }
-                }
-                var meanDelta = [Float](repeating: 0, count: channels), varianceDelta = [Float](repeating: 0, count: channels)
-                ds_channel_sums(DS_SUM, delta, nil, nil, Int32(batch), Int32(channels), spatial, &meanDelta)
-                state.mean.withUnsafeBufferPointer { mean in
-                    ds_channel_sums(DS_SUM_PRODUCT_DEVIATION, delta, sums.baseAddress!, mean.baseAddress!, Int32(batch), Int32(channels),
-                                    spatial, &varianceDelta)
-                }
-                for c in 0..<channels {
-                    let m = state.mean[c], v = state.variance[c] + 0.00001
-                    let meanShare = Double(Float(Double(meanDelta[c]) * (-1 / Double(v).squareRoot())) / Float(n))
-                    let varianceShare = Double(Float(Double(varianceDelta[c]) * (-0.5 * pow(Double(v), -1.5)))) * 2
-                    let root = Double(v).squareRoot()
-                    planes.forEach(c) { i in
-                        delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
-                    }
+        let sums = state.sums.withUnsafeBufferPointer { $0.baseAddress! }
+        let normalized = state.normalized.withUnsafeBufferPointer { $0.baseAddress! }
+        let mean = state.mean.withUnsafeBufferPointer { $0.baseAddress! }, variance = state.variance.withUnsafeBufferPointer { $0.baseAddress! }
+        let updates = state.updates.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let parameters = state.parameters.withUnsafeBufferPointer { $0.baseAddress! }
+        // Per channel: the scales' sum, the mean's and the variance's deltas; per plane, the biases' sums.
+        var channelSums = [Float](repeating: 0, count: 3 * channels), planeSums = [Float](repeating: 0, count: batch * channels)
+        let scaleSum = channelSums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let meanDelta = scaleSum + channels, varianceDelta = scaleSum + 2 * channels
+        let planeSum = planeSums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        threads.parallel(channels, work: batch * channels * spatial) { range in
+            let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
+            // Darknet's backward_bias: each plane's sum, added image after image.
+            for b in 0..<batch {
+                let image = b * channels * spatial
+                ds_channel_sums(DS_SUM, delta + image, nil, nil, 1, Int32(channels), spatial, first, last, planeSum + b * channels)
+            }
+            ds_channel_sums(DS_SUM_PRODUCT, delta, normalized, nil, Int32(batch), Int32(channels), spatial, first, last, scaleSum)
+            for c in range {
+                for b in 0..<batch { updates[biases + c] += planeSum[b * channels + c] }
+                updates[scales + c] += scaleSum[c]
+                let scale = parameters[scales + c]
+                planes.forEach(c) { delta[$0] = delta[$0] * scale }
+            }
+            ds_channel_sums(DS_SUM, delta, nil, nil, Int32(batch), Int32(channels), spatial, first, last, meanDelta)
+            ds_channel_sums(DS_SUM_PRODUCT_DEVIATION, delta, sums, mean, Int32(batch), Int32(channels), spatial, first, last, varianceDelta)
+            for c in range {
+                let m = mean[c], v = variance[c] + 0.00001
+                let meanShare = Double(Float(Double(meanDelta[c]) * (-1 / Double(v).squareRoot())) / Float(n))
+                let varianceShare = Double(Float(Double(varianceDelta[c]) * (-0.5 * pow(Double(v), -1.5)))) * 2
+                let root = Double(v).squareRoot()
+                planes.forEach(c) { i in
+                    delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
                 }
             }
         }
@@ -168,6 +176,12 @@ enum BatchNormTraining {
     /// The indices of one channel's values in every image.
     private struct Channel {
         var batch, channels, spatial: Int
+
+        /// Each plane of the channels in `range`, image after image, as the range of its values.
+        @inline(__always)
+        func forEachPlane(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+            for b in 0..<batch { for c in range { body(((b * channels + c) * spatial)..<((b * channels + c + 1) * spatial)) } }
+        }
 
         @inline(__always)
         func forEach(_ channel: Int, _ body: (Int) -> Void) {

@@ -88,7 +88,7 @@ public struct Connected: Layer {
         guard batchNormalize else { return forward(context) }
         products(context)
         BatchNormTraining.forward(context.output, batch: context.batch, channels: output.count, spatial: 1,
-                                  offsets: offsets, state: state)
+                                  offsets: offsets, state: state, threads: context)
         activation.apply(context.output, count: context.batch * output.count)
     }
 
@@ -103,7 +103,7 @@ public struct Connected: Layer {
             activation.gradient(context.outputGradient, output: context.output, count: count, into: delta.baseAddress!)
             if batchNormalize {
                 BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: outputs, spatial: 1,
-                                           offsets: offsets, state: state)
+                                           offsets: offsets, state: state, threads: context)
             } else {
                 for i in 0..<count { state.updates[offsets[.biases]! + i % outputs] += delta[i] }
             }

@@ -262,7 +262,7 @@ public struct Convolutional: Layer {
         guard let plainEpilogue else { return forward(context) }
         forward(context, band: nil, finish: plainEpilogue)
         BatchNormTraining.forward(context.output, batch: context.batch, channels: filters, spatial: output.spatial,
-                                  offsets: offsets, state: state)
+                                  offsets: offsets, state: state, threads: context)
         activation.apply(context.output, count: context.batch * output.count)
     }
 
@@ -276,7 +276,7 @@ public struct Convolutional: Layer {
             activation.gradient(context.outputGradient, output: context.output, count: count, into: delta.baseAddress!)
             if batchNormalize {
                 BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: filters, spatial: n,
-                                           offsets: offsets, state: state)
+                                           offsets: offsets, state: state, threads: context)
             } else {
                 for plane in 0..<(context.batch * filters) {
                     state.updates[plane % filters] += delta[(plane * n)..<((plane + 1) * n)].reduce(0, +)

@@ -61,6 +61,25 @@ public struct MaxPool: Layer {
             for plane in planes {
                 let values = context.input + plane * input.spatial, gradient = context.inputGradient + plane * input.spatial
                 let outputGradient = context.outputGradient + plane * output.spatial
+                if halves {
+                    // The common 2×2 windows, each inside the image: its four cells in the same order.
+                    let width = input.width
+                    for y in 0..<output.height {
+                        let top = 2 * y * width
+                        for x in 0..<output.width {
+                            let a = top + 2 * x, b = a + 1, c = a + width, d = c + 1
+                            // Selects, not branches: which cell wins is a coin toss the predictor loses.
+                            var winner = a, largest = values[a]
+                            for cell in [b, c, d] {
+                                let value = values[cell], wins = value > largest
+                                winner = wins ? cell : winner
+                                largest = wins ? value : largest
+                            }
+                            gradient[winner] += outputGradient[y * output.width + x]
+                        }
+                    }
+                    continue
+                }
                 for y in 0..<output.height {
                     for x in 0..<output.width {
                         var largest = -Float.greatestFiniteMagnitude, winner = -1

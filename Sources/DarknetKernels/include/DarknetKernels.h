@@ -45,12 +45,12 @@ void ds_add_scaled(float *out, const float *previous, float alpha, const float *
 /// float sum, as Darknet's pow), a × b, or a × (b - mean).
 typedef enum { DS_SUM = 0, DS_SUM_SQUARED_DEVIATION = 1, DS_SUM_PRODUCT = 2, DS_SUM_PRODUCT_DEVIATION = 3 } ds_channel_sum;
 
-/// For each of `channels` channels, out[c] = the float sum, in Darknet's order (image after
+/// For each channel c in [first, last), out[c] = the float sum, in Darknet's order (image after
 /// image, then value after value), of `kind`'s term over the channel's values: `a` and `b` are
 /// `batch` images of `channels` planes of `spatial` floats (`b` may be NULL where unused),
 /// `mean` one per channel (or NULL). With batch 1 it sums each plane of a.
 void ds_channel_sums(ds_channel_sum kind, const float *a, const float *b, const float *mean, int batch, int channels,
-                     long spatial, float *out);
+                     long spatial, int first, int last, float *out);
 
 /// out[x] = alpha × out[x] + beta × add[x × stride] for x < count, rounded as `ds_add_scaled`:
 /// a shortcut's row, where the layer it adds is larger (`stride` > 1) or of the same size.
