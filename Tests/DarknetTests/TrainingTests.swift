@@ -48,22 +48,22 @@ final class TrainingTests: XCTestCase {
         try names.flatMap { try Image(contentsOf: "\(Oracle.share)/data/\($0)").letterboxed(width: size, height: size).values }
     }
 
-    /// The same for connected layers with and without batch norm, dropout (C's `rand()`
-    /// seeded alike on both sides), a route of two layers, a shortcut, strided and grouped
+    /// The same for a crop (a random window, mirrored at random) and connected layers with
+    /// and without batch norm, dropout (both drawing from C's `rand()`, seeded alike on both sides), a route of two layers, a shortcut, strided and grouped
     /// convolutions, over two steps of batch 4 (the second with the first's momentum), from
     /// random weights. Not batch 2: batch norm over two values
     /// normalizes each to ±0.71 whatever their difference, and its gradient grows as that
     /// difference shrinks: there a connected layer's rolling mean came 1.5e-4 from Darknet's,
     /// where every other block stayed within 1e-4.
-    func testStepsOfConnectedRoutesAndShortcutsMatchTrainNetwork() throws {
+    func testStepsOfCropConnectedRoutesAndShortcutsMatchTrainNetwork() throws {
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let cfg = directory.appendingPathComponent("mixed.cfg").path
         try """
             [net]
             batch=4
-            width=20
-            height=20
+            width=23
+            height=22
             channels=3
             learning_rate=0.05
             momentum=0.9
@@ -71,6 +71,10 @@ final class TrainingTests: XCTestCase {
             policy=steps
             steps=1
             scales=0.5
+            [crop]
+            crop_width=20
+            crop_height=20
+            flip=1
             [convolutional]
             batch_normalize=1
             filters=8
@@ -195,8 +199,8 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try settings("policy=steps\nsteps=1,2\nscales=0.1"))
     }
 
-    /// What cannot be trained says so in one line, before any pass (a crop's training draws
-    /// random crops and flips, not done yet).
+    /// What cannot be trained says so in one line, before any pass (a convolution whose
+    /// weights the file holds input-major, `flipped=1`, would be written back otherwise).
     func testWhatCannotBeTrainedIsRefused() throws {
         func refusal(_ cfg: String) throws -> String {
             var network = try Network(cfg: CfgFile.parse(cfg, file: "test.cfg"))
@@ -210,8 +214,8 @@ final class TrainingTests: XCTestCase {
                        "test.cfg:1: the network has no [softmax] layer; darkscope trains classifiers by softmax with cost")
         XCTAssertEqual(try refusal("[net]\nbatch=3\nsubdivisions=2\ninputs=4\n[softmax]\n"),
                        "test.cfg:2: [net] batch=3 must be positive and a multiple of subdivisions=2 to train")
-        XCTAssertEqual(try refusal("[net]\nwidth=4\nheight=4\nchannels=1\n[crop]\ncrop_width=2\ncrop_height=2\n[softmax]\n"),
-                       "test.cfg:1: layer 0 ([crop]) cannot be trained by darkscope yet")
+        XCTAssertEqual(try refusal("[net]\nwidth=4\nheight=4\nchannels=1\n[convolutional]\nfilters=2\nsize=1\nflipped=1\n[avgpool]\n[softmax]\n"),
+                       "test.cfg:1: layer 0 ([convolutional]) cannot be trained by darkscope yet")
     }
 
     /// A small classifier with a connected layer, for `darkscope train` on a folder.
