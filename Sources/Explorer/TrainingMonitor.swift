@@ -148,7 +148,7 @@ private struct TrainingView {
     /// bottom values written on the left.
     private func drawChart(top: Int, rows: Int, columns: Int, unicode: Bool) {
         guard rows >= 3 else { return }
-        let axis = 9, mark = unicode ? "⣀" : Array(LineChart.asciiMarks)[1].description
+        let axis = 9, mark = unicode ? "⣀" : String(LineChart.asciiMarks[1])
         terminal.put("loss", row: top - 1, column: axis, style: .dim)
         terminal.put("\(mark) avg loss", row: top - 1, column: axis + 6, style: .measure)
         let chart = LineChart([progress.losses, progress.averages], columns: columns - axis, rows: rows, unicode: unicode)

@@ -45,8 +45,8 @@ public struct TrainingProgress: Sendable {
         averages.append(report.averageLoss)
         skipped += report.skipped
         if let validation = report.validation {
-            validations.append((Int(report.epoch.rounded(.down)), Double(validation.top1) / Double(max(validation.images, 1)),
-                                Double(validation.topK) / Double(max(validation.images, 1)), validation.k, validation.images))
+            validations.append((Int(report.epoch.rounded(.down)), validation.top1Accuracy, validation.topKAccuracy,
+                                validation.k, validation.images))
         }
         last = report
         recent.append((time, report.seen, report.batch))

@@ -192,7 +192,7 @@ private final class Session: @unchecked Sendable {
                           report.loss, report.averageLoss, report.rate, session.batchSeconds, report.seen)
         if let v = report.validation {
             line += String(format: "\nvalidation after epoch %d: top-1 %.4f, top-%d %.4f (%d images)", Int(report.epoch),
-                           Double(v.top1) / Double(max(v.images, 1)), v.k, Double(v.topK) / Double(max(v.images, 1)), v.images)
+                           v.top1Accuracy, v.k, v.topKAccuracy, v.images)
         }
         return line
     }
@@ -202,10 +202,10 @@ private final class Session: @unchecked Sendable {
         struct Line: Encodable {
             var batch: Int, epoch: Double, loss: Float, avg_loss: Float, rate: Float, seconds: Double, images: UInt64
             var validation: Validation?
-            struct Validation: Encodable { var top1: Double, topk: Double, k: Int, images: Int }
+            struct Validation: Encodable { var top1: Double, topK: Double, k: Int, images: Int }
         }
         let validation = report.validation.map { v in
-            Line.Validation(top1: Double(v.top1) / Double(max(v.images, 1)), topk: Double(v.topK) / Double(max(v.images, 1)), k: v.k, images: v.images)
+            Line.Validation(top1: v.top1Accuracy, topK: v.topKAccuracy, k: v.k, images: v.images)
         }
         let line = Line(batch: report.batch, epoch: report.epoch, loss: report.loss, avg_loss: report.averageLoss, rate: report.rate,
                         seconds: session.batchSeconds, images: report.seen, validation: validation)

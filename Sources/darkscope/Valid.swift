@@ -70,8 +70,8 @@ struct Valid: ParsableCommand {
 
     private func printJSON(_ result: Validation) throws {
         let object: [String: Any] = [
-            "images": result.images, "k": result.k, "top1": Double(result.top1) / Double(result.images),
-            "topK": Double(result.topK) / Double(result.images), "labels": result.labels, "confusion": result.confusion,
+            "images": result.images, "k": result.k, "top1": result.top1Accuracy,
+            "topK": result.topKAccuracy, "labels": result.labels, "confusion": result.confusion,
             "skipped": result.skipped,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

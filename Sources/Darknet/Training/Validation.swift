@@ -12,6 +12,10 @@ public struct Validation: Sendable {
     /// Images that could not be read, with why.
     public private(set) var skipped: [String] = []
 
+    /// The share of the images whose label was the best guess, and one of the best `k`: 0 without images.
+    public var top1Accuracy: Double { images > 0 ? Double(top1) / Double(images) : 0 }
+    public var topKAccuracy: Double { images > 0 ? Double(topK) / Double(images) : 0 }
+
     /// Runs every example of `data` through `network` (a batch of 8 at a time), each image
     /// resized to the input as `darkscope train` takes it.
     public init(network: Network, data: TrainingData, top: Int, threads: Int? = nil) throws {
