@@ -217,6 +217,44 @@ public struct Network: Sendable {
         }
     }
 
+    /// The network's first layers, through `index`, with their parameters: what a pass that
+    /// reads only layer `index` needs to run.
+    public func truncated(through index: Int) -> Network {
+        var copy = self
+        copy.layers = Array(layers[...index])
+        return copy
+    }
+
+    /// The layers through `index` with this network's parameters, read again from the cfg
+    /// for an input of `width` × `height` (Darknet's `resize_network`, for the layers a pass
+    /// to `index` runs). Refused where a layer's parameters depend on the size (a connected
+    /// layer's inputs).
+    public func resized(width: Int, height: Int, through index: Int) throws -> Network {
+        var cfg = try CfgFile.load(path: cfgPath)
+        guard cfg.sections.count > index + 1 else {
+            throw DarknetError.usage("\(cfgPath) changed since it was read: it no longer has layer \(index)")
+        }
+        cfg.sections.removeLast(cfg.sections.count - index - 2)
+        for (key, value) in [("width", width), ("height", height)] {
+            let option = CfgOption(key: key, value: String(value), line: cfg.sections[0].line)
+            if let at = cfg.sections[0].options.firstIndex(where: { $0.key == key }) {
+                cfg.sections[0].options[at].value = option.value
+            } else {
+                cfg.sections[0].options.append(option)
+            }
+        }
+        var resized = try Network(cfg: cfg)
+        let kept = truncated(through: index)
+        guard resized.layers.map(\.parameterCount) == kept.layers.map(\.parameterCount) else {
+            let layer = kept.layers.indices.first { resized.layers[$0].parameterCount != kept.layers[$0].parameterCount } ?? index
+            throw DarknetError.usage("layer \(layer) (\(kept.layers[layer].sectionName)) has parameters that depend on the input's size; the network cannot run at \(width)x\(height) through layer \(index)")
+        }
+        resized.load(parameters: kept.parameters, transposed: false)
+        resized.weightsHeader = weightsHeader
+        resized.use(convolution)
+        return resized
+    }
+
     /// Gives layer `index` new parameters, laid out as its `parameters` (for training's updates).
     mutating func replaceParameters(ofLayer index: Int, with values: [Float]) {
         layers[index].load(values, transposed: false)

@@ -4,9 +4,7 @@ import Foundation
 extension Raster {
     /// Writes the picture as an 8-bit RGB PNG through libpng; never over an existing file.
     public func writePNG(to path: String) throws {
-        if FileManager.default.fileExists(atPath: path) {
-            throw RenderError(path: path, problem: "already exists; darkscope does not overwrite files (remove it first)")
-        }
+        try Raster.refuseExisting(path)
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
         for i in 0..<(width * height) {
             rgb[3 * i] = pixels[4 * i]
@@ -17,6 +15,16 @@ extension Raster {
         let failed = ds_png_write(path, rgb, Int32(width), Int32(height), &message, message.count)
         guard failed == 0 else {
             throw RenderError(path: path, problem: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+    }
+}
+
+extension Raster {
+    /// Throws what `writePNG` would for a file that already exists, so that a command can
+    /// refuse before its work rather than after.
+    public static func refuseExisting(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) {
+            throw RenderError(path: path, problem: "already exists; darkscope does not overwrite files (remove it first)")
         }
     }
 }

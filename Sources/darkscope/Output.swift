@@ -7,6 +7,11 @@ enum Output {
         fputs(text + "\n", stdout)
     }
 
+    /// A report for the person, not the output: on stderr, so that stdout stays the picture or data.
+    static func note(_ text: String) {
+        fputs(text + "\n", stderr)
+    }
+
     static func warn(_ text: String) {
         fputs("darkscope: warning: \(text)\n", stderr)
     }

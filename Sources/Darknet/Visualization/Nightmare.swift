@@ -1,0 +1,158 @@
+import Foundation
+
+/// Darknet's `nightmare` (its deep dream), with its options and defaults
+/// (pjreddie's `examples/nightmare.c`).
+public struct NightmareSettings: Hashable, Sendable {
+    /// Each iteration reads a layer drawn from `range` layers around the one given.
+    public var range = 1
+    /// Normalize each step's change to mean 0, deviation 1 (`-norm`).
+    public var normalize = true
+    public var rounds = 1
+    public var iterations = 10
+    /// Each iteration runs at a scale of 1 / 1.33333333^k, k drawn below `octaves`.
+    public var octaves = 4
+    /// After each round the picture's centre, `zoom` of each side, is scaled back up.
+    public var zoom: Float = 1
+    public var rate: Float = 0.04
+    /// Only outputs above the mean by `threshold` standard deviations are strengthened.
+    public var threshold: Float = 1
+    /// After each round the picture turns by `rotate` radians (Darknet passes the option to
+    /// `rotate_image` as it is).
+    public var rotate: Float = 0
+    /// Seeds C's `rand()`; Darknet's is always 0.
+    public var seed: UInt32 = 0
+
+    public init() {}
+}
+
+/// Darknet's nightmare on a picture at its own size: each iteration shifts it by up to 8
+/// pixels, scales it by an octave and maybe mirrors it, runs the network to the layer, and
+/// strengthens that layer's strongest outputs: the gradient of half their sum of squares
+/// taken back to the picture, pulled a tenth towards grey, normalized, added at `rate`.
+/// The draws are C's `rand()` after `srand(seed)` (Darknet's seed is 0), in Darknet's order.
+///
+/// One departure: the gradient is the network's own at test time. Darknet's
+/// `backward_network` runs batch norm's training backward even here, with the rolling
+/// statistics in place of a batch's, which is not the gradient of the function the forward
+/// pass computed.
+public final class Nightmare {
+    public let network: Network
+    public let layer: Int
+    public let settings: NightmareSettings
+    private let threads: Int?
+    /// By input size and layer: Darknet's `resize_network` once per octave, not per iteration.
+    private var backpropagators: [String: Backpropagator] = [:]
+
+    public init(network: Network, layer: Int, settings: NightmareSettings = .init(), threads: Int? = nil) throws {
+        guard network.layers.indices.contains(layer) else {
+            throw DarknetError.usage("layer \(layer) does not exist; the network has layers 0...\(network.layers.count - 1)")
+        }
+        guard settings.range >= 1, settings.octaves >= 1, settings.rounds >= 1, settings.iterations >= 1 else {
+            throw DarknetError.usage("nightmare's range, octaves, rounds and iterations must each be at least 1")
+        }
+        let lowest = layer - settings.range / 2, highest = layer + (settings.range - 1) - settings.range / 2
+        guard lowest >= 0, highest < network.layers.count else {
+            throw DarknetError.usage("a range of \(settings.range) layers around layer \(layer) leaves the network's layers 0...\(network.layers.count - 1)")
+        }
+        self.network = network
+        self.layer = layer
+        self.settings = settings
+        self.threads = threads
+    }
+
+    /// Dreams on `image`; `finished` hears each round's picture (to save it), before the
+    /// round's rotation and zoom.
+    public func dream(_ image: Image, finished: (_ round: Int, _ picture: Image) throws -> Void) throws {
+        srand(settings.seed)
+        var picture = image
+        for round in 0..<settings.rounds {
+            for _ in 0..<settings.iterations {
+                let read = layer + Int(rand()) % settings.range - settings.range / 2
+                let octave = Int(rand()) % settings.octaves
+                try optimize(&picture, layer: read, scale: 1 / Float(pow(1.33333333, Double(octave))))
+            }
+            try finished(round, picture)
+            if settings.rotate != 0 { picture = picture.rotated(radians: settings.rotate) }
+            let w = Float(picture.width), h = Float(picture.height)
+            picture = picture.cropped(left: Int(w * (1 - settings.zoom) / 2), top: Int(h * (1 - settings.zoom) / 2),
+                                      width: Int(w * settings.zoom), height: Int(h * settings.zoom))
+                .resized(width: picture.width, height: picture.height)
+        }
+    }
+
+    private func optimize(_ picture: inout Image, layer: Int, scale: Float) throws {
+        let dx = Int(rand()) % 16 - 8, dy = Int(rand()) % 16 - 8
+        let flip = rand() % 2 != 0
+        var seen = picture.cropped(left: dx, top: dy, width: picture.width, height: picture.height)
+            .resized(width: Int(Float(picture.width) * scale), height: Int(Float(picture.height) * scale))
+        if flip { seen.flip() }
+        let backpropagator = try self.backpropagator(width: seen.width, height: seen.height, layer: layer)
+        let forward = try backpropagator.forward(seen.values)
+        let output = forward.layerOutputs[layer]
+        let mean = output.reduce(0, +) / Float(output.count)
+        let variance = output.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(output.count)
+        let bar = mean + settings.threshold * variance.squareRoot()
+        let seed = output.map { $0 > bar ? $0 : 0 }
+        let gradient = try backpropagator.backward(seeding: layer, with: seed, input: seen.values, forward: forward,
+                                                   keepingLayerGradients: false)
+        var delta = Image(width: seen.width, height: seen.height, channels: seen.channels, values: gradient.input)
+        if flip { delta.flip() }
+        var change = delta.resized(width: picture.width, height: picture.height)
+            .cropped(left: -dx, top: -dy, width: picture.width, height: picture.height).values
+        for i in change.indices { change[i] += 0.1 * (0.5 - picture.values[i]) }
+        if settings.normalize { Self.normalize(&change) }
+        for i in change.indices { picture.values[i] = min(max(picture.values[i] + settings.rate * change[i], 0), 1) }
+    }
+
+    /// Darknet's `normalize_array`: to mean 0 and standard deviation 1.
+    private static func normalize(_ values: inout [Float]) {
+        let n = Float(values.count)
+        let mean = values.reduce(0, +) / n
+        let deviation = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()
+        guard deviation > 0 else { return }
+        for i in values.indices { values[i] = (values[i] - mean) / deviation }
+    }
+
+    private func backpropagator(width: Int, height: Int, layer: Int) throws -> Backpropagator {
+        let key = "\(width)x\(height)@\(layer)"
+        if let known = backpropagators[key] { return known }
+        let made = Backpropagator(network: try network.resized(width: width, height: height, through: layer), threads: threads)
+        backpropagators[key] = made
+        return made
+    }
+}
+
+extension Image {
+    /// Darknet's `crop_image`: a `width` × `height` window from (`left`, `top`), which may
+    /// reach outside, where the nearest edge pixel is taken.
+    func cropped(left: Int, top: Int, width newWidth: Int, height newHeight: Int) -> Image {
+        var result = Image(width: newWidth, height: newHeight, channels: channels, filledWith: 0)
+        for c in 0..<channels {
+            for y in 0..<newHeight {
+                let row = min(max(y + top, 0), height - 1)
+                for x in 0..<newWidth { result[x, y, c] = self[min(max(x + left, 0), width - 1), row, c] }
+            }
+        }
+        return result
+    }
+
+    /// Darknet's `rotate_image`: about the centre, bilinear, the edges extended.
+    func rotated(radians: Float) -> Image {
+        var result = Image(width: width, height: height, channels: channels, filledWith: 0)
+        let cx = Float(width) / 2, cy = Float(height) / 2, cosine = cos(radians), sine = sin(radians)
+        func extended(_ x: Int, _ y: Int, _ c: Int) -> Float { self[min(max(x, 0), width - 1), min(max(y, 0), height - 1), c] }
+        for c in 0..<channels {
+            for y in 0..<height {
+                for x in 0..<width {
+                    let rx = cosine * (Float(x) - cx) - sine * (Float(y) - cy) + cx
+                    let ry = sine * (Float(x) - cx) + cosine * (Float(y) - cy) + cy
+                    let ix = Int(rx.rounded(.down)), iy = Int(ry.rounded(.down))
+                    let fx = rx - Float(ix), fy = ry - Float(iy)
+                    result[x, y, c] = (1 - fy) * (1 - fx) * extended(ix, iy, c) + fy * (1 - fx) * extended(ix, iy + 1, c)
+                        + (1 - fy) * fx * extended(ix + 1, iy, c) + fy * fx * extended(ix + 1, iy + 1, c)
+                }
+            }
+        }
+        return result
+    }
+}
