@@ -144,22 +144,31 @@ final class Lookahead<Value>: @unchecked Sendable {
     }
 }
 
-/// `[12/300]` on stderr, rewritten in place, while images are classified; only when stderr
-/// is a terminal and there is more than one image.
+/// `[12/300]` on stderr, rewritten in place, while images are worked on (with `bar`, a bar
+/// and the time left); only when stderr is a terminal and there is more than one image.
 final class Progress {
     private let total: Int
     private let enabled: Bool
+    private let bar: Bool
+    private let started = Date()
     private var shown = false
 
-    init(total: Int) {
+    init(total: Int, bar: Bool = false) {
         self.total = total
+        self.bar = bar
         enabled = total > 1 && isatty(STDERR_FILENO) == 1
     }
 
     /// Shows that image `index` (0-based) is under way.
     func show(_ index: Int) {
         guard enabled else { return }
-        fputs("\r[\(index + 1)/\(total)]", stderr)
+        if bar {
+            let filled = 30 * index / total, elapsed = Date().timeIntervalSince(started)
+            let left = index > 0 ? String(format: ", %.0f s left", elapsed / Double(index) * Double(total - index)) : ""
+            fputs("\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] \(index)/\(total)\(left)\u{1B}[K", stderr)
+        } else {
+            fputs("\r[\(index + 1)/\(total)]", stderr)
+        }
         shown = true
     }
 

@@ -10,7 +10,7 @@ struct Darkscope: ParsableCommand {
         commandName: "darkscope",
         abstract: "A terminal microscope for Darknet image classifiers.",
         version: "0.1.0",
-        subcommands: [Explore.self, Classify.self, Layers.self, Show.self, Explain.self, Visualize.self, NightmareCommand.self, Train.self, Valid.self, Partial.self, DataCommand.self, WeightsCommand.self, Benchmark.self, Models.self],
+        subcommands: [Explore.self, Classify.self, Layers.self, Show.self, Explain.self, Visualize.self, NightmareCommand.self, IndexCommand.self, Train.self, Valid.self, Partial.self, DataCommand.self, WeightsCommand.self, Benchmark.self, Models.self],
         defaultSubcommand: Explore.self
     )
 

@@ -164,6 +164,8 @@ public struct Convolutional: Layer {
 
     /// Output rows `y` read input rows `y * stride - padding ..< + size`; a 1×1 convolution of
     /// a larger stride is read as a flat matrix (see `forward`), so any of its outputs may change.
+    public var window: Window? { Window(size: size, stride: stride, left: -padding, top: -padding) }
+
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? {
         guard size > 1 || stride == 1 else { return nil }
         return windowRows(reaching: rows, size: size, stride: stride, start: -padding, count: output.height)

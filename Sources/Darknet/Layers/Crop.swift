@@ -29,6 +29,11 @@ public struct Crop: Layer {
         output = Shape(width: width, height: height, channels: input.channels)
     }
 
+    /// The centre, as at test time.
+    public var window: Window? {
+        Window(size: 1, stride: 1, left: (input.width - output.width) / 2, top: (input.height - output.height) / 2)
+    }
+
     public var tableEntry: String {
         "Crop Layer: \(input.height) x \(input.width) -> \(output.height) x \(output.width) x \(output.channels) image"
     }

@@ -151,6 +151,11 @@ public protocol Layer: Sendable {
     func backward(_ context: BackwardContext)
     /// Whether `Trainer` can train it: its training passes are Darknet's.
     var trains: Bool { get }
+    /// Where in its input each output position reads, for receptive fields: nil when each
+    /// output reads the whole input (a global pool, a connected layer, flat values).
+    var window: Window? { get }
+    /// Whether it reads the previous layer's output (a route reads only `earlierInputs`).
+    var readsPreviousLayer: Bool { get }
     /// Training's forward pass (Darknet's with `net.train` set): `forward`'s, unless the layer
     /// normalizes by its batch. It keeps in `state` what its training backward needs, and
     /// updates the rolling statistics in `state.parameters`.
@@ -199,11 +204,25 @@ extension Layer {
     public func forward(training context: ForwardContext, state: TrainingState) { forward(context) }
     public func backward(training context: BackwardContext, state: TrainingState) { backward(context) }
     public var earlierInputs: [Int] { [] }
+    /// Elementwise on an image by default: each output reads its own position.
+    public var window: Window? { output.isImage && input.isImage && output.width == input.width && output.height == input.height ? .identity : nil }
+    public var readsPreviousLayer: Bool { true }
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? { nil }
     public func forward(_ context: ForwardContext, rows: Range<Int>) { forward(context) }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
     public var sectionName: String { Self.sectionName }
     public var parameterCount: Int { parameterBlocks.reduce(0) { $0 + $1.count } }
+}
+
+/// The input positions an output position reads, the same across and down: `size` of them
+/// from `x * stride + left` across (`y * stride + top` down).
+public struct Window: Hashable, Sendable {
+    public var size: Int
+    public var stride: Int
+    public var left: Int
+    public var top: Int
+
+    public static let identity = Window(size: 1, stride: 1, left: 0, top: 0)
 }
 
 /// Offsets of each parameter block inside a layer's flat parameter array.

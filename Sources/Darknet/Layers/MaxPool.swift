@@ -49,6 +49,8 @@ public struct MaxPool: Layer {
 
     /// Windows start `padding / 2` rows before `y * stride`; the whole pool is recomputed
     /// (a fraction of a convolution's time).
+    public var window: Window? { Window(size: size, stride: stride, left: -padding / 2, top: -padding / 2) }
+
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? {
         windowRows(reaching: rows, size: size, stride: stride, start: -padding / 2, count: output.height)
     }

@@ -30,6 +30,7 @@ public struct Route: Layer {
     }
 
     public var earlierInputs: [Int] { sources }
+    public var readsPreviousLayer: Bool { false }
 
     public var tableEntry: String { "route " + sources.map { " \($0)" }.joined() }
 
