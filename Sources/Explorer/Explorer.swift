@@ -105,6 +105,8 @@ private struct Session {
                 var keys = [key]
                 while let more = terminal.readKey(wait: false) { keys.append(more) }
                 guard keys.allSatisfy({ handle($0) }) else { break }
+                // A new layer or channel may want pictures or examples the views show.
+                submitMissing()
                 screen.draw(state)
                 if keys.count == 1, [.up, .down, .character("j"), .character("k")].contains(key) {
                     redrawMilliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
@@ -160,7 +162,7 @@ private struct Session {
     private mutating func apply(_ effect: ExplorerState.Effect) {
         switch effect {
         case .none, .quit: break
-        case .infer, .explain: submitMissing()
+        case .infer, .explain, .channels: submitMissing()
         case let .openNetwork(cfg): worker.load(cfg, catalog: options.catalog)
         case .compareNetworks:
             submitMissing()
@@ -176,6 +178,9 @@ private struct Session {
             state.accept(analysis)
             submitMissing()
         case let .explanation(explanation): state.accept(explanation)
+        case let .feature(key, image, error): state.accept(feature: key, image: image, error: error)
+        case let .featureStep(key, step): state.accept(featureStep: key, step: step)
+        case let .examples(examples): state.accept(examples)
         case let .timing(key, timing): state.accept(timing: timing, for: key)
         case let .loaded(cfgPath, network, error):
             state.accept(loaded: cfgPath, network: network, error: error)
@@ -195,6 +200,15 @@ private struct Session {
             let key = state.explanationKey(slot: slot)
             state.requested(key)
             worker.explain(.init(slot: slot, key: key, network: state.network))
+        }
+        let features = state.missingFeatures
+        if !features.isEmpty {
+            state.requested(features: features)
+            worker.visualize(.init(keys: features, network: state.network, weightsPath: state.loaded.weightsPath))
+        }
+        if let examples = state.missingExamples {
+            state.requested(examples: examples)
+            worker.examples(.init(key: examples, network: state.network, weightsPath: state.loaded.weightsPath))
         }
     }
 }

@@ -179,6 +179,17 @@ final class Screen {
         let headerStyle: Terminal.Style = state.focus == .maps ? .selected : .heading
         if state.showFilters { return drawFilters(state, pane, picture: picture, headerStyle: headerStyle) }
         if state.explaining { return drawExplanation(state, pane, picture: picture, headerStyle: headerStyle) }
+        if state.lookingFor || state.showExamples {
+            let header = "layer \(state.selectedLayer) \(state.rows[state.selectedLayer].type) \(state.selectedShape)"
+            guard state.layerHasChannels else {
+                terminal.put(header + ": flat values, no channels to look at (a class's picture: darkscope visualize --class)",
+                             row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+                return []
+            }
+            return state.lookingFor
+                ? drawLookingFor(state, pane, picture: picture, header: header, headerStyle: headerStyle)
+                : drawExamples(state, pane, picture: picture, header: header, headerStyle: headerStyle)
+        }
         let shape = state.selectedShape
         let row = state.rows[state.selectedLayer]
         let channels = state.channelCount
@@ -234,6 +245,86 @@ final class Screen {
         terminal.put(note, row: picture.bottom, column: pane.column, width: pane.columns)
         let key = PictureKey(what: "filters", subjects: [], network: state.loaded.key, rect: picture)
         guard let drawn = self.picture(key, make: { filters.grid(scale: filters.scale(toAbout: 24)) }) else { return [] }
+        return [drawn]
+    }
+
+    /// What a picture under way or failed says, on the line below the pictures.
+    private func featureStatus(_ state: ExplorerState, channels: [Int]) -> String? {
+        if let failed = channels.lazy.compactMap({ state.featureError(channel: $0) }).first { return failed }
+        guard let step = state.featureStep, step.key.layer == state.selectedLayer, channels.contains(step.key.channel) else {
+            return channels.allSatisfy { state.feature(channel: $0) != nil } ? nil : "computing…"
+        }
+        return "computing channel \(step.key.channel): step \(step.step) of \(FeatureVisualizationSettings().steps)"
+    }
+
+    /// The maps pane in `w`: what each channel of the page looks for, as a grid of pictures
+    /// optimized to excite them; the selected one framed.
+    private func drawLookingFor(_ state: ExplorerState, _ pane: Rect, picture: Rect, header: String,
+                                headerStyle: Terminal.Style) -> [(key: PictureKey, image: TerminalImage)] {
+        let page = state.featurePage
+        let ready = page.filter { state.feature(channel: $0) != nil }
+        terminal.put(header + ": what channels \(page.lowerBound)-\(page.upperBound - 1) look for  ch \(state.channel)  \(ready.count)/\(page.count) ready",
+                     row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+        let status = featureStatus(state, channels: Array(page)) ?? "activation maximization, kept in the cache  (w: maps)"
+        terminal.put(status, row: picture.bottom, column: pane.column, width: pane.columns,
+                     style: page.contains { state.featureError(channel: $0) != nil } ? .alert : .plain)
+        guard !ready.isEmpty else { return [] }
+        let size = state.network.input
+        let key = PictureKey(what: "looks \(state.selectedLayer) \(page) \(ready) \(state.channel)", subjects: [],
+                             network: state.loaded.key, rect: picture)
+        guard let drawn = self.picture(key, make: {
+            let tiles = page.map { channel -> Raster in
+                var tile = state.feature(channel: channel).map(Raster.init)
+                    ?? Raster(width: size.width, height: size.height, fill: RGB(32, 32, 32))
+                if channel == state.channel { tile.frame(width: max(2, size.width / 40), color: RGB(255, 255, 255)) }
+                return tile
+            }
+            return Raster.grid(tiles, columns: 4, gap: max(2, size.width / 28))
+        }) else { return [] }
+        return [drawn]
+    }
+
+    /// The maps pane in `x`: the selected channel's map of the first image, what it looks for,
+    /// and its top images of the first image's folder, each cropped to where it fires.
+    private func drawExamples(_ state: ExplorerState, _ pane: Rect, picture: Rect, header: String,
+                              headerStyle: Terminal.Style) -> [(key: PictureKey, image: TerminalImage)] {
+        let folder = state.examplesKey.map { URL(fileURLWithPath: $0.folder).lastPathComponent } ?? ""
+        let examples = state.examples
+        var line = header + " ch \(state.channel): map, looks for, top of \(folder)/"
+        if let examples, examples.isFinished, examples.error == nil { line += " (\(examples.indexed) images)" }
+        terminal.put(line, row: pane.row, column: pane.column, width: pane.columns, style: headerStyle)
+        var status: String
+        var alert = false
+        if let error = examples?.error {
+            status = error
+            alert = true
+        } else if let progress = examples?.progress {
+            status = "indexing \(folder)/: \(progress.done) of \(progress.total) images"
+        } else if let examples, examples.isFinished {
+            status = examples.examples.prefix(4).map { String(format: "%.3g ", $0.value) + URL(fileURLWithPath: $0.image).lastPathComponent }
+                .joined(separator: "  ")
+        } else {
+            status = "reading the index of \(folder)/…"
+        }
+        if let feature = featureStatus(state, channels: [state.channel]) { status = feature + "  " + status }
+        terminal.put(status, row: picture.bottom, column: pane.column, width: pane.columns, style: alert ? .alert : .plain)
+        guard let result = state.analysis(slot: 0)?.result else { return [] }
+        let optimized = state.feature(channel: state.channel)
+        let crops = examples?.isFinished == true ? examples?.crops ?? [] : []
+        let key = PictureKey(what: "examples \(state.selectedLayer) \(state.channel) \(optimized != nil) \(crops.count) \(state.colormap)",
+                             subjects: state.keys.prefix(1).map { $0 }, network: state.loaded.key, rect: picture)
+        guard let drawn = self.picture(key, make: {
+            let input = state.network.input
+            let maps = FeatureMaps(result, layer: state.selectedLayer, shape: state.selectedShape)
+            let map = maps.picture(channel: state.channel, normalization: .perChannel, colormap: state.colormap,
+                                   scale: max(1, input.width / max(maps.width, 1)))
+            let looks = optimized.map(Raster.init) ?? Raster(width: map.width, height: map.height, fill: RGB(32, 32, 32))
+            let left = Raster.grid([map, looks], columns: 2, gap: 8)
+            guard !crops.isEmpty else { return left }
+            let side = ChannelExamples.cropSize
+            let tiles = crops.map(Raster.init) + Array(repeating: Raster(width: side, height: side), count: (3 - crops.count % 3) % 3)
+            return Raster.sideBySide(left, Raster.grid(tiles, columns: 3, gap: 4), gap: 12)
+        }) else { return [] }
         return [drawn]
     }
 

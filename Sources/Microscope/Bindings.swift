@@ -11,7 +11,7 @@ package enum Command: Hashable, Sendable, CaseIterable {
     case next, previous, nextPage, previousPage, first, last, previousChannel, nextChannel, focus
     case grid, normalization, colormap, compare, open, previousImage, nextImage
     case nextNetwork, previousNetwork, networksView, filters, help, quit
-    case explain, nextMethod, explainClass
+    case explain, nextMethod, explainClass, lookingFor, examples
     /// Explain the class ranked so in the first image's top-5 (1 to 5).
     case explainTop(Int)
 
@@ -19,7 +19,7 @@ package enum Command: Hashable, Sendable, CaseIterable {
         [.next, .previous, .nextPage, .previousPage, .first, .last, .previousChannel, .nextChannel, .focus,
          .grid, .normalization, .colormap, .compare, .open, .previousImage, .nextImage,
          .nextNetwork, .previousNetwork, .networksView, .filters, .help, .quit,
-         .explain, .nextMethod, .explainClass] + (1...5).map(Command.explainTop)
+         .explain, .nextMethod, .explainClass, .lookingFor, .examples] + (1...5).map(Command.explainTop)
     }
 }
 
@@ -71,6 +71,10 @@ package enum Bindings {
         Binding("1 2 3 4 5", "explain the first image's top-1 … top-5 class (again: back to each image's own top-1)",
                 (1...5).map { (.character(Character("\($0)")), .explainTop($0)) }),
         Binding("/", "explain a class by name or index (Tab completes over the labels)", [(.character("/"), .explainClass)]),
+        Binding("w", "what each channel of the layer looks for: pictures optimized to excite them, computed in the background and kept on disk / the maps again",
+                [(.character("w"), .lookingFor)]),
+        Binding("x", "the channel's dataset examples: its map, its picture, and the images of the first image's folder that excite it most, cropped to where (the folder indexed in the background, as darkscope index does) / the maps again",
+                [(.character("x"), .examples)]),
         Binding("mouse", "click a layer row or a channel tile to select it; the wheel moves like j/k",
                 [(.wheelDown, .next), (.wheelUp, .previous)]),
         Binding("?", "list the keys", [(.character("?"), .help)]),

@@ -158,6 +158,19 @@ package struct ExplorerState: Sendable {
     package private(set) var explainedClass: Int?
     /// Explanations of the images on screen (finished or under way), and a few recent ones.
     private var explanations: [ExplanationKey: Explanation] = [:]
+    /// The maps pane shows what the selected layer's channels look for (`w`)...
+    package private(set) var lookingFor = false
+    /// ...or the selected channel's map, picture and dataset examples (`x`).
+    package private(set) var showExamples = false
+    /// Pictures of what channels look for, kept for the network on screen.
+    private var features: [FeatureKey: Image] = [:]
+    private var featureErrors: [FeatureKey: String] = [:]
+    /// What the last request to the worker asked for, so each is asked once.
+    private var featuresAsked: Set<FeatureKey> = []
+    /// The picture under way and its steps done.
+    package private(set) var featureStep: (key: FeatureKey, step: Int)?
+    private var examplesShown: ChannelExamples?
+    private var examplesAsked: ExamplesKey?
     package var message: String?
 
     /// A line the user types on the status line.
@@ -226,6 +239,84 @@ package struct ExplorerState: Sendable {
         explaining ? images.indices.filter { explanation(slot: $0) == nil } : []
     }
 
+    // MARK: What channels look for
+
+    /// Channels of the `w` grid drawn at once.
+    package static let featurePageSize = 16
+
+    /// The `w` grid's channels: the page of `featurePageSize` holding the selected channel.
+    package var featurePage: Range<Int> {
+        let start = channel / Self.featurePageSize * Self.featurePageSize
+        return start..<min(channelCount, start + Self.featurePageSize)
+    }
+
+    /// Whether the selected layer has channels to look at (a flat layer has values).
+    package var layerHasChannels: Bool { selectedShape.isImage && selectedShape.spatial > 1 }
+
+    package func featureKey(channel: Int) -> FeatureKey {
+        FeatureKey(network: loaded.key, layer: selectedLayer, channel: channel)
+    }
+
+    /// What channel `channel` of the selected layer looks for, once computed for the network on screen.
+    package func feature(channel: Int) -> Image? { features[featureKey(channel: channel)] }
+
+    package func featureError(channel: Int) -> String? { featureErrors[featureKey(channel: channel)] }
+
+    /// The pictures the maps pane needs and has neither nor asked for: the `w` page's, or the
+    /// selected channel's for `x`.
+    package var missingFeatures: [FeatureKey] {
+        guard layerHasChannels else { return [] }
+        let wanted = lookingFor ? Array(featurePage) : showExamples ? [channel] : []
+        let keys = wanted.map(featureKey(channel:))
+        guard keys.contains(where: { features[$0] == nil && featureErrors[$0] == nil && !featuresAsked.contains($0) }) else { return [] }
+        return keys.filter { features[$0] == nil && featureErrors[$0] == nil }
+    }
+
+    /// Marks `keys` as the worker's one request of pictures (it supersedes the last).
+    package mutating func requested(features keys: [FeatureKey]) { featuresAsked = Set(keys) }
+
+    package mutating func accept(feature key: FeatureKey, image: Image?, error: String?) {
+        guard key.network == loaded.key else { return }
+        if let image { features[key] = image } else { featureErrors[key] = error ?? "failed" }
+        if featureStep?.key == key { featureStep = nil }
+    }
+
+    package mutating func accept(featureStep key: FeatureKey, step: Int) {
+        if features[key] == nil { featureStep = (key, step) }
+    }
+
+    /// The `x` view's examples: from the first image's folder, for the selected channel.
+    package var examplesKey: ExamplesKey? {
+        guard showExamples, layerHasChannels, let first = images.first else { return nil }
+        let folder = URL(fileURLWithPath: first.path).standardizedFileURL.deletingLastPathComponent().path
+        return ExamplesKey(network: loaded.key, folder: folder, layer: selectedLayer, channel: channel)
+    }
+
+    /// The selected channel's examples, finished or under way, only if made for what is current.
+    package var examples: ChannelExamples? {
+        guard let key = examplesKey, examplesShown?.key == key else { return nil }
+        return examplesShown
+    }
+
+    /// The examples to ask the worker for, if not yet asked.
+    package var missingExamples: ExamplesKey? {
+        guard let key = examplesKey, examplesAsked != key else { return nil }
+        return key
+    }
+
+    package mutating func requested(examples key: ExamplesKey) { examplesAsked = key }
+
+    package mutating func accept(_ examples: ChannelExamples) {
+        // Indexing's progress is the folder's, whichever channel asked.
+        if let key = examplesKey, examples.progress != nil, examples.key.network == key.network, examples.key.folder == key.folder {
+            var shown = examples
+            shown.key = key
+            examplesShown = shown
+        } else if examples.key == examplesKey {
+            examplesShown = examples
+        }
+    }
+
     /// Cosine similarity of the two images' outputs, layer by layer, in compare mode.
     package var similarities: [Float] {
         guard compare, keys.count == 2, let computed = pairSimilarities, computed.keys == keys else { return [] }
@@ -288,6 +379,9 @@ package struct ExplorerState: Sendable {
         networkProblem = nil
         attemptedFiles = nil
         loaded = LoadedNetwork(opened)
+        features = [:]
+        featureErrors = [:]
+        featuresAsked = []
         selectLayer(selectedLayer)
         analyses.trim(keeping: Set(keys))
         message = opened.weightsPath.map { "\(name) with \(URL(fileURLWithPath: $0).lastPathComponent)" }
@@ -346,6 +440,8 @@ package struct ExplorerState: Sendable {
         case closeNetworks
         /// Compute the explanations the maps pane shows.
         case explain
+        /// Ask for the pictures and examples the channel views need.
+        case channels
     }
 
     /// The image the networks view runs: the last one shown (the one `[`, `]` and `o` change).
@@ -411,6 +507,14 @@ package struct ExplorerState: Sendable {
             return .explain
         case .explainClass:
             prompt = Prompt(purpose: .className, text: "")
+        case .lookingFor:
+            lookingFor.toggle()
+            if lookingFor { showExamples = false; explaining = false; showFilters = false }
+            return lookingFor ? .channels : .none
+        case .examples:
+            showExamples.toggle()
+            if showExamples { lookingFor = false; explaining = false; showFilters = false }
+            return showExamples ? .channels : .none
         }
         return .none
     }

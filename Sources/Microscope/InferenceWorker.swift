@@ -36,8 +36,39 @@ package final class InferenceWorker: @unchecked Sendable {
         }
     }
 
+    /// Pictures of what channels look for, in order; a newer request supersedes it, even under way.
+    package struct FeatureRequest: Sendable {
+        package var keys: [FeatureKey]
+        package var network: Network
+        package var weightsPath: String?
+
+        package init(keys: [FeatureKey], network: Network, weightsPath: String?) {
+            self.keys = keys
+            self.network = network
+            self.weightsPath = weightsPath
+        }
+    }
+
+    /// A channel's dataset examples, indexing the folder first if need be.
+    package struct ExamplesRequest: Sendable {
+        package var key: ExamplesKey
+        package var network: Network
+        package var weightsPath: String?
+
+        package init(key: ExamplesKey, network: Network, weightsPath: String?) {
+            self.key = key
+            self.network = network
+            self.weightsPath = weightsPath
+        }
+    }
+
     package enum Update: Sendable {
         case analysis(Analysis)
+        /// What a channel looks for, or why it could not be drawn.
+        case feature(FeatureKey, Image?, error: String?)
+        /// A picture under way: the steps done.
+        case featureStep(FeatureKey, Int)
+        case examples(ChannelExamples)
         /// An explanation, finished or (with its progress) under way.
         case explanation(Explanation)
         /// Warm passes' times of an analysis, refined.
@@ -72,6 +103,8 @@ package final class InferenceWorker: @unchecked Sendable {
     private var pending: [Int: Request] = [:]
     private var pendingExplanations: [Int: ExplanationRequest] = [:]
     private var pendingLoad: (cfgPath: String, catalog: NetworkCatalog)?
+    private var pendingFeatures: FeatureRequest?
+    private var pendingExamples: ExamplesRequest?
     private var comparison: Comparison?
     private var timingJob: TimingJob?
     private var quietUntil = Date.distantPast
@@ -98,6 +131,14 @@ package final class InferenceWorker: @unchecked Sendable {
     /// Asks for an explanation; a newer one for the same slot supersedes it, even under way.
     package func explain(_ request: ExplanationRequest) {
         locked { pendingExplanations[request.slot] = request }
+    }
+
+    package func visualize(_ request: FeatureRequest) {
+        locked { pendingFeatures = request.keys.isEmpty ? nil : request }
+    }
+
+    package func examples(_ request: ExamplesRequest) {
+        locked { pendingExamples = request }
     }
 
     package func load(_ cfgPath: String, catalog: NetworkCatalog) {
@@ -154,6 +195,8 @@ package final class InferenceWorker: @unchecked Sendable {
         case load(String, NetworkCatalog)
         case analyse(Request)
         case explain(ExplanationRequest)
+        case examples(ExamplesRequest)
+        case visualize(FeatureRequest)
         case compare(Comparison)
         case time(TimingJob)
         case stop
@@ -175,6 +218,14 @@ package final class InferenceWorker: @unchecked Sendable {
             }
             if let slot = pending.keys.min() { return .analyse(pending.removeValue(forKey: slot)!) }
             if let slot = pendingExplanations.keys.min() { return .explain(pendingExplanations.removeValue(forKey: slot)!) }
+            if let request = pendingExamples {
+                pendingExamples = nil
+                return .examples(request)
+            }
+            if let request = pendingFeatures {
+                pendingFeatures = nil
+                return .visualize(request)
+            }
             if let comparison { return .compare(comparison) }
             if let timingJob, timingJob.timing.passes < InferenceWorker.timedPasses {
                 if Date() >= quietUntil { return .time(timingJob) }
@@ -202,9 +253,14 @@ package final class InferenceWorker: @unchecked Sendable {
             predictor = (request.key.network, made)
             return made
         }
+        var channels: ChannelWork?
         while true {
             switch nextJob() {
             case .stop: return
+            case let .visualize(request):
+                visualize(request, work: &channels)
+            case let .examples(request):
+                examples(request, work: &channels)
             case let .load(cfgPath, catalog):
                 do {
                     publish(.loaded(cfgPath: cfgPath, network: try catalog.open(cfgPath), error: nil))
@@ -296,6 +352,107 @@ package final class InferenceWorker: @unchecked Sendable {
             explanation.error = "\(error)"
         }
         return explanation
+    }
+
+    /// What the channel views keep between jobs, for one network: its visualizer, its cache of
+    /// pictures, and the last folder indexed.
+    private struct ChannelWork {
+        var key: NetworkKey
+        var visualizer: FeatureVisualizer
+        var pictures: FeaturePictures?
+        var index: (folder: String, index: ChannelIndex)?
+    }
+
+    private func channelWork(_ work: inout ChannelWork?, key: NetworkKey, network: Network, weightsPath: String?) -> ChannelWork {
+        if let work, work.key == key { return work }
+        work = nil
+        let made = ChannelWork(key: key, visualizer: FeatureVisualizer(network: network, threads: threads),
+                               pictures: try? FeaturePictures(network: network, weightsPath: weightsPath))
+        work = made
+        return made
+    }
+
+    /// Whether a channel job should give way: to a newer request of its kind (`superseded`),
+    /// or to an analysis, an explanation or an opening, after which it starts again.
+    private func shouldYield(superseded: () -> Bool) -> (yield: Bool, superseded: Bool) {
+        locked {
+            let newer = superseded()
+            return (stopped || newer || !pending.isEmpty || !pendingExplanations.isEmpty || pendingLoad != nil, newer)
+        }
+    }
+
+    /// The first picture of the request, from the disk cache or computed (its steps told
+    /// every tenth of a second); the rest goes back in the queue, so that every other job
+    /// comes first between two channels.
+    private func visualize(_ request: FeatureRequest, work: inout ChannelWork?) {
+        guard let key = request.keys.first else { return }
+        let made = channelWork(&work, key: key.network, network: request.network, weightsPath: request.weightsPath)
+        var remaining = request
+        remaining.keys.removeFirst()
+        if let stored = made.pictures?.stored(layer: key.layer, channel: key.channel) {
+            publish(.feature(key, stored, error: nil))
+        } else {
+            var lastReport = Date.distantPast, superseded = false
+            do {
+                let picture = try made.visualizer.pictures(for: [.channel(layer: key.layer, channel: key.channel)]) { step in
+                    let answer = shouldYield { pendingFeatures != nil }
+                    if answer.yield {
+                        superseded = answer.superseded
+                        throw CancellationError()
+                    }
+                    if Date().timeIntervalSince(lastReport) > 0.1 {
+                        lastReport = Date()
+                        publish(.featureStep(key, step))
+                    }
+                }[0]
+                made.pictures?.store(picture, layer: key.layer, channel: key.channel)
+                publish(.feature(key, picture, error: nil))
+            } catch is CancellationError {
+                if !superseded { locked { if pendingFeatures == nil { pendingFeatures = request } } }
+                return
+            } catch {
+                publish(.feature(key, nil, error: "\(error)"))
+            }
+        }
+        if !remaining.keys.isEmpty { locked { if pendingFeatures == nil { pendingFeatures = remaining } } }
+    }
+
+    /// A channel's examples: from the index kept for the folder, else after indexing it
+    /// (telling its progress; an interrupted indexing keeps what it did in the cache).
+    private func examples(_ request: ExamplesRequest, work: inout ChannelWork?) {
+        let key = request.key
+        _ = channelWork(&work, key: key.network, network: request.network, weightsPath: request.weightsPath)
+        if work?.index?.folder != key.folder {
+            var lastReport = Date.distantPast, superseded = false
+            do {
+                let indexer = try ChannelIndexer(network: request.network, weights: request.weightsPath, folder: key.folder,
+                                                 cache: Caches.folder("index"), threads: threads)
+                let update = try indexer.update { done, total in
+                    let answer = shouldYield { pendingExamples.map { $0.key.network != key.network || $0.key.folder != key.folder } ?? false }
+                    if answer.yield {
+                        superseded = answer.superseded
+                        throw CancellationError()
+                    }
+                    if Date().timeIntervalSince(lastReport) > 0.1 {
+                        lastReport = Date()
+                        var progress = ChannelExamples(key: key)
+                        progress.progress = (done, total)
+                        publish(.examples(progress))
+                    }
+                }
+                work?.index = (key.folder, update.index)
+            } catch is CancellationError {
+                if !superseded { locked { if pendingExamples == nil { pendingExamples = request } } }
+                return
+            } catch {
+                var failed = ChannelExamples(key: key)
+                failed.error = "\(error)"
+                publish(.examples(failed))
+                return
+            }
+        }
+        guard let index = work?.index?.index else { return }
+        publish(.examples(ChannelExamples(key: key, index: index, network: request.network)))
     }
 
     /// One step of the networks view: find which networks have weights, or run the next one.

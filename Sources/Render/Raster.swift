@@ -70,3 +70,14 @@ public struct RGB: Hashable, Sendable {
         self.blue = blue
     }
 }
+
+extension Raster {
+    /// Paints a frame `width` pixels wide round the picture's edge.
+    public mutating func frame(width: Int, color: RGB) {
+        for y in 0..<height {
+            for x in 0..<self.width where x < width || y < width || x >= self.width - width || y >= height - width {
+                self[x, y] = color
+            }
+        }
+    }
+}

@@ -403,6 +403,55 @@ final class ExplorerTests: XCTestCase {
         try session.waitFor("layer 1 max 112x112x16")
     }
 
+    /// The rows between the maps pane's header (`layer ...`) and its status line in the
+    /// channel views, as the screen shows them (the maps pane's 85 columns).
+    private func channelPicture(_ session: TmuxSession) throws -> [String] {
+        let lines = try session.screen().components(separatedBy: "\n")
+        guard let header = lines.firstIndex(where: { $0.hasPrefix("layer ") }) else { return [] }
+        let status = try NSRegularExpression(pattern: "^(activation|computing|indexing|reading|[0-9])")
+        let end = lines[(header + 1)...].firstIndex { status.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil } ?? lines.count
+        return lines[(header + 1)..<end].map { String($0.prefix(85)) }
+    }
+
+    /// `w` draws what each channel of the layer looks for, channel by channel, answering keys
+    /// meanwhile; a second look, and a second run, draw them at once from the caches. `x` shows
+    /// the channel's map, picture and top images of the first image's folder, indexed meanwhile.
+    func testChannelViewsShowWhatAChannelLooksForAndItsTopImages() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = try realWeights()
+        environment["XDG_CACHE_HOME"] = directory.path
+        let session = try TmuxSession(command: binary + " --format ascii", columns: 120, rows: 36, environment: environment)
+        try session.waitFor("malamute", "ch 0 min")
+        try session.keys("j", "j", "j", "j", "j")
+        try session.waitFor("layer 5 conv 56x56x128", "128 channels")
+        let activations = try channelPicture(session)
+        try session.keys("w")
+        try session.waitFor("layer 5 conv 56x56x128: what channels 0-15 look for  ch 0", "/16 ready", "computing")
+        try session.keys("l")
+        try session.waitFor("look for  ch 1", "computing channel")
+        try session.waitFor("16/16 ready", "activation maximization", timeout: 120)
+        let looks = try channelPicture(session)
+        XCTAssertNotEqual(looks, activations, "the pictures did not replace the maps")
+        XCTAssertGreaterThan(Set(looks.joined()).count, 20, "the grid is blank:\n\(looks.joined(separator: "\n"))")
+        try session.keys("w")
+        try session.waitFor("128 channels", absent: ["look for"])
+        try session.keys("w")
+        try session.waitFor("16/16 ready", timeout: 2)
+        XCTAssertEqual(try channelPicture(session), looks, "a second look drew other pictures")
+        try session.keys("x")
+        try session.waitFor("layer 5 conv 56x56x128 ch 1: map, looks for, top of assets/ (5 images)", ".jpg", timeout: 60)
+        let examples = try channelPicture(session)
+        XCTAssertNotEqual(examples, looks)
+        XCTAssertNotEqual(examples, activations)
+        try session.keys("q")
+        try session.waitFor("EXITED 0")
+        let again = try TmuxSession(command: binary + " --format ascii", columns: 120, rows: 36, environment: environment)
+        try again.waitFor("malamute")
+        try again.keys("j", "j", "j", "j", "j", "w")
+        try again.waitFor("16/16 ready", timeout: 5)
+    }
+
     func testHelpListsEveryKey() throws {
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute")

@@ -223,6 +223,67 @@ final class ExplorerStateTests: XCTestCase {
         XCTAssertEqual(state.handle(.character("q"), pageSize: 5, catalog: fixture.catalog), .quit)
     }
 
+    /// `w` asks for the page of the selected channel, once; a new page asks again for what
+    /// the last request left undone; pictures of another network are never shown; `x` asks
+    /// for the selected channel's picture and examples, following the channel; flat layers
+    /// have none; `w` and `x` take the maps pane in turn.
+    func testChannelViewsAskForThePageAndTheChannelOnce() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        XCTAssertEqual(state.missingFeatures, [], "nothing until asked")
+        XCTAssertEqual(state.handle(.character("w"), pageSize: 5, catalog: fixture.catalog), .channels)
+        XCTAssertTrue(state.lookingFor)
+        XCTAssertEqual(state.featurePage, 0..<4, "a.cfg's layer 0 has 4 channels")
+        let page = state.missingFeatures
+        XCTAssertEqual(page.map(\.channel), [0, 1, 2, 3])
+        XCTAssertEqual(Set(page.map(\.layer)), [0])
+        state.requested(features: page)
+        XCTAssertEqual(state.missingFeatures, [], "asked once")
+        let picture = Image(width: 16, height: 16, channels: 3, filledWith: 0.5)
+        state.accept(feature: page[1], image: picture, error: nil)
+        state.accept(featureStep: page[2], step: 7)
+        XCTAssertEqual(state.featureStep?.key, page[2])
+        XCTAssertEqual(state.feature(channel: 1), picture)
+        XCTAssertNil(state.feature(channel: 0))
+        _ = state.handle(.character("j"), pageSize: 5, catalog: fixture.catalog)
+        XCTAssertEqual(state.missingFeatures.map(\.layer), [1, 1, 1, 1], "the maxpool's page")
+        state.requested(features: state.missingFeatures)
+        _ = state.handle(.character("k"), pageSize: 5, catalog: fixture.catalog)
+        XCTAssertEqual(state.missingFeatures.map(\.channel), [0, 2, 3], "back: what the superseded request left, not channel 1")
+        var other = page[0]
+        other.network.convolution = other.network.convolution == .darknet ? .winograd : .darknet
+        state.accept(feature: other, image: picture, error: nil)
+        XCTAssertNil(state.feature(channel: 0), "a picture of another network")
+        state.accept(feature: page[3], image: nil, error: "out of memory")
+        XCTAssertEqual(state.featureError(channel: 3), "out of memory")
+        XCTAssertFalse(state.missingFeatures.contains(page[3]), "a failure is not asked again")
+
+        XCTAssertEqual(state.handle(.character("x"), pageSize: 5, catalog: fixture.catalog), .channels)
+        XCTAssertTrue(state.showExamples)
+        XCTAssertFalse(state.lookingFor)
+        _ = state.handle(.character("l"), pageSize: 5, catalog: fixture.catalog)
+        _ = state.handle(.character("l"), pageSize: 5, catalog: fixture.catalog)
+        XCTAssertEqual(state.missingFeatures.map(\.channel), [2])
+        let examples = try XCTUnwrap(state.missingExamples)
+        XCTAssertEqual(examples.channel, 2)
+        XCTAssertEqual(examples.folder, fixture.folder.standardizedFileURL.path)
+        state.requested(examples: examples)
+        XCTAssertNil(state.missingExamples)
+        var indexing = ChannelExamples(key: ExamplesKey(network: examples.network, folder: examples.folder, layer: 0, channel: 0))
+        indexing.progress = (1, 2)
+        state.accept(indexing)
+        XCTAssertEqual(state.examples?.progress?.done, 1, "the folder's indexing shows whichever channel asked")
+        _ = state.handle(.character("l"), pageSize: 5, catalog: fixture.catalog)
+        XCTAssertNil(state.examples, "channel 3's are not channel 2's")
+        XCTAssertEqual(state.missingExamples?.channel, 3)
+        for _ in 0..<3 { _ = state.handle(.character("j"), pageSize: 5, catalog: fixture.catalog) }
+        XCTAssertFalse(state.layerHasChannels, "the softmax")
+        XCTAssertEqual(state.missingFeatures, [])
+        XCTAssertNil(state.missingExamples)
+        XCTAssertEqual(state.handle(.character("x"), pageSize: 5, catalog: fixture.catalog), .none)
+        XCTAssertFalse(state.showExamples)
+    }
+
     func testExplanationsFollowTheMethodTheClassAndTheImage() throws {
         let fixture = try Fixture()
         var state = try fixture.state()

@@ -51,7 +51,7 @@ final class BindingsTests: XCTestCase {
         XCTAssertEqual(Set(actions.map(\.command)), Set(Command.allCases))
         XCTAssertEqual(Set(actions.map(\.key)).count, actions.count, "a key bound twice")
         for action in actions { XCTAssertEqual(Bindings.command(for: action.key), action.command) }
-        XCTAssertNil(Bindings.command(for: .character("x")))
+        XCTAssertNil(Bindings.command(for: .character("z")))
     }
 
     private func read(_ relative: String) throws -> String {

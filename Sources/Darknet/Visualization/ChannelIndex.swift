@@ -245,10 +245,12 @@ public final class ChannelIndexer {
 }
 
 /// FNV-1a, 64 bits: names cache entries (not a defence against anyone).
-struct Fingerprint {
+public struct Fingerprint {
     private var state: UInt64 = 0xCBF2_9CE4_8422_2325
 
-    mutating func add(_ data: Data) {
+    public init() {}
+
+    public mutating func add(_ data: Data) {
         data.withUnsafeBytes { bytes in
             for byte in bytes { state = (state ^ UInt64(byte)) &* 0x100_0000_01B3 }
         }
@@ -256,5 +258,5 @@ struct Fingerprint {
         state = (state ^ 0xFF) &* 0x100_0000_01B3
     }
 
-    var hex: String { String(state, radix: 16) }
+    public var hex: String { String(state, radix: 16) }
 }
