@@ -1,12 +1,19 @@
 import DarknetKernels
 import Foundation
 
-/// Darknet's activation functions, by their cfg names.
+/// Darknet's activation functions, by their cfg names: pjreddie's, and those AlexeyAB's
+/// fork adds (`swish`, `mish`, `hard_mish`, `relu6`, `gelu`).
 ///
 /// Each computes as Darknet's C does: constants like `.1` are doubles there,
-/// so the arithmetic happens in double and is rounded to float at the end.
+/// so the arithmetic happens in double and is rounded to float at the end. AlexeyAB's
+/// compute in float (`expf`, `logf`, `tanhf`); in double they agree to the float's last bit or so.
 public enum Activation: String, CaseIterable, Sendable {
     case logistic, loggy, relu, elu, selu, relie, plse, hardtan, lhtan, linear, ramp, leaky, tanh, stair
+    case swish, mish, hardMish = "hard_mish", relu6, gelu
+
+    /// pjreddie's Darknet's own, which Debian's libdarknet knows.
+    public static let pjreddie: [Activation] = [.logistic, .loggy, .relu, .elu, .selu, .relie, .plse, .hardtan, .lhtan,
+                                                .linear, .ramp, .leaky, .tanh, .stair]
 
     public func callAsFunction(_ x: Float) -> Float { Float(self(Double(x))) }
 
@@ -36,6 +43,23 @@ public enum Activation: String, CaseIterable, Sendable {
         case .stair:
             let n = floor(d)
             return Int(n) % 2 == 0 ? floor(d / 2) : (d - n) + floor(d / 2)
+        case .swish: return d / (1 + exp(-d))
+        case .mish:
+            // AlexeyAB's softplus with its threshold of 20, then tanh.
+            let softplus = d > 20 ? d : d < -20 ? exp(d) : log(exp(d) + 1)
+            return d * Foundation.tanh(softplus)
+        case .hardMish: return d > 0 ? d : d > -2 ? d * d / 2 + d : 0
+        case .relu6: return min(max(d, 0), 6)
+        case .gelu: return 0.5 * d * (1 + Foundation.tanh(0.797885 * d + 0.035677 * d * d * d))
+        }
+    }
+
+    /// Whether the derivative follows from the output alone (`gradient(output:)`); swish's,
+    /// mish's, hard mish's and GELU's need the input, which the layers do not keep.
+    public var gradientFromOutput: Bool {
+        switch self {
+        case .swish, .mish, .hardMish, .gelu: false
+        default: true
         }
     }
 
@@ -59,6 +83,9 @@ public enum Activation: String, CaseIterable, Sendable {
         case .hardtan: return y > -1 && y < 1 ? 1 : 0
         case .lhtan: return y > 0 && y < 1 ? 1 : 0.001
         case .stair: return floor(y) == y ? 0 : 1
+        case .relu6: return y > 0 && y < 6 ? 1 : 0
+        case .swish, .mish, .hardMish, .gelu:
+            preconditionFailure("\(rawValue)'s gradient needs its input; callers check gradientFromOutput")
         }
     }
 

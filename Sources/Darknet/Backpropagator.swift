@@ -187,6 +187,10 @@ public final class Backpropagator {
               zip(network.layers, forward.layerOutputs).allSatisfy({ $1.count == batch * $0.output.count }) else {
             throw DarknetError.usage("the backward pass needs a forward pass of this network that kept every layer's output (keepingLayerOutputs: true)")
         }
+        if let index = network.layers.prefix(top + 1).firstIndex(where: { $0.outputActivation?.gradientFromOutput == false }) {
+            let layer = network.layers[index]
+            throw DarknetError.usage("layer \(index) ([\(layer.sectionName)]) uses \(layer.outputActivation!.rawValue), whose gradient darkscope does not compute yet (it needs the layer's input, which the forward pass does not keep)")
+        }
         try prepare(batch: batch)
         defer { workers?.rest() }
         // All of them: those above `top` are results too, zero.
@@ -201,7 +205,7 @@ public final class Backpropagator {
             withPointers(to: forward.layerOutputs.prefix(top + 1)) {
                 var context = BackwardContext(batch: batch, input: image.baseAddress!, output: outputs[0],
                                               outputGradient: gradients[0], inputGradient: inputGradient!,
-                                              layerGradients: gradients, threads: threads, shared: shared,
+                                              layerGradients: gradients, layerOutputs: outputs, threads: threads, shared: shared,
                                               scratch: scratch, scratchCount: scratchCount, workers: workers)
                 for index in stride(from: top, through: 0, by: -1) {
                     context.input = index == 0 ? image.baseAddress! : outputs[index - 1]

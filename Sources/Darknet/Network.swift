@@ -78,12 +78,13 @@ public struct Network: Sendable {
         case "shortcut": try Shortcut(&section, index: index, input: input, earlier: earlier)
         case "crop": try Crop(&section, input: input)
         case "cost": try Cost(&section, input: input)
+        case "scale_channels": try ScaleChannels(&section, index: index, input: input, earlier: earlier)
         case "net", "network":
             throw section.error("[\(section.type)] may only be the first section")
         case let other where darknetOnlyTypes.contains(other):
-            throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost)")
+            throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost, scale_channels)")
         case let other:
-            throw section.error("unknown section [\(excerpt(other))]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop or cost")
+            throw section.error("unknown section [\(excerpt(other))]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost or scale_channels")
         }
     }
 

@@ -267,10 +267,10 @@ final class GradientTests: XCTestCase {
     static let activations = cfg(
         8, 8,
         [convolutional(4, size: 3, batchNormalize: true, activation: .linear)]
-            + Activation.allCases.enumerated().flatMap { index, activation in
+            + Activation.pjreddie.enumerated().flatMap { index, activation in
                 ["[route]\nlayers=0", convolutional(2, size: 3, batchNormalize: index % 2 == 0, activation: activation)]
             }
-            + ["[route]\nlayers=" + Activation.allCases.indices.map { "\(2 + 2 * $0)" }.joined(separator: ","), "[avgpool]"]
+            + ["[route]\nlayers=" + Activation.pjreddie.indices.map { "\(2 + 2 * $0)" }.joined(separator: ","), "[avgpool]"]
         )
 
     static let routes = cfg(

@@ -92,6 +92,15 @@ enum Oracle {
     static let darknet = "/usr/bin/darknet"
     static let share = "/usr/share/darknet"
 
+    /// OpenCV DNN, the oracle of AlexeyAB's dialect: Debian's python3-opencv.
+    static func requireOpenCV() throws {
+        let probe = try runProcess("/usr/bin/python3", ["-c", "import cv2"])
+        guard probe.status == 0 else {
+            if Repo.isCI { throw DarknetError.usage("Debian's python3-opencv is not installed; CI must install it (scripts/setup-debian)") }
+            throw XCTSkip("Debian's python3-opencv is not installed (apt-get install python3-opencv)")
+        }
+    }
+
     static func requireDarknet() throws {
         guard FileManager.default.fileExists(atPath: library), FileManager.default.fileExists(atPath: darknet) else {
             if Repo.isCI { throw DarknetError.usage("Debian's darknet is not installed; CI must install it (apt-get install darknet)") }

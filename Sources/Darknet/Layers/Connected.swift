@@ -80,7 +80,8 @@ public struct Connected: Layer {
         }
     }
 
-    public var trains: Bool { true }
+    public var trains: Bool { activation.gradientFromOutput }
+    public var outputActivation: Activation? { activation }
 
     /// With batch norm, the products, then `BatchNormTraining` (one value a channel) and the
     /// activation, as Darknet's `forward_connected_layer` with `net.train` set.

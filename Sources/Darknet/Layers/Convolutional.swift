@@ -256,7 +256,8 @@ public struct Convolutional: Layer {
     }
 
     /// Darknet's convolutions train with its own sums (see `Trainer`), and batch norm by the batch.
-    public var trains: Bool { !flipped }
+    public var trains: Bool { !flipped && activation.gradientFromOutput }
+    public var outputActivation: Activation? { activation }
 
     /// With batch norm, the sums alone (no bias, no activation), then `BatchNormTraining` and
     /// the activation, as Darknet's `forward_convolutional_layer` with `net.train` set.

@@ -83,6 +83,9 @@ public struct BackwardContext: LayerThreads {
     public var inputGradient: UnsafeMutablePointer<Float>
     /// The gradient with respect to every layer's output, for `Route` and `Shortcut` to add to.
     public var layerGradients: [UnsafeMutablePointer<Float>]
+    /// Every layer's output as the forward pass left it, for layers whose gradient reads an
+    /// earlier one's values (`ScaleChannels`).
+    public var layerOutputs: [UnsafePointer<Float>]
     public var threads: Int
     /// Working memory: `shared` holds the first of `Layer.backwardScratch`'s counts, for the
     /// whole layer; `scratch`, `threads` blocks of `scratchCount` floats (the largest second count).
@@ -156,6 +159,8 @@ public protocol Layer: Sendable {
     var window: Window? { get }
     /// Whether it reads the previous layer's output (a route reads only `earlierInputs`).
     var readsPreviousLayer: Bool { get }
+    /// The activation its output passes through last, for layers that have one.
+    var outputActivation: Activation? { get }
     /// Training's forward pass (Darknet's with `net.train` set): `forward`'s, unless the layer
     /// normalizes by its batch. It keeps in `state` what its training backward needs, and
     /// updates the rolling statistics in `state.parameters`.
@@ -200,13 +205,14 @@ extension Layer {
     public var scratchCount: Int { 0 }
     public var backwardScratch: (shared: Int, perThread: Int) { (0, 0) }
     /// Layers without parameters train as they run: their backward pass is Darknet's.
-    public var trains: Bool { parameterBlocks.isEmpty }
+    public var trains: Bool { parameterBlocks.isEmpty && outputActivation?.gradientFromOutput != false }
     public func forward(training context: ForwardContext, state: TrainingState) { forward(context) }
     public func backward(training context: BackwardContext, state: TrainingState) { backward(context) }
     public var earlierInputs: [Int] { [] }
     /// Elementwise on an image by default: each output reads its own position.
     public var window: Window? { output.isImage && input.isImage && output.width == input.width && output.height == input.height ? .identity : nil }
     public var readsPreviousLayer: Bool { true }
+    public var outputActivation: Activation? { nil }
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? { nil }
     public func forward(_ context: ForwardContext, rows: Range<Int>) { forward(context) }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}

@@ -34,6 +34,7 @@ public struct Shortcut: Layer {
     }
 
     public var earlierInputs: [Int] { [from] }
+    public var outputActivation: Activation? { activation }
 
     /// The activation, when the convolution before can do this layer's work in its epilogue
     /// (`FusedLayer.shortcut`): the usual residual, of the same shapes, with alpha = beta = 1,

@@ -135,7 +135,7 @@ public final class Trainer {
         input.withUnsafeBufferPointer { image in
             var context = BackwardContext(batch: batch, input: image.baseAddress!, output: readOnly[0],
                                           outputGradient: UnsafePointer(deltas[0]), inputGradient: inputDelta,
-                                          layerGradients: deltas, threads: threads, shared: working,
+                                          layerGradients: deltas, layerOutputs: readOnly, threads: threads, shared: working,
                                           scratch: working + shared, scratchCount: perThread, workers: workers)
             for index in stride(from: softmax, through: 0, by: -1) {
                 context.input = index == 0 ? image.baseAddress! : readOnly[index - 1]

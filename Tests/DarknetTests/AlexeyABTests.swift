@@ -1,0 +1,136 @@
+import Darknet
+import Foundation
+import XCTest
+
+/// AlexeyAB's dialect: its activations by hand, `[scale_channels]` by hand, and EfficientNet-B0
+/// against OpenCV DNN (Debian's python3-opencv), which reads that dialect.
+final class AlexeyABTests: XCTestCase {
+    /// Values worked out with Python's math module from AlexeyAB's formulas.
+    func testActivationsMatchHandValues() {
+        let cases: [(Activation, [(Double, Double)])] = [
+            (.swish, [(-3, -0.14227761953270035), (-1, -0.2689414213699951), (0.5, 0.3112296656009273), (2, 1.7615941559557646)]),
+            (.mish, [(-3, -0.14564746127562428), (-1, -0.30340146137410895), (0.5, 0.3752452113048951), (2, 1.9439589595339946),
+                     (30, 30), (-30, -30 * tanh(exp(-30)))]),
+            (.gelu, [(-3, -0.0036374625774800995), (-1, -0.15880800109301235), (0.5, 0.3457140457929067), (2, 1.954597482284139)]),
+            (.hardMish, [(-3, 0), (-2, 0), (-1, -0.5), (0.5, 0.5), (2, 2)]),
+            (.relu6, [(-1, 0), (3, 3), (6, 6), (7.5, 6)]),
+        ]
+        for (activation, points) in cases {
+            for (x, expected) in points {
+                XCTAssertEqual(activation(x), expected, accuracy: 1e-12, "\(activation.rawValue)(\(x))")
+                XCTAssertEqual(Double(activation(Float(x))), expected, accuracy: 1e-6 * max(1, abs(expected)), "\(activation.rawValue)(\(x)) in float")
+            }
+        }
+        XCTAssertEqual(Activation.relu6.gradient(output: 3), 1)
+        XCTAssertEqual(Activation.relu6.gradient(output: 6), 0)
+        XCTAssertFalse(Activation.swish.gradientFromOutput)
+        XCTAssertEqual(Activation(rawValue: "hard_mish"), .hardMish)
+    }
+
+    private func network(_ cfg: String, in directory: URL, name: String = "net") throws -> Network {
+        let path = directory.appendingPathComponent("\(name).cfg").path
+        try cfg.write(toFile: path, atomically: true, encoding: .utf8)
+        var network = try Network(cfg: path)
+        try network.randomize(seed: 5)
+        return network
+    }
+
+    /// Each channel (or, with scale_wh, each position) of `from` times its scale, by hand from
+    /// the layers' own outputs; the gradient against central differences; bad uses refused.
+    func testScaleChannelsScalesEachChannelOrPosition() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let head = "[net]\nwidth=6\nheight=5\nchannels=3\n\n[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n\n"
+        let channels = head + "[avgpool]\n\n[convolutional]\nfilters=4\nsize=1\nactivation=logistic\n\n[scale_channels]\nfrom=-3\n\n[avgpool]"
+        let positions = head + "[convolutional]\nfilters=1\nsize=1\nactivation=logistic\n\n[scale_channels]\nfrom=-2\nscale_wh=1\n\n[avgpool]"
+        let input = (0..<90).map { Float(sin(Double($0))) }
+        for (cfg, scaleLayer, byPosition) in [(channels, 3, false), (positions, 2, true)] {
+            let network = try self.network(cfg, in: directory)
+            let layer = try XCTUnwrap(network.layers[scaleLayer] as? ScaleChannels)
+            XCTAssertEqual(layer.output, Shape(width: 6, height: 5, channels: 4))
+            let outputs = try Predictor(network: network, threads: 1).forward(input).layerOutputs
+            let from = outputs[0], scales = outputs[scaleLayer - 1], scaled = outputs[scaleLayer]
+            for i in 0..<from.count {
+                XCTAssertEqual(scaled[i], from[i] * scales[byPosition ? i % 30 : i / 30], accuracy: 1e-6)
+            }
+            // The input gradient of the pooled sum of channel 2, against central differences in double.
+            let backpropagator = Backpropagator(network: network, threads: 1)
+            let gradient = try backpropagator.backward(.channelMean(layer: scaleLayer + 1, channel: 2), input: input,
+                                                       forward: try backpropagator.forward(input), keepingLayerGradients: false).input
+            let predictor = Predictor(network: network, threads: 1)
+            for i in [0, 17, 44, 89] {
+                var up = input, down = input
+                up[i] += 1e-2
+                down[i] -= 1e-2
+                let difference = (try predictor.forward(up).prediction()[2] - (try predictor.forward(down).prediction()[2])) / 2e-2
+                XCTAssertEqual(gradient[i], difference, accuracy: 2e-3 * max(1, abs(difference)), "input \(i)")
+            }
+        }
+        let bad: [(String, String)] = [
+            (head + "[convolutional]\nfilters=3\nsize=1\n\n[avgpool]\n\n[scale_channels]\nfrom=-3", "bad1.cfg:19: [scale_channels] scales layer 0's 6x5x4 channel by channel: its input must be 1x1x4, not 1x1x3"),
+            (head + "[avgpool]\n\n[scale_channels]\nfrom=-3", "[scale_channels] from=-3 points at layer -1"),
+            (head + "[scale_channels]\nscale_wh=1", "[scale_channels] needs from="),
+        ]
+        for (n, (cfg, message)) in bad.enumerated() {
+            let path = directory.appendingPathComponent("bad\(n + 1).cfg").path
+            try cfg.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Network(cfg: path)) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
+
+    /// Darknet layer index, and its values, for every layer OpenCV exposes.
+    private func opencvLayers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> [(Int, [Float])] {
+        try Oracle.requireOpenCV()
+        let inputPath = directory.appendingPathComponent("input.f32").path, outPath = directory.appendingPathComponent("opencv.bin").path
+        FileManager.default.createFile(atPath: inputPath, contents: input.withUnsafeBytes { Data($0) })
+        let run = try runProcess("/usr/bin/python3", [Repo.path("Tests/Oracle/opencv_layers.py"), cfg, weights, inputPath, outPath])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let data = try Data(contentsOf: URL(fileURLWithPath: outPath))
+        var layers: [(Int, [Float])] = [], at = 0
+        func int() -> Int {
+            defer { at += 4 }
+            return Int(data[at..<(at + 4)].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+        }
+        while at < data.count {
+            let index = int(), count = int()
+            layers.append((index, data[at..<(at + 4 * count)].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }))
+            at += 4 * count
+        }
+        return layers
+    }
+
+    /// darkscope's shipped EfficientNet-B0 on random weights (the classifier's scaled so that
+    /// the probabilities are neither flat nor one-hot): every layer OpenCV exposes within 1e-4
+    /// of OpenCV's, relative to the layer's largest value, and the probabilities within 1e-5.
+    func testEfficientNetB0MatchesOpenCV() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var network = try Network(cfg: Repo.path("cfg/alexeyab/efficientnet_b0.cfg"))
+        XCTAssertEqual(network.layers.count, 136)
+        XCTAssertEqual(network.parameterCount, 4_890_040, "AlexeyAB's efficientnet_b0.cfg's parameters, so its weights fit")
+        try network.randomize(seed: 1)
+        var values = network.parameters
+        let classifier = network.layers.count - 2, offset = network.layers.prefix(classifier).reduce(0) { $0 + $1.parameterCount }
+        for i in offset..<(offset + network.layers[classifier].parameterCount) { values[i] *= 12 }
+        let weights = directory.appendingPathComponent("efficientnet_b0.weights").path
+        try WeightsFile(path: weights, header: WeightsHeader(), values: values).write()
+        try network.loadWeights(path: weights)
+        let input = try network.letterboxedInput(from: Repo.path("assets/dog.jpg")).values
+        let ours = try Predictor(network: network).forward(input).layerOutputs
+        let theirs = try opencvLayers(cfg: Repo.path("cfg/alexeyab/efficientnet_b0.cfg"), weights: weights, input: input, in: directory)
+        XCTAssertGreaterThan(theirs.count, 100, "OpenCV exposed only \(theirs.map(\.0))")
+        for (index, reference) in theirs {
+            XCTAssertEqual(reference.count, ours[index].count, "layer \(index)")
+            guard reference.count == ours[index].count else { continue }
+            let scale = reference.map(abs).max() ?? 0
+            let error = zip(reference, ours[index]).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(error, 1e-4 * max(scale, 1e-6), "layer \(index) (\(network.layers[index].sectionName)): \(error) of \(scale)")
+        }
+        let probabilities = try XCTUnwrap(theirs.last { $0.0 == network.layers.count - 1 }?.1)
+        XCTAssertEqual(zip(probabilities, ours.last!).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-5)
+        let top = probabilities.max() ?? 0
+        XCTAssertTrue(top > 0.01 && top < 0.9, "the probabilities are flat or saturated: top \(top)")
+    }
+}
