@@ -112,6 +112,11 @@ public enum Activation: String, CaseIterable, Sendable {
 
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
         if let kernelActivation { return ds_activate(values, count, kernelActivation) }
+        switch self {
+        case .swish: return ds_activate_smooth(values, count, DS_SWISH)
+        case .mish: return ds_activate_smooth(values, count, DS_MISH)
+        default: break
+        }
         for i in 0..<count { values[i] = self(values[i]) }
     }
 }

@@ -23,6 +23,39 @@ static inline __attribute__((always_inline)) void activate_all(float *values, lo
     }
 }
 
+/// e^x for x in float's range (clamped to it), after Cephes' expf: x = n ln 2 + r with
+/// |r| ≤ ln 2 / 2, e^r by a degree-6 polynomial, 2^n put in the exponent. Branch-free, so
+/// its loops vectorise.
+static inline __attribute__((always_inline)) float exp_poly(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float n = __builtin_rintf(x * 1.44269504088896341f);
+    const float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e = p * r * r + r + 1.0f;
+    return e * __builtin_bit_cast(float, ((int)n + 127) << 23);
+}
+
+static inline __attribute__((always_inline)) void activate_smooth(float *values, long count, ds_smooth activation) {
+    switch (activation) {
+    case DS_SWISH:
+        for (long i = 0; i < count; i++) values[i] = values[i] / (1.0f + exp_poly(-values[i]));
+        break;
+    case DS_MISH:
+        // tanh(log(1 + e^x)) = n / (n + 2) with n = e^x (e^x + 2); past 20 it is 1 in float
+        // (AlexeyAB's softplus threshold), and the clamp keeps n finite.
+        for (long i = 0; i < count; i++) {
+            const float x = values[i], e = exp_poly(x < 20.0f ? x : 20.0f), n = e * (e + 2.0f);
+            values[i] = x * (n / (n + 2.0f));
+        }
+        break;
+    }
+}
+
 static inline __attribute__((always_inline)) void add_scaled(float *out, const float *previous, float alpha,
                                                              const float *add, float beta, long count,
                                                              ds_activation activation) {
@@ -95,6 +128,9 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
     attributes static void activate_##suffix(float *values, long count, ds_activation activation) {                    \
         activate_all(values, count, activation);                                                                        \
     }                                                                                                                   \
+    attributes static void activate_smooth_##suffix(float *values, long count, ds_smooth activation) {                 \
+        activate_smooth(values, count, activation);                                                                     \
+    }                                                                                                                   \
     attributes static void add_scaled_##suffix(float *out, const float *previous, float alpha, const float *add,       \
                                                float beta, long count, ds_activation activation) {                     \
         add_scaled(out, previous, alpha, add, beta, count, activation);                                                 \
@@ -127,6 +163,10 @@ DS_PASSES(avx512, __attribute__((target("avx512f"))))
 
 void ds_activate(float *values, long count, ds_activation activation) {
     DS_DISPATCH(activate, values, count, activation)
+}
+
+void ds_activate_smooth(float *values, long count, ds_smooth activation) {
+    DS_DISPATCH(activate_smooth, values, count, activation)
 }
 
 void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,

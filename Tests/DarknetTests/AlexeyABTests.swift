@@ -1,4 +1,5 @@
 import Darknet
+import DarknetKernels
 import Foundation
 import XCTest
 
@@ -25,6 +26,20 @@ final class AlexeyABTests: XCTestCase {
         XCTAssertEqual(Activation.relu6.gradient(output: 6), 0)
         XCTAssertFalse(Activation.swish.gradientFromOutput)
         XCTAssertEqual(Activation(rawValue: "hard_mish"), .hardMish)
+    }
+
+    /// The kernels' float swish and mish (a polynomial exp) against the activations in
+    /// double, from -100 to 100, on the instruction set chosen for this CPU.
+    func testSmoothActivationKernelsAgreeWithDouble() {
+        let points = stride(from: -100.0, through: 100.0, by: 0.0731).map { Float($0) }
+        for (activation, kind) in [(Activation.swish, DS_SWISH), (.mish, DS_MISH)] {
+            var values = points
+            ds_activate_smooth(&values, values.count, kind)
+            for (x, y) in zip(points, values) {
+                let expected = activation(Double(x))
+                XCTAssertEqual(Double(y), expected, accuracy: 1e-6 * max(1, abs(expected)), "\(activation.rawValue)(\(x))")
+            }
+        }
     }
 
     private func network(_ cfg: String, in directory: URL, name: String = "net") throws -> Network {
