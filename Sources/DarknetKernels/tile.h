@@ -68,4 +68,53 @@ static inline __attribute__((always_inline)) void ds_add_shortcut(const ds_epilo
     }
 }
 
+#ifdef DS_X86
+#include <immintrin.h>
+
+/// `activation` as Darknet rounds it (leaky's 0.1 in double).
+__attribute__((target("avx512f")))
+static inline __m512 ds_activate_avx512(ds_activation activation, __m512 x) {
+    const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    switch (activation) {
+    case DS_LEAKY: {
+        const __m512d tenth = _mm512_set1_pd(0.1);
+        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), tenth));
+        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), tenth));
+        const __m512 small = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+        return _mm512_mask_blend_ps(positive, small, x);
+    }
+    case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
+    default: return x;
+    }
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ds_finish_avx512(const ds_epilogue *e, int channel, __m512 x) {
+    if (e->folded) {
+        float multiplier, addend;
+        ds_fold(e, channel, &multiplier, &addend);
+        x = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(multiplier)), _mm512_set1_ps(addend));
+        const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+        switch (e->activation) {
+        case DS_LEAKY: return _mm512_mask_blend_ps(positive, _mm512_mul_ps(x, _mm512_set1_ps(0.1f)), x);
+        case DS_RELU: return _mm512_maskz_mov_ps(positive, x);
+        default: return x;
+        }
+    }
+    if (e->mean) {
+        x = _mm512_sub_ps(x, _mm512_set1_ps(e->mean[channel]));
+        const __m512d inverse = _mm512_set1_pd(e->inverse[channel]);
+        const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), inverse));
+        const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), inverse));
+        x = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+        x = _mm512_mul_ps(x, _mm512_set1_ps(e->scale[channel]));
+    }
+    return ds_activate_avx512(e->activation, _mm512_add_ps(x, _mm512_set1_ps(e->bias[channel])));
+}
+
+#endif
+
 #endif

@@ -95,6 +95,45 @@ final class AlexeyABTests: XCTestCase {
         }
     }
 
+    /// Depthwise convolutions (groups = channels = filters), summed by `ds_depthwise` rather
+    /// than the GEMM: against libdarknet, whose groups they are, on a 37 × 29 image (rows of
+    /// several vectors and ragged ones), strides 1 and 2, 3×3, 5×5 and 7×7, with and without
+    /// batch norm: bit for bit with Darknet's sums, and by default within Darknet's bounds.
+    func testDepthwiseConvolutionsAreDarknetsSums() throws {
+        try Oracle.requireDarknet()
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func depthwise(_ size: Int, _ stride: Int, _ batchNormalize: Bool, _ activation: String) -> String {
+            "[convolutional]\ngroups=8\nfilters=8\nsize=\(size)\nstride=\(stride)\npad=1\nbatch_normalize=\(batchNormalize ? 1 : 0)\nactivation=\(activation)\n"
+        }
+        let cfg = ["[net]\nwidth=37\nheight=29\nchannels=3\n", "[convolutional]\nfilters=8\nsize=3\npad=1\nactivation=leaky\n",
+                   depthwise(3, 1, true, "leaky"), depthwise(5, 2, false, "linear"), depthwise(3, 2, true, "relu"),
+                   depthwise(7, 1, true, "leaky"), "[avgpool]\n", "[softmax]\n"].joined(separator: "\n")
+        let path = directory.appendingPathComponent("depthwise.cfg").path
+        try cfg.write(toFile: path, atomically: true, encoding: .utf8)
+        var network = try Network(cfg: path)
+        XCTAssertEqual((1...4).map { (network.layers[$0] as? Convolutional)?.isDepthwise }, [true, true, true, true])
+        let weights = directory.appendingPathComponent("depthwise.weights").path
+        try network.randomize(seed: 3)
+        try WeightsFile(path: weights, header: WeightsHeader(), values: network.parameters).write()
+        let input = (0..<(37 * 29 * 3)).map { Float(sin(Double($0) * 0.37)) * 0.5 + 0.5 }
+        let theirs = try Oracle.layers(cfg: path, weights: weights, input: input, in: directory).outputs
+        for algorithm in [ConvolutionAlgorithm.darknet, .winograd] {
+            network.use(algorithm)
+            try network.loadWeights(path: weights)
+            let ours = try Predictor(network: network).forward(input).layerOutputs
+            for index in 1...4 {
+                let scale = theirs[index].map(abs).max() ?? 0
+                let error = zip(ours[index], theirs[index]).map { abs($0 - $1) }.max() ?? .infinity
+                if algorithm == .darknet {
+                    XCTAssertEqual(ours[index], theirs[index], "layer \(index): Darknet's sums, bit for bit")
+                } else {
+                    XCTAssertLessThanOrEqual(error, 1e-4 * scale, "layer \(index), \(algorithm)")
+                }
+            }
+        }
+    }
+
     /// Darknet layer index, and its values, for every layer OpenCV exposes.
     private func opencvLayers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> [(Int, [Float])] {
         try Oracle.requireOpenCV()

@@ -158,7 +158,11 @@ public struct Convolutional: Layer {
 
     /// Whether `forward` can add a shortcut's input and activate in its epilogue
     /// (`FusedLayer.shortcut`): whenever the kernels apply its own activation.
-    public var addsShortcut: Bool { epilogue?.fusesActivation == true }
+    public var addsShortcut: Bool { epilogue?.fusesActivation == true && !isDepthwise }
+
+    /// One filter per channel (groups = channels = filters): summed row by row by
+    /// `ds_depthwise`, not as one tiny GEMM a group.
+    public var isDepthwise: Bool { groups > 1 && groups == input.channels && groups == filters }
 
     public func forward(_ context: ForwardContext) { forward(context, band: nil) }
 
@@ -179,6 +183,7 @@ public struct Convolutional: Layer {
     /// The whole output, or output rows `band` of it, through `finish` (by default, the layer's epilogue).
     private func forward(_ context: ForwardContext, band: Range<Int>?, finish: ChannelEpilogue? = nil) {
         guard let epilogue = finish ?? epilogue else { preconditionFailure("forward before load") }
+        if isDepthwise { return depthwise(context, band: band, epilogue: epilogue) }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
         var pooled: UnsafeMutablePointer<Float>?, destination = context.output
         var shortcut = 0, shortcutActivation = DS_IDENTITY
@@ -251,6 +256,34 @@ public struct Convolutional: Layer {
             guard let band else { return epilogue.activation.apply(context.output, count: context.batch * output.count) }
             for plane in 0..<(context.batch * filters) {
                 epilogue.activation.apply(context.output + plane * n + band.lowerBound * output.width, count: band.count * output.width)
+            }
+        }
+    }
+
+    private func depthwise(_ context: ForwardContext, band: Range<Int>?, epilogue: ChannelEpilogue) {
+        precondition(context.next == nil, "a layer fused into a depthwise convolution")
+        var finish = epilogue.raw
+        finish.folded = roundsAsDarknet ? 0 : 1
+        let rows = band ?? 0..<output.height, start = offsets[.weights(fanIn: 0)]!
+        parameters.withUnsafeBufferPointer { parameters in
+            withUnsafePointer(to: finish) { finish in
+                for b in 0..<context.batch {
+                    var convolution = ds_convolution(image: context.input + b * input.count, channels: Int32(input.channels),
+                                                     height: Int32(input.height), width: Int32(input.width), size: Int32(size),
+                                                     stride: Int32(stride), padding: Int32(padding),
+                                                     out_height: Int32(output.height), out_width: Int32(output.width))
+                    let out = context.output + b * output.count
+                    context.parallel(filters, work: filters * rows.count * output.width * size * size) { channels in
+                        ds_depthwise(&convolution, parameters.baseAddress! + start, finish, Int32(channels.lowerBound),
+                                     Int32(channels.upperBound), Int32(rows.lowerBound), Int32(rows.upperBound), out)
+                    }
+                }
+            }
+        }
+        if !epilogue.fusesActivation {
+            for plane in 0..<(context.batch * filters) {
+                epilogue.activation.apply(context.output + plane * output.spatial + rows.lowerBound * output.width,
+                                          count: rows.count * output.width)
             }
         }
     }

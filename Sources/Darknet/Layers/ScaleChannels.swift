@@ -52,7 +52,17 @@ public struct ScaleChannels: Layer {
         for b in 0..<context.batch {
             let source = context.layerOutputs[from] + b * count, scale = context.input + b * scales
             let out = context.output + b * count
-            for i in 0..<count { out[i] = scale[scaleIndex(i)] * source[i] }
+            // Plane by plane (or, by position, channel by channel), so that the loops vectorise.
+            let planes = scalesPositions ? 1 : output.channels, run = scalesPositions ? count : output.spatial
+            for plane in 0..<planes {
+                let at = plane * run
+                if scalesPositions {
+                    for i in 0..<run { out[i] = scale[i % output.spatial] * source[i] }
+                } else {
+                    let s = scale[plane]
+                    for i in at..<(at + run) { out[i] = s * source[i] }
+                }
+            }
             activation.apply(out, count: count)
         }
     }

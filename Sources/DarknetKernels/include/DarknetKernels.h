@@ -113,6 +113,13 @@ typedef struct {
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
+/// A depthwise convolution (Darknet's groups = channels = filters: one size × size filter a
+/// channel, `weights` in Darknet's order): channels [first_channel, last_channel), output
+/// rows [first_row, last_row), each sum in Darknet's order (k ascending, each product
+/// rounded: its GEMM's, bit for bit), then the channel's epilogue.
+void ds_depthwise(const ds_convolution *convolution, const float *weights, const ds_epilogue *epilogue,
+                  int first_channel, int last_channel, int first_row, int last_row, float *out);
+
 /// Winograd's F(4×4, 3×3), F(2×2, 3×3) and F(2×2, 5×5), for convolutions of stride 1 that
 /// keep the image's size only (see winograd.c). Faster, and not Darknet's sums: its error is
 /// measured, not nil. The outputs come in tiles of `size` × `size` (4 or 2; 2 for a 5 × 5
