@@ -133,6 +133,13 @@ class Converter:
             return self.node("Relu", [tensor], "relu")
         if name == "logistic":
             return self.node("Sigmoid", [tensor], "logistic")
+        if name == "swish":
+            return self.node("Mul", [tensor, self.node("Sigmoid", [tensor], "sigmoid")], "swish")
+        if name == "mish":
+            softplus = self.node("Softplus", [tensor], "softplus")
+            return self.node("Mul", [tensor, self.node("Tanh", [softplus], "tanh")], "mish")
+        if name == "relu6":
+            return self.node("Clip", [tensor, self.constant("low", 0.0), self.constant("high", 6.0)], "relu6")
         raise ConversionError(f"{where}: activation '{name}' is not supported by this converter")
 
     # Tensors are either images [N, C, H, W] or flat [N, count]; shapes as Darknet's (c, h, w).
@@ -259,6 +266,14 @@ class Converter:
                     added = self.node("Mul", [added, self.constant("beta", beta)], "beta")
                 tensor = self.node("Add", [mine, added], "shortcut")
                 current = (self.activation(tensor, options.get("activation", "linear"), where), 4, (c, h, w))
+            elif kind == "scale_channels":
+                # AlexeyAB's: the earlier output times the scales (1x1xC, or WxHx1 with scale_wh),
+                # which ONNX's Mul broadcasts.
+                source = get("from", 0)
+                source = index + source if source < 0 else source
+                other = outputs[source]
+                tensor = self.node("Mul", [self.as_image(other), self.as_image(current)], "scale")
+                current = (self.activation(tensor, options.get("activation", "linear"), where), 4, other[2])
             elif kind == "crop":
                 c, h, w = current[2]
                 ch, cw = get("crop_height", 1), get("crop_width", 1)

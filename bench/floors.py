@@ -5,7 +5,8 @@ machine's multiply-add peak (Winograd's α² products per tile and channel where
 the default path uses it, Darknet's count elsewhere) and the connected layers'
 weights read once from memory at its read rate; both measured now by bench/peak.c. Pooling,
 transforms, packing and the rest count as free, so darkscope's algorithms cannot beat a
-floor. (The six networks have no grouped convolutions, which this count would overstate.)
+floor. (The six networks of issue 13 have no grouped convolutions, which this count would
+overstate: bench.py gives floors to those six only.)
 """
 import math
 import os
