@@ -191,7 +191,7 @@ final class FormatTests: XCTestCase {
         assertCfgError(net + "[convolutional]\n[bogus]\n", at: 6, mentioning: "unknown section [bogus]")
         assertCfgError(net + "[convolutional]\n[yolo]\n", at: 6, mentioning: "[yolo]")
         assertCfgError(net + "[convolutional]\n\n[net]\n", at: 7, mentioning: "first section")
-        assertCfgError(net + "[convolutional]\nfilters=1\nactivation=swish\n", at: 7, mentioning: "swish")
+        assertCfgError(net + "[convolutional]\nfilters=1\nactivation=swishy\n", at: 7, mentioning: "swishy")
         assertCfgError(net + "[convolutional]\nsize=3\n", at: 5, mentioning: "empty output")
         assertCfgError(net + "[convolutional]\nsize=5\n", at: 5, mentioning: "empty output")
         assertCfgError(net + "[maxpool]\nsize=5\npadding=0\n", at: 5, mentioning: "empty output")
