@@ -55,7 +55,8 @@ public enum Activation: String, CaseIterable, Sendable {
     }
 
     /// Whether the derivative follows from the output alone (`gradient(output:)`); swish's,
-    /// mish's, hard mish's and GELU's need the input, which the layers do not keep.
+    /// mish's, hard mish's and GELU's need the input (`gradient(input:)`), which a pass keeps
+    /// only when asked (`ForwardContext.activationInput`).
     public var gradientFromOutput: Bool {
         switch self {
         case .swish, .mish, .hardMish, .gelu: false
@@ -86,6 +87,25 @@ public enum Activation: String, CaseIterable, Sendable {
         case .relu6: return y > 0 && y < 6 ? 1 : 0
         case .swish, .mish, .hardMish, .gelu:
             preconditionFailure("\(rawValue)'s gradient needs its input; callers check gradientFromOutput")
+        }
+    }
+
+    /// The derivative at input `x`, for the activations whose output does not give it
+    /// (AlexeyAB's formulas), in double; the others' from their output.
+    public func gradient(input x: Float) -> Float {
+        let d = Double(x)
+        switch self {
+        case .swish:
+            let s = 1 / (1 + exp(-d))
+            return Float(s + d * s * (1 - s))
+        case .mish:
+            let softplus = d > 20 ? d : d < -20 ? exp(d) : log(exp(d) + 1), t = Foundation.tanh(softplus)
+            return Float(t + d * (1 - t * t) * (1 / (1 + exp(-d))))
+        case .hardMish: return x > 0 ? 1 : x > -2 ? x + 1 : 0
+        case .gelu:
+            let u = 0.797885 * d + 0.035677 * d * d * d, t = Foundation.tanh(u)
+            return Float(0.5 * (1 + t) + 0.5 * d * (1 - t * t) * (0.797885 + 3 * 0.035677 * d * d))
+        default: return gradient(output: self(x))
         }
     }
 

@@ -187,9 +187,11 @@ public final class Backpropagator {
               zip(network.layers, forward.layerOutputs).allSatisfy({ $1.count == batch * $0.output.count }) else {
             throw DarknetError.usage("the backward pass needs a forward pass of this network that kept every layer's output (keepingLayerOutputs: true)")
         }
-        if let index = network.layers.prefix(top + 1).firstIndex(where: { $0.outputActivation?.gradientFromOutput == false }) {
+        // Activations whose slope needs their input: the forward pass kept it, where the layer can.
+        let needing = network.layers.indices.prefix(top + 1).filter { network.layers[$0].outputActivation?.gradientFromOutput == false }
+        if let index = needing.first(where: { forward.activationInputs.count <= $0 || forward.activationInputs[$0].isEmpty }) {
             let layer = network.layers[index]
-            throw DarknetError.usage("layer \(index) ([\(layer.sectionName)]) uses \(layer.outputActivation!.rawValue), whose gradient darkscope does not compute yet (it needs the layer's input, which the forward pass does not keep)")
+            throw DarknetError.usage("layer \(index) ([\(layer.sectionName)]) uses \(layer.outputActivation!.rawValue), whose gradient needs the values before it: give the backward pass a forward pass that kept every layer's output")
         }
         try prepare(batch: batch)
         defer { workers?.rest() }
@@ -212,7 +214,15 @@ public final class Backpropagator {
                     context.output = outputs[index]
                     context.outputGradient = UnsafePointer(gradients[index])
                     context.inputGradient = index == 0 ? inputGradient! : gradients[index - 1]
-                    network.layers[index].backward(context)
+                    context.activationInput = nil
+                    if needing.contains(index) {
+                        forward.activationInputs[index].withUnsafeBufferPointer { kept in
+                            context.activationInput = kept.baseAddress
+                            network.layers[index].backward(context)
+                        }
+                    } else {
+                        network.layers[index].backward(context)
+                    }
                 }
             }
         }

@@ -11,6 +11,10 @@ public struct ForwardResult: Sendable {
     /// Wall time of each layer, in seconds.
     public var layerSeconds: [Double]
     public var outputLayerIndex: Int
+    /// `activationInputs[i]`: layer i's values before its activation, kept (with the layer
+    /// outputs) where the activation's gradient needs them (`Activation.gradientFromOutput`);
+    /// empty for the other layers.
+    public var activationInputs: [[Float]] = []
 
     /// The network's prediction for image `image` of the batch.
     public func prediction(image: Int = 0) -> ArraySlice<Float> {
@@ -203,6 +207,12 @@ public final class Predictor {
         defer { workers?.rest() }
         heldBase = nil
         var seconds = [Double](repeating: 0, count: network.layers.count)
+        // For a backward pass: the values before activations whose gradients need them.
+        let keptInputs = network.layers.map { layer -> UnsafeMutablePointer<Float>? in
+            guard keepingLayerOutputs, layer.outputActivation?.gradientFromOutput == false else { return nil }
+            return .allocate(capacity: batch * layer.output.count)
+        }
+        defer { keptInputs.forEach { $0?.deallocate() } }
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
                                          layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
@@ -214,6 +224,7 @@ public final class Predictor {
                 }
                 context.output = outputs[index]
                 context.next = next[index]
+                context.activationInput = keptInputs[index]
                 let start = DispatchTime.now().uptimeNanoseconds
                 layer.forward(context)
                 seconds[index] = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -224,8 +235,11 @@ public final class Predictor {
         let layerOutputs = zip(network.layers, outputs).enumerated().map { index, pair in
             keepingLayerOutputs || index == kept ? Array(UnsafeBufferPointer(start: pair.1, count: batch * pair.0.output.count)) : []
         }
+        let activationInputs = zip(network.layers, keptInputs).map { layer, values in
+            values.map { Array(UnsafeBufferPointer(start: $0, count: batch * layer.output.count)) } ?? []
+        }
         return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
-                             outputLayerIndex: kept)
+                             outputLayerIndex: kept, activationInputs: activationInputs)
     }
 }
 

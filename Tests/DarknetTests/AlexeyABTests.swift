@@ -134,6 +134,82 @@ final class AlexeyABTests: XCTestCase {
         }
     }
 
+    /// Gradients through swish, mish, GELU and hard mish, in convolutions (with and without
+    /// batch norm), a shortcut, a scale_channels and a connected layer: the pass keeps their
+    /// inputs, and the input gradient agrees with central differences.
+    func testGradientsThroughActivationsThatNeedTheirInput() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cfg = """
+            [net]
+            width=8
+            height=7
+            channels=3
+
+            [convolutional]
+            filters=4
+            size=3
+            pad=1
+            batch_normalize=1
+            activation=swish
+
+            [convolutional]
+            filters=4
+            size=3
+            pad=1
+            activation=mish
+
+            [convolutional]
+            filters=4
+            size=1
+            activation=gelu
+
+            [shortcut]
+            from=0
+            activation=hard_mish
+
+            [avgpool]
+
+            [convolutional]
+            filters=4
+            size=1
+            activation=swish
+
+            [scale_channels]
+            from=3
+            activation=gelu
+
+            [avgpool]
+            """
+        let network = try self.network(cfg, in: directory)
+        let input = (0..<168).map { Float(sin(Double($0) * 1.3)) }
+        let backpropagator = Backpropagator(network: network, threads: 1)
+        let forward = try backpropagator.forward(input)
+        XCTAssertEqual(forward.activationInputs.map(\.isEmpty), [false, false, false, false, true, false, false, true])
+        let gradient = try backpropagator.backward(.channelMean(layer: 7, channel: 1), input: input, forward: forward,
+                                                   keepingLayerGradients: false).input
+        let predictor = Predictor(network: network, threads: 1)
+        for i in [0, 9, 57, 100, 167] {
+            var up = input, down = input
+            up[i] += 1e-2
+            down[i] -= 1e-2
+            let difference = (try predictor.forward(up).prediction()[1] - (try predictor.forward(down).prediction()[1])) / 2e-2
+            XCTAssertEqual(gradient[i], difference, accuracy: 2e-3 * max(1, abs(difference)), "input \(i)")
+        }
+        let connected = try self.network("[net]\ninputs=4\n\n[connected]\noutput=3\nactivation=mish\n", in: directory, name: "connected")
+        let values: [Float] = [0.3, -1.2, 2, 0.7]
+        let other = Backpropagator(network: connected, threads: 1)
+        let flat = try other.backward(.channelMean(layer: 0, channel: 2), input: values, forward: try other.forward(values)).input
+        let plain = Predictor(network: connected, threads: 1)
+        for i in 0..<4 {
+            var up = values, down = values
+            up[i] += 1e-2
+            down[i] -= 1e-2
+            let difference = (try plain.forward(up).prediction()[2] - (try plain.forward(down).prediction()[2])) / 2e-2
+            XCTAssertEqual(flat[i], difference, accuracy: 2e-3 * max(1, abs(difference)), "connected input \(i)")
+        }
+    }
+
     /// Darknet layer index, and its values, for every layer OpenCV exposes.
     private func opencvLayers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> [(Int, [Float])] {
         try Oracle.requireOpenCV()
@@ -186,5 +262,10 @@ final class AlexeyABTests: XCTestCase {
         XCTAssertEqual(zip(probabilities, ours.last!).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-5)
         let top = probabilities.max() ?? 0
         XCTAssertTrue(top > 0.01 && top < 0.9, "the probabilities are flat or saturated: top \(top)")
+        // Explained as pjreddie's networks are: the gradients pass through its swish layers.
+        let explained = try darkscope("explain", Repo.path("cfg/alexeyab/efficientnet_b0.cfg"), weights, Repo.path("assets/dog.jpg"),
+                                      "--method", "gradient", "--json")
+        XCTAssertEqual(explained.status, 0, explained.stderr)
+        XCTAssertTrue(explained.stdout.hasPrefix("{"), explained.stdout)
     }
 }

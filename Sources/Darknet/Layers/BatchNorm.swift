@@ -61,23 +61,27 @@ final class ChannelEpilogue: @unchecked Sendable {
         return shifted
     }
 
-    /// Applies channel `channel`'s whole epilogue to `count` contiguous values.
-    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, channel: Int) {
+    /// Applies channel `channel`'s whole epilogue to `count` contiguous values (the activation
+    /// through `context`, which keeps what its gradient needs).
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int, channel: Int, context: ForwardContext) {
         withUnsafePointer(to: raw) { ds_finish($0, Int32(channel), values, count) }
-        if !fusesActivation { activation.apply(values, count: count) }
+        if !fusesActivation { context.activate(activation, values, count: count) }
     }
 
     /// The backward of `apply`: from the gradient of `count` contiguous outputs of channel
     /// `channel` (and those outputs), the gradient of their sums. Batch norm at test time is a
     /// fixed affine map per channel; Darknet's own backward exists only for training's batch
     /// statistics.
-    func backward(_ gradient: UnsafePointer<Float>, output: UnsafePointer<Float>, count: Int, channel: Int,
-                  into sums: UnsafeMutablePointer<Float>) {
+    /// `input`: the values before the activation, for one whose output does not give its slope.
+    func backward(_ gradient: UnsafePointer<Float>, output: UnsafePointer<Float>, input: UnsafePointer<Float>?, count: Int,
+                  channel: Int, into sums: UnsafeMutablePointer<Float>) {
         let slope = slopes[channel]
         switch activation {
         case .linear: for i in 0..<count { sums[i] = gradient[i] * slope }
         case .leaky: for i in 0..<count { sums[i] = gradient[i] * (output[i] > 0 ? slope : 0.1 * slope) }
         case .relu: for i in 0..<count { sums[i] = output[i] > 0 ? gradient[i] * slope : 0 }
+        case _ where !activation.gradientFromOutput:
+            for i in 0..<count { sums[i] = gradient[i] * activation.gradient(input: input![i]) * slope }
         default: for i in 0..<count { sums[i] = gradient[i] * activation.gradient(output: output[i]) * slope }
         }
     }

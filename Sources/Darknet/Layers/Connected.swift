@@ -56,7 +56,7 @@ public struct Connected: Layer {
         products(context)
         guard let epilogue else { preconditionFailure("forward before load") }
         for index in 0..<(context.batch * output.count) {
-            epilogue.apply(context.output + index, count: 1, channel: index % output.count)
+            epilogue.apply(context.output + index, count: 1, channel: index % output.count, context: context)
         }
     }
 
@@ -134,7 +134,7 @@ public struct Connected: Layer {
             for b in 0..<context.batch {
                 for o in 0..<outputs {
                     epilogue.backward(context.outputGradient + b * outputs + o, output: context.output + b * outputs + o,
-                                      count: 1, channel: o, into: sums + o)
+                                      input: context.activationInput.map { $0 + b * outputs + o }, count: 1, channel: o, into: sums + o)
                 }
                 // Each thread a block of inputs: Wᵀ · sums, added.
                 context.parallel(inputs, work: inputs * outputs) { columns in

@@ -253,9 +253,9 @@ public struct Convolutional: Layer {
             }
         }
         if !epilogue.fusesActivation {
-            guard let band else { return epilogue.activation.apply(context.output, count: context.batch * output.count) }
+            guard let band else { return context.activate(epilogue.activation, context.output, count: context.batch * output.count) }
             for plane in 0..<(context.batch * filters) {
-                epilogue.activation.apply(context.output + plane * n + band.lowerBound * output.width, count: band.count * output.width)
+                context.activate(epilogue.activation, context.output + plane * n + band.lowerBound * output.width, count: band.count * output.width)
             }
         }
     }
@@ -282,8 +282,8 @@ public struct Convolutional: Layer {
         }
         if !epilogue.fusesActivation {
             for plane in 0..<(context.batch * filters) {
-                epilogue.activation.apply(context.output + plane * output.spatial + rows.lowerBound * output.width,
-                                          count: rows.count * output.width)
+                context.activate(epilogue.activation, context.output + plane * output.spatial + rows.lowerBound * output.width,
+                                 count: rows.count * output.width)
             }
         }
     }
@@ -403,6 +403,7 @@ public struct Convolutional: Layer {
             context.parallel(m, work: m * n) { rows in
                 for f in rows {
                     epilogue.backward(context.outputGradient + at + f * n, output: context.output + at + f * n,
+                                      input: context.activationInput.map { $0 + at + f * n },
                                       count: n, channel: g * m + f, into: sums + f * n)
                 }
             }

@@ -53,6 +53,20 @@ public struct ForwardContext: LayerThreads {
     public var scratchCount: Int
     /// The threads, `threads` of them with the caller's; nil for one.
     var workers: Workers?
+    /// Where to keep the layer's values before an activation whose gradient needs them
+    /// (laid out as `output`), for a backward pass; nil when none is to come.
+    public var activationInput: UnsafeMutablePointer<Float>? = nil
+}
+
+extension ForwardContext {
+    /// Applies `activation` to `count` values of the output at `values`, keeping them first
+    /// in `activationInput` where the activation's gradient will need them.
+    func activate(_ activation: Activation, _ values: UnsafeMutablePointer<Float>, count: Int) {
+        if let keep = activationInput, !activation.gradientFromOutput {
+            (keep + UnsafePointer(output).distance(to: values)).update(from: values, count: count)
+        }
+        activation.apply(values, count: count)
+    }
 }
 
 /// The layer after a convolution, done in the convolution's own pass, while its outputs are
@@ -86,6 +100,9 @@ public struct BackwardContext: LayerThreads {
     /// Every layer's output as the forward pass left it, for layers whose gradient reads an
     /// earlier one's values (`ScaleChannels`).
     public var layerOutputs: [UnsafePointer<Float>]
+    /// The layer's values before its activation, where the forward pass kept them
+    /// (`ForwardContext.activationInput`).
+    public var activationInput: UnsafePointer<Float>? = nil
     public var threads: Int
     /// Working memory: `shared` holds the first of `Layer.backwardScratch`'s counts, for the
     /// whole layer; `scratch`, `threads` blocks of `scratchCount` floats (the largest second count).
@@ -93,6 +110,15 @@ public struct BackwardContext: LayerThreads {
     public var scratch: UnsafeMutablePointer<Float>?
     public var scratchCount: Int
     var workers: Workers?
+}
+
+extension BackwardContext {
+    /// The slope of `activation` at value `i` of the output: from the output, or from the
+    /// values kept before the activation where the output does not give it.
+    func slope(_ activation: Activation, at i: Int) -> Float {
+        if activation.gradientFromOutput { return activation.gradient(output: output[i]) }
+        return activation.gradient(input: activationInput![i])
+    }
 }
 
 /// The threads and working memory a layer's pass may use, with the loop that shares them.

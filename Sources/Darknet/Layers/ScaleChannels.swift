@@ -63,7 +63,7 @@ public struct ScaleChannels: Layer {
                     for i in at..<(at + run) { out[i] = s * source[i] }
                 }
             }
-            activation.apply(out, count: count)
+            context.activate(activation, out, count: count)
         }
     }
 
@@ -72,11 +72,11 @@ public struct ScaleChannels: Layer {
     public func backward(_ context: BackwardContext) {
         let count = output.count, scales = input.count
         for b in 0..<context.batch {
-            let gradient = context.outputGradient + b * count, out = context.output + b * count
+            let gradient = context.outputGradient + b * count
             let scale = context.input + b * scales, values = context.layerOutputs[from] + b * count
             let toSource = context.layerGradients[from] + b * count, toScale = context.inputGradient + b * scales
             for i in 0..<count {
-                let g = gradient[i] * activation.gradient(output: out[i])
+                let g = gradient[i] * context.slope(activation, at: b * count + i)
                 toSource[i] += g * scale[scaleIndex(i)]
                 toScale[scaleIndex(i)] += g * values[i]
             }

@@ -81,7 +81,7 @@ public struct Shortcut: Layer {
                         }
                     }
                 }
-                activation.apply(out, count: spatial)
+                context.activate(activation, out, count: spatial)
             }
         }
     }
@@ -103,20 +103,20 @@ public struct Shortcut: Layer {
                 let at = plane * spatial
                 if same {
                     for i in at..<(at + spatial) {
-                        let g = gradient[i] * activation.gradient(output: output[i])
+                        let g = gradient[i] * context.slope(activation, at: i)
                         previous[i] += alpha * g
                         add[i] += beta * g
                     }
                     continue
                 }
                 let (b, c) = plane.quotientAndRemainder(dividingBy: self.output.channels)
-                for i in at..<(at + spatial) { previous[i] += gradient[i] * activation.gradient(output: output[i]) }
+                for i in at..<(at + spatial) { previous[i] += gradient[i] * context.slope(activation, at: i) }
                 guard c < channels else { continue }
                 for y in 0..<height {
                     let row = at + self.output.width * y * sample
                     let source = add + fromShape.width * (y * stride + fromShape.height * (c + fromShape.channels * b))
                     for x in 0..<width {
-                        let i = row + x * sample, g = gradient[i] * activation.gradient(output: output[i])
+                        let i = row + x * sample, g = gradient[i] * context.slope(activation, at: i)
                         // The previous output's share here was scaled by alpha, not passed: undo the 1 added above.
                         previous[i] += (alpha - 1) * g
                         source[x * stride] += beta * g
