@@ -231,41 +231,60 @@ final class AlexeyABTests: XCTestCase {
         return layers
     }
 
-    /// darkscope's shipped EfficientNet-B0 on random weights (the classifier's scaled so that
-    /// the probabilities are neither flat nor one-hot): every layer OpenCV exposes within 1e-4
-    /// of OpenCV's, relative to the layer's largest value, and the probabilities within 1e-5.
-    func testEfficientNetB0MatchesOpenCV() throws {
-        let directory = try Repo.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var network = try Network(cfg: Repo.path("cfg/alexeyab/efficientnet_b0.cfg"))
-        XCTAssertEqual(network.layers.count, 136)
-        XCTAssertEqual(network.parameterCount, 4_890_040, "AlexeyAB's efficientnet_b0.cfg's parameters, so its weights fit")
+    /// A shipped AlexeyAB cfg on random weights (the classifier's scaled so that the largest
+    /// logit is 4: probabilities neither flat nor one-hot): every layer OpenCV exposes within 1e-4 of
+    /// OpenCV's, relative to the layer's largest value, and the probabilities within 1e-5.
+    /// Returns the weights written.
+    @discardableResult
+    private func assertMatchesOpenCV(_ cfg: String, layers: Int, parameters: Int, in directory: URL,
+                                     file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var network = try Network(cfg: Repo.path(cfg))
+        XCTAssertEqual(network.layers.count, layers, file: file, line: line)
+        XCTAssertEqual(network.parameterCount, parameters, "AlexeyAB's cfg's parameters, so its weights fit", file: file, line: line)
         try network.randomize(seed: 1)
-        var values = network.parameters
+        let input = try network.letterboxedInput(from: Repo.path("assets/dog.jpg")).values
         let classifier = network.layers.count - 2, offset = network.layers.prefix(classifier).reduce(0) { $0 + $1.parameterCount }
-        for i in offset..<(offset + network.layers[classifier].parameterCount) { values[i] *= 12 }
-        let weights = directory.appendingPathComponent("efficientnet_b0.weights").path
+        let logits = try Predictor(network: network).forward(input).layerOutputs[classifier]
+        let factor = 4 / max(logits.map(abs).max() ?? 1, 1e-6)
+        var values = network.parameters
+        for i in offset..<(offset + network.layers[classifier].parameterCount) { values[i] *= factor }
+        let weights = directory.appendingPathComponent(URL(fileURLWithPath: cfg).deletingPathExtension().lastPathComponent + ".weights").path
         try WeightsFile(path: weights, header: WeightsHeader(), values: values).write()
         try network.loadWeights(path: weights)
-        let input = try network.letterboxedInput(from: Repo.path("assets/dog.jpg")).values
         let ours = try Predictor(network: network).forward(input).layerOutputs
-        let theirs = try opencvLayers(cfg: Repo.path("cfg/alexeyab/efficientnet_b0.cfg"), weights: weights, input: input, in: directory)
-        XCTAssertGreaterThan(theirs.count, 100, "OpenCV exposed only \(theirs.map(\.0))")
+        let theirs = try opencvLayers(cfg: Repo.path(cfg), weights: weights, input: input, in: directory)
+        XCTAssertGreaterThan(theirs.count, layers * 3 / 4, "OpenCV exposed only \(theirs.map(\.0))", file: file, line: line)
         for (index, reference) in theirs {
-            XCTAssertEqual(reference.count, ours[index].count, "layer \(index)")
+            XCTAssertEqual(reference.count, ours[index].count, "layer \(index)", file: file, line: line)
             guard reference.count == ours[index].count else { continue }
             let scale = reference.map(abs).max() ?? 0
             let error = zip(reference, ours[index]).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(error, 1e-4 * max(scale, 1e-6), "layer \(index) (\(network.layers[index].sectionName)): \(error) of \(scale)")
+            XCTAssertLessThanOrEqual(error, 1e-4 * max(scale, 1e-6), "layer \(index) (\(network.layers[index].sectionName)): \(error) of \(scale)",
+                                     file: file, line: line)
         }
-        let probabilities = try XCTUnwrap(theirs.last { $0.0 == network.layers.count - 1 }?.1)
-        XCTAssertEqual(zip(probabilities, ours.last!).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-5)
+        let probabilities = try XCTUnwrap(theirs.last { $0.0 == network.layers.count - 1 }?.1, file: file, line: line)
+        XCTAssertEqual(zip(probabilities, ours.last!).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-5, file: file, line: line)
         let top = probabilities.max() ?? 0
-        XCTAssertTrue(top > 0.01 && top < 0.9, "the probabilities are flat or saturated: top \(top)")
+        XCTAssertTrue(top > 0.01 && top < 0.9, "the probabilities are flat or saturated: top \(top)", file: file, line: line)
+        return weights
+    }
+
+    /// darkscope's EfficientNet-B0 against OpenCV; and explained.
+    func testEfficientNetB0MatchesOpenCV() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let weights = try assertMatchesOpenCV("cfg/alexeyab/efficientnet_b0.cfg", layers: 136, parameters: 4_890_040, in: directory)
         // Explained as pjreddie's networks are: the gradients pass through its swish layers.
         let explained = try darkscope("explain", Repo.path("cfg/alexeyab/efficientnet_b0.cfg"), weights, Repo.path("assets/dog.jpg"),
                                       "--method", "gradient", "--json")
         XCTAssertEqual(explained.status, 0, explained.stderr)
         XCTAssertTrue(explained.stdout.hasPrefix("{"), explained.stdout)
+    }
+
+    /// darkscope's CSPDarknet-53 (mish, cross-stage routes) against OpenCV.
+    func testCSPDarknet53MatchesOpenCV() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try assertMatchesOpenCV("cfg/alexeyab/cspdarknet53.cfg", layers: 108, parameters: 27_677_512, in: directory)
     }
 }
