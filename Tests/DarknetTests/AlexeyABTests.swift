@@ -210,6 +210,80 @@ final class AlexeyABTests: XCTestCase {
         }
     }
 
+    /// AlexeyAB's route `groups` and `group_id`: part `group_id` of each source, by hand and
+    /// against OpenCV (yolov4-tiny's split), its gradient against central differences; bad
+    /// uses named by file and line.
+    func testRouteGroupsTakeOnePartOfEachSource() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cfg = """
+            [net]
+            width=6
+            height=5
+            channels=3
+
+            [convolutional]
+            filters=4
+            size=3
+            pad=1
+            activation=leaky
+
+            [convolutional]
+            filters=6
+            size=1
+            activation=mish
+
+            [route]
+            layers=-1
+            groups=2
+            group_id=1
+
+            [convolutional]
+            filters=2
+            size=3
+            pad=1
+            activation=leaky
+
+            [route]
+            layers=-1,-2
+            """
+        let network = try self.network(cfg, in: directory)
+        XCTAssertEqual(network.layers[2].output, Shape(width: 6, height: 5, channels: 3))
+        XCTAssertEqual(network.layers[4].output, Shape(width: 6, height: 5, channels: 5))
+        let input = (0..<90).map { Float(cos(Double($0) * 0.7)) }
+        let outputs = try Predictor(network: network, threads: 1).forward(input).layerOutputs
+        XCTAssertEqual(outputs[2], Array(outputs[1][90..<180]), "the second half of layer 1's six channels")
+        XCTAssertEqual(outputs[4], outputs[3] + outputs[2])
+        let weights = directory.appendingPathComponent("net.weights").path
+        try WeightsFile(path: weights, header: WeightsHeader(), values: network.parameters).write()
+        let theirs = try opencvLayers(cfg: directory.appendingPathComponent("net.cfg").path, weights: weights, input: input, in: directory)
+        for (index, reference) in theirs {
+            let error = zip(reference, outputs[index]).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(error, 1e-4 * max(reference.map(abs).max() ?? 0, 1e-6), "layer \(index) against OpenCV")
+        }
+        XCTAssertTrue(theirs.contains { $0.0 == 4 }, "OpenCV exposed \(theirs.map(\.0))")
+        let backpropagator = Backpropagator(network: network, threads: 1)
+        let gradient = try backpropagator.backward(.channelMean(layer: 4, channel: 3), input: input,
+                                                   forward: try backpropagator.forward(input), keepingLayerGradients: false).input
+        let predictor = Predictor(network: network, threads: 1)
+        func mean(_ x: [Float]) throws -> Float { try predictor.forward(x).layerOutputs[4][90..<120].reduce(0, +) / 30 }
+        for i in [0, 31, 89] {
+            var up = input, down = input
+            up[i] += 1e-2
+            down[i] -= 1e-2
+            let difference = (try mean(up) - (try mean(down))) / 2e-2
+            XCTAssertEqual(gradient[i], difference, accuracy: 2e-3 * max(1, abs(difference)), "input \(i)")
+        }
+        let head = "[net]\nwidth=6\nheight=5\nchannels=3\n\n[convolutional]\nfilters=4\nsize=1\n\n[route]\nlayers=-1\n"
+        for (extra, message) in [("groups=2\ngroup_id=2", "route.cfg:13: [route] group_id=2 must be one of the 2 groups, 0...1"),
+                                 ("groups=3", "route.cfg:12: [route] cannot split layer 0's 4 channels into 3 groups"),
+                                 ("groups=0", "route.cfg:12: [route] groups=0 must be at least 1")] {
+            let path = directory.appendingPathComponent("route.cfg").path
+            try (head + extra + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Network(cfg: path)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
+        }
+    }
+
     /// Darknet layer index, and its values, for every layer OpenCV exposes.
     private func opencvLayers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> [(Int, [Float])] {
         try Oracle.requireOpenCV()

@@ -1,12 +1,17 @@
 import Foundation
 
-/// Darknet's `[route]`: the outputs of earlier layers, concatenated along channels.
+/// Darknet's `[route]`: the outputs of earlier layers, concatenated along channels; with
+/// AlexeyAB's `groups` and `group_id`, only part `group_id` of `groups` equal parts of each
+/// (a CSP network's split).
 public struct Route: Layer {
     public static let sectionName = "route"
     public let input: Shape
     public let output: Shape
     /// Absolute indexes of the layers routed, in order.
     public let sources: [Int]
+    public let groups: Int
+    public let groupID: Int
+    /// Floats taken from each source, per image: a `groups`th of its output.
     private let sizes: [Int]
 
     init(_ section: inout CfgSection, index: Int, earlier: [Shape]) throws {
@@ -18,10 +23,20 @@ public struct Route: Layer {
             throw section.error("[route] layers=\(given) points at layer \(source), but only layers 0...\(index - 1) come before layer \(index)", line: line)
         }
         let shapes = sources.map { earlier[$0] }
-        sizes = shapes.map(\.count)
+        let groups = try section.int("groups", default: 1), groupID = try section.int("group_id", default: 0)
+        self.groups = groups
+        self.groupID = groupID
+        guard groups >= 1 else { throw section.error("[route] groups=\(groups) must be at least 1", line: section.line(of: "groups")) }
+        guard (0..<groups).contains(groupID) else {
+            throw section.error("[route] group_id=\(groupID) must be one of the \(groups) groups, 0...\(groups - 1)", line: section.line(of: "group_id"))
+        }
+        for (source, shape) in zip(sources, shapes) where shape.channels % groups != 0 {
+            throw section.error("[route] cannot split layer \(source)'s \(shape.channels) channels into \(groups) groups", line: section.line(of: "groups"))
+        }
+        sizes = shapes.map { $0.count / groups }
         let first = shapes[0]
         if shapes.allSatisfy({ $0.width == first.width && $0.height == first.height }) {
-            output = Shape(width: first.width, height: first.height, channels: shapes.reduce(0) { $0 + $1.channels })
+            output = Shape(width: first.width, height: first.height, channels: shapes.reduce(0) { $0 + $1.channels } / groups)
         } else {
             let listed = zip(sources, shapes).map { "layer \($0) is \($1)" }.joined(separator: ", ")
             throw section.error("[route] layers must have the same width and height to be concatenated: \(listed)", line: line)
@@ -39,7 +54,7 @@ public struct Route: Layer {
         var offset = 0
         for (source, size) in zip(sources, sizes) {
             for b in 0..<context.batch {
-                (context.output + b * total + offset).update(from: context.layerOutputs[source] + b * size, count: size)
+                (context.output + b * total + offset).update(from: context.layerOutputs[source] + (b * groups + groupID) * size, count: size)
             }
             offset += size
         }
@@ -51,7 +66,8 @@ public struct Route: Layer {
         var offset = 0
         for (source, size) in zip(sources, sizes) {
             for b in 0..<context.batch {
-                let target = context.layerGradients[source] + b * size, gradient = context.outputGradient + b * total + offset
+                let target = context.layerGradients[source] + (b * groups + groupID) * size
+                let gradient = context.outputGradient + b * total + offset
                 for i in 0..<size { target[i] += gradient[i] }
             }
             offset += size
