@@ -284,6 +284,37 @@ final class AlexeyABTests: XCTestCase {
         }
     }
 
+    /// AlexeyAB's keys darkscope does not compute yet are refused where they would change the
+    /// network (a default would silently compute another), with file and line; their neutral
+    /// values pass.
+    func testKeysNotYetComputedAreRefusedInOneLine() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let head = "[net]\nwidth=8\nheight=8\nchannels=3\n\n"
+        let cases: [(String, String?)] = [
+            ("[convolutional]\nfilters=2\nsize=3\ndilation=0\n", "bad.cfg:9: [convolutional] dilation=0 must be at least 1"),
+            ("[convolutional]\nfilters=2\nsize=3\ndilation=2\n", "bad.cfg:9: [convolutional] dilation=2 is AlexeyAB's, and darkscope does not compute it yet"),
+            ("[convolutional]\nfilters=2\nsize=3\nstride_x=2\n", "bad.cfg:9: [convolutional] stride_x=2 is AlexeyAB's"),
+            ("[convolutional]\nfilters=2\nsize=3\nantialiasing=1\n", "bad.cfg:9: [convolutional] antialiasing=1"),
+            ("[maxpool]\nsize=2\nstride=2\nmaxpool_depth=1\n", "bad.cfg:9: [maxpool] maxpool_depth=1"),
+            ("[convolutional]\nfilters=3\nsize=1\n\n[convolutional]\nfilters=3\nsize=1\n\n[shortcut]\nfrom=-2\nweights_type=per_channel\n",
+             "bad.cfg:16: [shortcut] weights_type=per_channel"),
+            ("[convolutional]\nfilters=2\nsize=3\ndilation=1\nstride=1\nstride_x=1\n", nil),
+            // A comment after a value, as Darknet's atoi reads it.
+            ("[convolutional]\nfilters=2#4\nsize=3\n", nil),
+            ("[convolutional]\nfilters=3\nsize=1\n\n[convolutional]\nfilters=3\nsize=1\n\n[shortcut]\nfrom=-2\nweights_type=none\n", nil),
+        ]
+        for (body, message) in cases {
+            let path = directory.appendingPathComponent("bad.cfg").path
+            try (head + body).write(toFile: path, atomically: true, encoding: .utf8)
+            if let message {
+                XCTAssertThrowsError(try Network(cfg: path)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
+            } else {
+                XCTAssertNoThrow(try Network(cfg: path), body)
+            }
+        }
+    }
+
     /// Darknet layer index, and its values, for every layer OpenCV exposes.
     private func opencvLayers(cfg: String, weights: String, input: [Float], in directory: URL) throws -> [(Int, [Float])] {
         try Oracle.requireOpenCV()

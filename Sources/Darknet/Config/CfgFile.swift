@@ -37,6 +37,20 @@ public struct CfgSection: Sendable {
 
     public mutating func has(_ key: String) -> Bool { option(key) != nil }
 
+    /// Refuses keys of AlexeyAB's dialect that darkscope does not compute yet, where they
+    /// would change the result: each key given with a value other than its neutral one
+    /// (nil: any value). A silent default would compute another network.
+    mutating func refuseAlexeyABKeys(_ neutral: KeyValuePairs<String, String?>) throws {
+        for (key, value) in neutral {
+            guard let option = option(key) else { continue }
+            if let value, option.value == value || Int(option.value).map(String.init) == value { continue }
+            if key == "dilation", let given = Int(option.value), given < 1 {
+                throw error("[\(type)] dilation=\(given) must be at least 1", line: option.line)
+            }
+            throw error("[\(type)] \(key)=\(excerpt(option.value)) is AlexeyAB's, and darkscope does not compute it yet", line: option.line)
+        }
+    }
+
     /// The line a key is on (its first occurrence), to point an error at it.
     func line(of key: String) -> Int? { options.first { $0.key == key }?.line }
 
@@ -160,7 +174,9 @@ public struct CfgFile: Sendable {
                 throw DarknetError.cfg(file: file, line: number, problem: "expected key=value, got '\(excerpt(line))'")
             }
             let key = String(line[..<equals])
-            let value = String(line[line.index(after: equals)...])
+            // A '#' after a value starts a comment, as Darknet's atoi and atof read it
+            // ("filters=40#32" is 40: AlexeyAB's efficientnet-lite3.cfg writes such lines).
+            let value = String(line[line.index(after: equals)...].prefix { $0 != "#" })
             guard !key.isEmpty else {
                 throw DarknetError.cfg(file: file, line: number, problem: "missing key before '=' in '\(excerpt(line))'")
             }

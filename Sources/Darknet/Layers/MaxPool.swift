@@ -12,6 +12,7 @@ public struct MaxPool: Layer {
     public let padding: Int
 
     init(_ section: inout CfgSection, input: Shape) throws {
+        try section.refuseAlexeyABKeys(["maxpool_depth": "0", "out_channels": nil, "stride_x": nil, "stride_y": nil, "antialiasing": "0"])
         guard input.isImage else { throw section.error("[maxpool] needs an image as input, but the layer before outputs \(input.count) flat values") }
         stride = try section.int("stride", default: 1)
         size = try section.int("size", default: stride)

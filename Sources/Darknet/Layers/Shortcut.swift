@@ -16,6 +16,7 @@ public struct Shortcut: Layer {
 
     init(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws {
         guard section.has("from") else { throw section.error("[shortcut] needs from=, the earlier layer to add") }
+        try section.refuseAlexeyABKeys(["weights_type": "none", "weights_normalization": "none"])
         let given = try section.int("from", default: 0)
         from = given < 0 ? index + given : given
         guard from >= 0, from < index else {
