@@ -219,40 +219,6 @@ static void pack_row_avx512_stride4(const ds_convolution *c, const column_runs *
     _mm512_store_ps(panel, values);
 }
 
-__attribute__((target("avx2")))
-static inline __m256 finish_avx2(const ds_epilogue *e, int channel, __m256 x) {
-    if (e->folded) {
-        float multiplier, addend;
-        ds_fold(e, channel, &multiplier, &addend);
-        x = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(multiplier)), _mm256_set1_ps(addend));
-        const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
-        switch (e->activation) {
-        case DS_LEAKY: return _mm256_blendv_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.1f)), x, positive);
-        case DS_RELU: return _mm256_and_ps(x, positive);
-        default: return x;
-        }
-    }
-    if (e->mean) {
-        x = _mm256_sub_ps(x, _mm256_set1_ps(e->mean[channel]));
-        const __m256d inverse = _mm256_set1_pd(e->inverse[channel]);
-        const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), inverse));
-        const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), inverse));
-        x = _mm256_mul_ps(_mm256_set_m128(hi, lo), _mm256_set1_ps(e->scale[channel]));
-    }
-    x = _mm256_add_ps(x, _mm256_set1_ps(e->bias[channel]));
-    const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
-    switch (e->activation) {
-    case DS_LEAKY: {
-        const __m256d tenth = _mm256_set1_pd(0.1);
-        const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), tenth));
-        const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), tenth));
-        return _mm256_blendv_ps(_mm256_set_m128(hi, lo), x, positive);
-    }
-    case DS_RELU: return _mm256_and_ps(x, positive);
-    default: return x;
-    }
-}
-
 __attribute__((target("avx2,fma"), always_inline))
 static inline void tile_avx2_rows(const int fused, const int rows, int kc, const float *a, const float *b, const long *rows_at, float *out, long ldc,
                                   int cols, int accumulate, const ds_epilogue *finish, int row0) {
@@ -277,8 +243,8 @@ static inline void tile_avx2_rows(const int fused, const int rows, int kc, const
     }
     for (int r = 0; r < rows; r++) {
         if (finish) {
-            acc[r][0] = finish_avx2(finish, row0 + r, acc[r][0]);
-            acc[r][1] = finish_avx2(finish, row0 + r, acc[r][1]);
+            acc[r][0] = ds_finish_avx2(finish, row0 + r, acc[r][0]);
+            acc[r][1] = ds_finish_avx2(finish, row0 + r, acc[r][1]);
         }
         _mm256_storeu_ps(base + r * stride, acc[r][0]);
         _mm256_storeu_ps(base + r * stride + 8, acc[r][1]);

@@ -57,15 +57,71 @@ static inline __attribute__((always_inline)) void depthwise(const ds_convolution
 
 DS_DEPTHWISE(portable, )
 #ifdef DS_X86
-DS_DEPTHWISE(avx2, __attribute__((target("avx2"))))
+enum { ROWS = 4, MAX_TAPS = 2 * 7 * 7 };
+
+/// The lanes of input columns [column, column + 8) that lie in a row of `width`, as
+/// `_mm256_maskload_ps` takes them (a lane's top bit).
+__attribute__((target("avx2"))) static inline __m256i inside8(int column, int width) {
+    const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(column), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), lane),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lane));
+}
+
+/// As `depthwise_avx512`, eight outputs of each of ROWS rows at a time (stride 2: two loads,
+/// their even lanes picked); the same sums in the same order.
+__attribute__((target("avx2"))) static void depthwise_avx2(const ds_convolution *c, const float *weights,
+                                                          const ds_epilogue *epilogue, int first_channel,
+                                                          int last_channel, int first_row, int last_row, float *out) {
+    const int size = c->size, stride = c->stride, padding = c->padding, width = c->width, out_width = c->out_width;
+    if (stride > 2 || size > 7 || epilogue->shortcut) {
+        return depthwise(c, weights, epilogue, first_channel, last_channel, first_row, last_row, out);
+    }
+    const __m256i evens = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    for (int x0 = 0; x0 < out_width; x0 += 8) {
+        __m256i masks[MAX_TAPS];
+        for (int dx = 0; dx < size; dx++) {
+            const int column = x0 * stride - padding + dx;
+            masks[2 * dx] = inside8(column, width);
+            masks[2 * dx + 1] = inside8(column + 8, width);
+        }
+        const int count = out_width - x0 < 8 ? out_width - x0 : 8;
+        const __m256i stored = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (int channel = first_channel; channel < last_channel; channel++) {
+            const float *plane = c->image + (long)channel * c->height * width, *w = weights + (long)channel * size * size;
+            float *result = out + (long)channel * c->out_height * out_width;
+            for (int y0 = first_row; y0 < last_row; y0 += ROWS) {
+                const int rows = last_row - y0 < ROWS ? last_row - y0 : ROWS;
+                __m256 sum[ROWS] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+                for (int dy = 0; dy < size; dy++) {
+                    for (int dx = 0; dx < size; dx++) {
+                        const __m256 tap = _mm256_set1_ps(w[dy * size + dx]);
+                        const int column = x0 * stride - padding + dx;
+                        for (int r = 0; r < rows; r++) {
+                            const int iy = (y0 + r) * stride - padding + dy;
+                            if (iy < 0 || iy >= c->height) continue;
+                            const float *in = plane + (long)iy * width + column;
+                            __m256 v = _mm256_maskload_ps(in, masks[2 * dx]);
+                            if (stride == 2) {
+                                const __m256 high = _mm256_maskload_ps(in + 8, masks[2 * dx + 1]);
+                                v = _mm256_blend_ps(_mm256_permutevar8x32_ps(v, evens), _mm256_permutevar8x32_ps(high, evens), 0xF0);
+                            }
+                            sum[r] = _mm256_add_ps(sum[r], _mm256_mul_ps(tap, v));
+                        }
+                    }
+                }
+                for (int r = 0; r < rows; r++) {
+                    _mm256_maskstore_ps(result + (long)(y0 + r) * out_width + x0, stored, ds_finish_avx2(epilogue, channel, sum[r]));
+                }
+            }
+        }
+    }
+}
 
 /// The lanes of input columns [column, column + 16) that lie in a row of `width`.
 static inline __mmask16 inside(int column, int width) {
     const int low = column < 0 ? -column : 0, high = width - column < 16 ? width - column : 16;
     return high <= low ? 0 : (__mmask16)(((1u << high) - 1) & ~((1u << low) - 1));
 }
-
-enum { ROWS = 4, MAX_TAPS = 2 * 7 * 7 };
 
 /// Sixteen outputs of each of ROWS rows at a time in registers, each tap one masked vector
 /// a row (stride 2: two, their even lanes picked): narrow rows (EfficientNet's 14 and 7) are
