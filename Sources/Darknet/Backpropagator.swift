@@ -122,7 +122,7 @@ public final class Backpropagator {
     /// `keepingLayerGradients` is false, when only the input's is.
     public func backward(_ objective: Objective, input: [Float], forward: ForwardResult,
                          keepingLayerGradients: Bool = true) throws -> Gradients {
-        let (layer, first, count, value) = try seed(objective)
+        let (layer, first, count, value) = try network.seed(of: objective)
         let size = network.layers[layer].output.count
         return try run(input: input, forward: forward, top: layer, keeping: keepingLayerGradients) { gradient in
             for b in 0..<forward.batch {
@@ -144,35 +144,6 @@ public final class Backpropagator {
         }
         return try run(input: input, forward: forward, top: layer, keeping: keepingLayerGradients) { target in
             gradient.withUnsafeBufferPointer { target.update(from: $0.baseAddress!, count: count) }
-        }
-    }
-
-    /// Where `objective` reads: its layer, and the values of each image's output it sets
-    /// the gradient of (`count` from `first`) to `value`.
-    private func seed(_ objective: Objective) throws -> (layer: Int, first: Int, count: Int, value: Float) {
-        let output = network.outputLayerIndex
-        switch objective {
-        case let .logit(index), let .probability(index):
-            var layer = output
-            if case .logit = objective, network.layers[output] is Softmax {
-                guard output > 0 else { throw DarknetError.usage("the softmax is the network's first layer: its logits are the input") }
-                layer = output - 1
-            }
-            let classes = network.layers[layer].output.count
-            guard (0..<classes).contains(index) else {
-                throw DarknetError.usage("class \(index) does not exist; the network has classes 0...\(classes - 1)")
-            }
-            return (layer, index, 1, 1)
-        case let .channelMean(layer, channel):
-            guard network.layers.indices.contains(layer) else {
-                throw DarknetError.usage("layer \(layer) does not exist; the network has layers 0...\(network.layers.count - 1)")
-            }
-            let shape = network.layers[layer].output
-            let channels = shape.isImage ? shape.channels : shape.count, spatial = shape.isImage ? shape.spatial : 1
-            guard (0..<channels).contains(channel) else {
-                throw DarknetError.usage("layer \(layer) has channels 0...\(channels - 1), not \(channel)")
-            }
-            return (layer, channel * spatial, spatial, 1 / Float(spatial))
         }
     }
 
@@ -214,13 +185,10 @@ public final class Backpropagator {
                     context.output = outputs[index]
                     context.outputGradient = UnsafePointer(gradients[index])
                     context.inputGradient = index == 0 ? inputGradient! : gradients[index - 1]
-                    context.activationInput = nil
-                    if needing.contains(index) {
-                        forward.activationInputs[index].withUnsafeBufferPointer { kept in
-                            context.activationInput = kept.baseAddress
-                            network.layers[index].backward(context)
-                        }
-                    } else {
+                    // Empty but for the layers that need it (checked above).
+                    let kept = forward.activationInputs.indices.contains(index) ? forward.activationInputs[index] : []
+                    kept.withUnsafeBufferPointer { kept in
+                        context.activationInput = kept.baseAddress
                         network.layers[index].backward(context)
                     }
                 }
@@ -239,6 +207,37 @@ public final class Backpropagator {
         first.withUnsafeBufferPointer { values in
             outputs.append(values.baseAddress!)
             withPointers(to: arrays.dropFirst(), body)
+        }
+    }
+}
+
+extension Network {
+    /// Where `objective` reads: its layer, and the values of each image's output it sets
+    /// the gradient of (`count` from `first`) to `value`.
+    func seed(of objective: Objective) throws -> (layer: Int, first: Int, count: Int, value: Float) {
+        let output = outputLayerIndex
+        switch objective {
+        case let .logit(index), let .probability(index):
+            var layer = output
+            if case .logit = objective, layers[output] is Softmax {
+                guard output > 0 else { throw DarknetError.usage("the softmax is the network's first layer: its logits are the input") }
+                layer = output - 1
+            }
+            let classes = layers[layer].output.count
+            guard (0..<classes).contains(index) else {
+                throw DarknetError.usage("class \(index) does not exist; the network has classes 0...\(classes - 1)")
+            }
+            return (layer, index, 1, 1)
+        case let .channelMean(layer, channel):
+            guard layers.indices.contains(layer) else {
+                throw DarknetError.usage("layer \(layer) does not exist; the network has layers 0...\(layers.count - 1)")
+            }
+            let shape = layers[layer].output
+            let channels = shape.isImage ? shape.channels : shape.count, spatial = shape.isImage ? shape.spatial : 1
+            guard (0..<channels).contains(channel) else {
+                throw DarknetError.usage("layer \(layer) has channels 0...\(channels - 1), not \(channel)")
+            }
+            return (layer, channel * spatial, spatial, 1 / Float(spatial))
         }
     }
 }

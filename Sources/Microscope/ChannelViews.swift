@@ -53,19 +53,16 @@ package struct ChannelExamples: Sendable {
 /// settings, in `Caches.folder("visualize")`, under a hash of the cfg's and weights' bytes.
 package struct FeaturePictures {
     package let folder: String
-    private let settings: FeatureVisualizationSettings
 
     package init(network: Network, weightsPath: String?, settings: FeatureVisualizationSettings = .init(),
                  cache: String = Caches.folder("visualize")) throws {
         var hash = Fingerprint()
-        hash.add(try readRegularFile(network.cfgPath))
-        hash.add(try weightsPath.map(readRegularFile) ?? Data("random weights, seed 1".utf8))
+        try hash.add(network: network, weights: weightsPath)
         var tuning = Fingerprint()
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys  // the same bytes every run
         tuning.add(try encoder.encode(settings))
         folder = ((cache as NSString).appendingPathComponent(hash.hex) as NSString).appendingPathComponent(tuning.hex)
-        self.settings = settings
     }
 
     private func path(layer: Int, channel: Int) -> String {

@@ -394,7 +394,7 @@ package final class InferenceWorker: @unchecked Sendable {
         } else {
             var lastReport = Date.distantPast, superseded = false
             do {
-                let picture = try made.visualizer.pictures(for: [.channel(layer: key.layer, channel: key.channel)]) { step in
+                let picture = try made.visualizer.pictures(for: [.channelMean(layer: key.layer, channel: key.channel)]) { step in
                     let answer = shouldYield { pendingFeatures != nil }
                     if answer.yield {
                         superseded = answer.superseded

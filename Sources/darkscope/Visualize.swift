@@ -57,10 +57,10 @@ struct Visualize: ParsableCommand {
         var network = try Network(cfg: cfg)
         network.warnings.forEach(Output.warn)
         try network.loadWeights(path: weights)
-        let featureTarget: FeatureTarget
+        let featureTarget: Objective
         let described: String
         if let channel, let layer {
-            featureTarget = .channel(layer: layer, channel: channel)
+            featureTarget = .channelMean(layer: layer, channel: channel)
             described = "layer \(layer) channel \(channel)"
         } else {
             let names = try DataFiles.labels(path: labels, outputs: network.outputCount)

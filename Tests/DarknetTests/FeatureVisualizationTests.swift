@@ -25,8 +25,8 @@ final class FeatureVisualizationTests: XCTestCase {
         }
         // Early layers' channels see a few pixels each: photos already hold their patterns in many
         // places, and the input's range bounds them (layer 0: 3.5 times; layer 2's best 2.7).
-        let targets: [FeatureTarget] = [.channel(layer: 0, channel: 3), .channel(layer: 10, channel: 7),
-                                        .channel(layer: 18, channel: 7), .logit(class: 14)]
+        let targets: [Objective] = [.channelMean(layer: 0, channel: 3), .channelMean(layer: 10, channel: 7),
+                                        .channelMean(layer: 18, channel: 7), .logit(class: 14)]
         for target in targets {
             let picture = try XCTUnwrap(try visualizer.pictures(for: [target]).first)
             XCTAssertTrue(picture.values.allSatisfy { (0...1).contains($0) }, "\(target): values leave [0, 1]")
@@ -43,12 +43,12 @@ final class FeatureVisualizationTests: XCTestCase {
         let network = try tiny()
         var settings = FeatureVisualizationSettings()
         settings.steps = 8
-        let target = FeatureTarget.channel(layer: 5, channel: 3)
+        let target = Objective.channelMean(layer: 5, channel: 3)
         let alone = try FeatureVisualizer(network: network, settings: settings).pictures(for: [target])[0]
         let again = try FeatureVisualizer(network: network, settings: settings).pictures(for: [target])[0]
         XCTAssertEqual(alone, again)
         let batched = try FeatureVisualizer(network: network, settings: settings)
-            .pictures(for: [.channel(layer: 5, channel: 9), target])[1]
+            .pictures(for: [.channelMean(layer: 5, channel: 9), target])[1]
         XCTAssertEqual(alone, batched)
         settings.seed = 2
         let other = try FeatureVisualizer(network: network, settings: settings).pictures(for: [target])[0]

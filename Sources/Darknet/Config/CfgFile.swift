@@ -37,6 +37,18 @@ public struct CfgSection: Sendable {
 
     public mutating func has(_ key: String) -> Bool { option(key) != nil }
 
+    /// The absolute index of the earlier layer `key` names (relative when negative), for a
+    /// layer at `index`, as `[shortcut]` and `[scale_channels]` read `from`.
+    mutating func earlierLayer(_ key: String, index: Int) throws -> Int {
+        guard has(key) else { throw error("[\(type)] needs \(key)=, the earlier layer it reads") }
+        let given = try int(key, default: 0)
+        let layer = given < 0 ? index + given : given
+        guard layer >= 0, layer < index else {
+            throw error("[\(type)] \(key)=\(given) points at layer \(layer), but only layers 0...\(index - 1) come before layer \(index)", line: line(of: key))
+        }
+        return layer
+    }
+
     /// Refuses keys of AlexeyAB's dialect that darkscope does not compute yet, where they
     /// would change the result: each key given with a value other than its neutral one
     /// (nil: any value). A silent default would compute another network.
@@ -44,9 +56,6 @@ public struct CfgSection: Sendable {
         for (key, value) in neutral {
             guard let option = option(key) else { continue }
             if let value, option.value == value || Int(option.value).map(String.init) == value { continue }
-            if key == "dilation", let given = Int(option.value), given < 1 {
-                throw error("[\(type)] dilation=\(given) must be at least 1", line: option.line)
-            }
             throw error("[\(type)] \(key)=\(excerpt(option.value)) is AlexeyAB's, and darkscope does not compute it yet", line: option.line)
         }
     }

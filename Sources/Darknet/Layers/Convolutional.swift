@@ -38,6 +38,10 @@ public struct Convolutional: Layer {
         guard groups > 0, input.channels % groups == 0, filters % groups == 0 else {
             throw section.error("[convolutional] groups=\(groups) must divide both the input channels (\(input.channels)) and filters (\(filters))")
         }
+        let dilation = try section.int("dilation", default: 1)
+        guard dilation >= 1 else {
+            throw section.error("[convolutional] dilation=\(dilation) must be at least 1", line: section.line(of: "dilation"))
+        }
         try section.refuseAlexeyABKeys(["dilation": "1", "stride_x": String(stride), "stride_y": String(stride), "antialiasing": "0",
                                         "share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
         self.input = input

@@ -13,12 +13,7 @@ public struct ScaleChannels: Layer {
     public let activation: Activation
 
     init(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws {
-        guard section.has("from") else { throw section.error("[scale_channels] needs from=, the earlier layer to scale") }
-        let given = try section.int("from", default: 0)
-        from = given < 0 ? index + given : given
-        guard from >= 0, from < index else {
-            throw section.error("[scale_channels] from=\(given) points at layer \(from), but only layers 0...\(index - 1) come before layer \(index)", line: section.line(of: "from"))
-        }
+        from = try section.earlierLayer("from", index: index)
         scalesPositions = try section.int("scale_wh", default: 0) != 0
         activation = try section.activation(default: "linear")
         output = earlier[from]
@@ -52,15 +47,15 @@ public struct ScaleChannels: Layer {
         for b in 0..<context.batch {
             let source = context.layerOutputs[from] + b * count, scale = context.input + b * scales
             let out = context.output + b * count
-            // Plane by plane (or, by position, channel by channel), so that the loops vectorise.
-            let planes = scalesPositions ? 1 : output.channels, run = scalesPositions ? count : output.spatial
-            for plane in 0..<planes {
-                let at = plane * run
+            // Plane by plane, so that the loops vectorise.
+            let spatial = output.spatial
+            for c in 0..<output.channels {
+                let plane = out + c * spatial, values = source + c * spatial
                 if scalesPositions {
-                    for i in 0..<run { out[i] = scale[i % output.spatial] * source[i] }
+                    for i in 0..<spatial { plane[i] = scale[i] * values[i] }
                 } else {
-                    let s = scale[plane]
-                    for i in at..<(at + run) { out[i] = s * source[i] }
+                    let s = scale[c]
+                    for i in 0..<spatial { plane[i] = s * values[i] }
                 }
             }
             context.activate(activation, out, count: count)

@@ -15,13 +15,8 @@ public struct Shortcut: Layer {
     public let beta: Float
 
     init(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws {
-        guard section.has("from") else { throw section.error("[shortcut] needs from=, the earlier layer to add") }
+        from = try section.earlierLayer("from", index: index)
         try section.refuseAlexeyABKeys(["weights_type": "none", "weights_normalization": "none"])
-        let given = try section.int("from", default: 0)
-        from = given < 0 ? index + given : given
-        guard from >= 0, from < index else {
-            throw section.error("[shortcut] from=\(given) points at layer \(from), but only layers 0...\(index - 1) come before layer \(index)", line: section.line(of: "from"))
-        }
         fromShape = earlier[from]
         guard input.isImage, fromShape.isImage else { throw section.error("[shortcut] needs image outputs on both sides") }
         let stride = fromShape.width / input.width, sample = input.width / fromShape.width
@@ -93,7 +88,7 @@ public struct Shortcut: Layer {
     /// does too (Darknet scales it by `alpha` there as well; the same for the usual `alpha = 1`).
     public func backward(_ context: BackwardContext) {
         let previous = context.inputGradient, add = context.layerGradients[from]
-        let gradient = context.outputGradient, output = context.output
+        let gradient = context.outputGradient
         let stride = max(fromShape.width / self.output.width, 1), sample = max(self.output.width / fromShape.width, 1)
         let width = min(fromShape.width, self.output.width), height = min(fromShape.height, self.output.height)
         let channels = min(fromShape.channels, self.output.channels), spatial = self.output.spatial

@@ -82,8 +82,7 @@ public final class ChannelIndexer {
         weightsPath = weights
         var hash = Fingerprint()
         hash.add(Data(self.folder.utf8))
-        hash.add(try readRegularFile(network.cfgPath))
-        hash.add(try weights.map(readRegularFile) ?? Data("random weights, seed 1".utf8))
+        try hash.add(network: network, weights: weights)
         directory = (cache as NSString).appendingPathComponent(hash.hex)
         predictor = Predictor(network: network, threads: threads)
     }
@@ -256,6 +255,13 @@ public struct Fingerprint {
         }
         // A separator, so that ("ab", "c") and ("a", "bc") differ.
         state = (state ^ 0xFF) &* 0x100_0000_01B3
+    }
+
+    /// The network's cfg file and its weights file (or, without one, the random weights every
+    /// command draws: seed 1's), byte for byte.
+    public mutating func add(network: Network, weights: String?) throws {
+        add(try readRegularFile(network.cfgPath))
+        add(try weights.map(readRegularFile) ?? Data("random weights, seed 1".utf8))
     }
 
     public var hex: String { String(state, radix: 16) }

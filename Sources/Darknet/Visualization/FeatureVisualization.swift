@@ -1,13 +1,5 @@
 import Foundation
 
-/// What a picture is optimized to excite.
-public enum FeatureTarget: Hashable, Sendable, Codable {
-    /// The mean of one channel of one layer's output (Lucid's `channel` objective).
-    case channel(layer: Int, channel: Int)
-    /// A class's logit (its value at the softmax's input).
-    case logit(class: Int)
-}
-
 /// How activation maximization draws and regularizes (Lucid's "transformation robustness"
 /// and Yosinski et al.'s blur). Every step the picture is jittered, scaled and rotated by a
 /// small random amount before the network sees it, so that a pattern has to work wherever
@@ -34,8 +26,9 @@ public struct FeatureVisualizationSettings: Hashable, Sendable, Codable {
     public init() {}
 }
 
-/// Optimizes input pictures to excite a layer's channels or a class (activation maximization),
-/// a batch of targets at a time, each with its own transforms. Only the layers up to the one
+/// Optimizes input pictures to excite an `Objective` (a channel's mean, Lucid's `channel`
+/// objective, or a class's logit): activation maximization, a batch of targets at a time,
+/// each with its own transforms. Only the layers up to the one
 /// read run, forward and backward.
 public final class FeatureVisualizer {
     public let network: Network
@@ -49,48 +42,24 @@ public final class FeatureVisualizer {
         self.threads = threads
     }
 
-    /// The layer `target` reads, and the index of the value (the channel, or the class) there.
-    public func read(_ target: FeatureTarget) throws -> (layer: Int, index: Int) {
-        switch target {
-        case let .channel(layer, channel):
-            guard network.layers.indices.contains(layer) else {
-                throw DarknetError.usage("layer \(layer) does not exist; the network has layers 0...\(network.layers.count - 1)")
-            }
-            let shape = network.layers[layer].output
-            let channels = shape.isImage ? shape.channels : shape.count
-            guard (0..<channels).contains(channel) else {
-                throw DarknetError.usage("layer \(layer) has channels 0...\(channels - 1), not \(channel)")
-            }
-            return (layer, channel)
-        case let .logit(index):
-            let output = network.outputLayerIndex
-            let layer = network.layers[output] is Softmax && output > 0 ? output - 1 : output
-            let classes = network.layers[layer].output.count
-            guard (0..<classes).contains(index) else {
-                throw DarknetError.usage("class \(index) does not exist; the network has classes 0...\(classes - 1)")
-            }
-            return (layer, index)
-        }
-    }
-
     /// One picture per target, in order, as network input (CHW in [0, 1]). Targets must read
     /// one layer. `progress` hears each step done (of `settings.steps`) and may throw to stop.
-    public func pictures(for targets: [FeatureTarget], progress: (Int) throws -> Void = { _ in }) throws -> [Image] {
-        let reads = try targets.map(read)
+    public func pictures(for targets: [Objective], progress: (Int) throws -> Void = { _ in }) throws -> [Image] {
+        let reads = try targets.map(network.seed(of:))
         guard let layer = reads.first?.layer else { return [] }
         guard reads.allSatisfy({ $0.layer == layer }) else {
             throw DarknetError.usage("the targets of one batch must read one layer")
         }
         let backpropagator = try self.backpropagator(through: layer)
         let shape = network.input, count = shape.count, batch = targets.count
-        let output = network.layers[layer].output
-        let spatial = output.isImage ? output.spatial : 1
-        var seed = [Float](repeating: 0, count: batch * output.count)
+        let outputs = network.layers[layer].output.count
+        var seed = [Float](repeating: 0, count: batch * outputs)
         for (b, read) in reads.enumerated() {
-            for i in 0..<spatial { seed[b * output.count + read.index * spatial + i] = 1 / Float(spatial) }
+            for i in read.first..<(read.first + read.count) { seed[b * outputs + i] = read.value }
         }
-        // Each target draws from its own generator: its picture does not depend on the batch.
-        var randoms = reads.map { SplitMix64(seed: settings.seed &+ UInt64($0.index) &* 0x9E37_79B9) }
+        // Each target draws from its own generator (by its channel or class): its picture does
+        // not depend on the batch.
+        var randoms = reads.map { SplitMix64(seed: settings.seed &+ UInt64($0.first / $0.count) &* 0x9E37_79B9) }
         var pictures = randoms.indices.map { b in
             Image(width: shape.width, height: shape.height, channels: shape.channels,
                   values: (0..<count).map { _ in min(max(0.5 + 0.05 * randoms[b].normal(), 0), 1) })
@@ -118,17 +87,13 @@ public final class FeatureVisualizer {
     }
 
     /// Each image's value of each target: the channel's mean, or the logit.
-    public func excitation(of targets: [FeatureTarget], in images: [Image]) throws -> [Float] {
-        let reads = try targets.map(read)
+    public func excitation(of targets: [Objective], in images: [Image]) throws -> [Float] {
+        let reads = try targets.map(network.seed(of:))
         guard let layer = reads.map(\.layer).max() else { return [] }
         let predictor = Predictor(network: network.truncated(through: layer), threads: threads)
         return try images.map { image in
             let forward = try predictor.forward(image.values, batch: 1)
-            return reads.map { read in
-                let values = forward.layerOutputs[read.layer], shape = network.layers[read.layer].output
-                let spatial = shape.isImage ? shape.spatial : 1
-                return values[(read.index * spatial)..<((read.index + 1) * spatial)].reduce(0, +) / Float(spatial)
-            }
+            return reads.map { forward.layerOutputs[$0.layer][$0.first..<($0.first + $0.count)].reduce(0, +) / Float($0.count) }
         }.flatMap { $0 }
     }
 
