@@ -75,18 +75,25 @@ public struct Network: Sendable {
         case "softmax", "soft": try Softmax(&section, input: input)
         case "dropout": try Dropout(&section, input: input)
         case "route": try Route(&section, index: index, earlier: earlier)
+        case "shortcut" where MultilayerShortcut.describes(&section):
+            try MultilayerShortcut(&section, index: index, input: input, earlier: earlier)
         case "shortcut": try Shortcut(&section, index: index, input: input, earlier: earlier)
         case "crop": try Crop(&section, input: input)
         case "cost": try Cost(&section, input: input)
         case "scale_channels": try ScaleChannels(&section, index: index, input: input, earlier: earlier)
+        case "sam": try SpatialAttention(&section, index: index, input: input, earlier: earlier)
         case "net", "network":
             throw section.error("[\(section.type)] may only be the first section")
         case let other where darknetOnlyTypes.contains(other):
-            throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost, scale_channels)")
+            throw section.error("[\(other)] is a Darknet layer darkscope does not support; it runs classification networks (\(supportedTypes.joined(separator: ", ")))")
         case let other:
-            throw section.error("unknown section [\(excerpt(other))]; expected convolutional, maxpool, avgpool, connected, softmax, dropout, route, shortcut, crop, cost or scale_channels")
+            throw section.error("unknown section [\(excerpt(other))]; expected \(supportedTypes.dropLast().joined(separator: ", ")) or \(supportedTypes.last!)")
         }
     }
+
+    private static let supportedTypes = [
+        "convolutional", "maxpool", "avgpool", "connected", "softmax", "dropout", "route", "shortcut", "crop", "cost", "scale_channels", "sam",
+    ]
 
     private static let darknetOnlyTypes: Set<String> = [
         "deconvolutional", "deconv", "local", "activation", "logistic", "l2norm", "rnn", "gru", "lstm", "crnn",

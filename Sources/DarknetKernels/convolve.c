@@ -76,15 +76,15 @@ static column_runs find_runs(const ds_convolution *c, long n0, int cols) {
         const int r = runs.count;
         const long n = n0 + runs.at[r];
         const int x = (int)(n % c->out_width), room = c->out_width - x;
-        runs.top[r] = (int)(n / c->out_width) * c->stride - c->padding;
-        runs.left[r] = x * c->stride - c->padding;
+        runs.top[r] = (int)(n / c->out_width) * c->stride_y - c->padding;
+        runs.left[r] = x * c->stride_x - c->padding;
         runs.at[r + 1] = runs.at[r] + (room < cols - runs.at[r] ? room : cols - runs.at[r]);
         runs.count++;
     }
     return runs;
 }
 
-/// One im2col row (offsets dy, dx of the window in `plane`) of a panel, zero beyond `cols`.
+/// One im2col row (the window's pixel at offsets dy, dx in `plane`) of a panel, zero beyond `cols`.
 /// Runs of at most NR floats: loops, not libc calls.
 __attribute__((no_builtin("memcpy", "memset")))
 static void pack_row(const ds_convolution *c, const column_runs *runs, const float *plane, int dy, int dx,
@@ -98,7 +98,7 @@ static void pack_row(const ds_convolution *c, const column_runs *runs, const flo
         }
         const float *row = plane + (long)y * c->width;
         for (int t = 0; t < len; t++) {
-            const int xt = x + t * c->stride;
+            const int xt = x + t * c->stride_x;
             to[t] = xt >= 0 && xt < c->width ? row[xt] : 0;
         }
     }
@@ -427,11 +427,11 @@ static row_packer packer(ds_kernel kernel, int stride) { (void)kernel, (void)str
 /// NR floats a row, zero beyond `cols`.
 static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
     const column_runs runs = find_runs(c, n0, cols);
-    const row_packer pack = packer(kernel, c->stride);
+    const row_packer pack = packer(kernel, c->stride_x);
     const int area = c->size * c->size;
     int channel = k0 / area, dy = k0 % area / c->size, dx = k0 % c->size;
     for (int p = 0; p < kc; p++, panel += NR) {
-        pack(c, &runs, c->image + (long)channel * c->height * c->width, dy, dx, cols, panel);
+        pack(c, &runs, c->image + (long)channel * c->height * c->width, dy * c->dilation, dx * c->dilation, cols, panel);
         if (++dx == c->size) {
             dx = 0;
             if (++dy == c->size) dy = 0, channel++;
@@ -474,7 +474,7 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
             const int top = y - c->padding, left = x - c->padding;
             const float *columns = panel;
             const long *rows_at = packed_rows;
-            if (c->stride == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
+            if (c->stride_x == 1 && c->stride_y == 1 && c->dilation == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
                 left >= 0 && left + NR - 1 + c->size <= c->width) {
                 columns = c->image + (long)top * c->width + left;
                 rows_at = image_rows;

@@ -19,7 +19,7 @@ static inline __attribute__((always_inline)) void tap(float *out, float w, const
 static inline __attribute__((always_inline)) void depthwise(const ds_convolution *c, const float *weights,
                                                             const ds_epilogue *epilogue, int first_channel,
                                                             int last_channel, int first_row, int last_row, float *out) {
-    const int size = c->size, stride = c->stride, padding = c->padding, width = c->width, out_width = c->out_width;
+    const int size = c->size, stride = c->stride_x, padding = c->padding, width = c->width, out_width = c->out_width;
     for (int channel = first_channel; channel < last_channel; channel++) {
         const float *plane = c->image + (long)channel * c->height * width, *w = weights + (long)channel * size * size;
         float *result = out + (long)channel * c->out_height * out_width;
@@ -72,7 +72,7 @@ __attribute__((target("avx2"))) static inline __m256i inside8(int column, int wi
 __attribute__((target("avx2"))) static void depthwise_avx2(const ds_convolution *c, const float *weights,
                                                           const ds_epilogue *epilogue, int first_channel,
                                                           int last_channel, int first_row, int last_row, float *out) {
-    const int size = c->size, stride = c->stride, padding = c->padding, width = c->width, out_width = c->out_width;
+    const int size = c->size, stride = c->stride_x, padding = c->padding, width = c->width, out_width = c->out_width;
     if (stride > 2 || size > 7 || epilogue->shortcut) {
         return depthwise(c, weights, epilogue, first_channel, last_channel, first_row, last_row, out);
     }
@@ -130,7 +130,7 @@ static inline __mmask16 inside(int column, int width) {
 __attribute__((target("avx512f"))) static void depthwise_avx512(const ds_convolution *c, const float *weights,
                                                                const ds_epilogue *epilogue, int first_channel,
                                                                int last_channel, int first_row, int last_row, float *out) {
-    const int size = c->size, stride = c->stride, padding = c->padding, width = c->width, out_width = c->out_width;
+    const int size = c->size, stride = c->stride_x, padding = c->padding, width = c->width, out_width = c->out_width;
     if (stride > 2 || size > 7 || epilogue->shortcut) {
         return depthwise(c, weights, epilogue, first_channel, last_channel, first_row, last_row, out);
     }

@@ -98,12 +98,12 @@ static inline __attribute__((always_inline)) void pool_row(const float *row, int
 
 static inline __attribute__((always_inline)) void maxpool(const float *in, int height, int width, float *out,
                                                           int out_height, int out_width, int size, int stride,
-                                                          int offset, long planes) {
+                                                          int stride_y, int offset, long planes) {
     for (long plane = 0; plane < planes; plane++, in += (long)height * width) {
         for (int y = 0; y < out_height; y++, out += out_width) {
             for (int x = 0; x < out_width; x++) out[x] = -FLT_MAX;
             for (int dy = 0; dy < size; dy++) {
-                const int iy = y * stride + offset + dy;
+                const int iy = y * stride_y + offset + dy;
                 if (iy < 0 || iy >= height) continue;
                 for (int dx = 0; dx < size; dx++) {
                     // The x whose column offset + dx + x · stride lies inside the row.
@@ -140,8 +140,9 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
         add_sampled(out, alpha, add, stride, beta, count);                                                              \
     }                                                                                                                   \
     attributes static void maxpool_##suffix(const float *in, int height, int width, float *out, int out_height,        \
-                                            int out_width, int size, int stride, int offset, long planes) {            \
-        maxpool(in, height, width, out, out_height, out_width, size, stride, offset, planes);                           \
+                                            int out_width, int size, int stride, int stride_y, int offset,             \
+                                            long planes) {                                                             \
+        maxpool(in, height, width, out, out_height, out_width, size, stride, stride_y, offset, planes);                 \
     }
 
 DS_PASSES(portable, )
@@ -178,7 +179,7 @@ void ds_add_sampled(float *out, float alpha, const float *add, long stride, floa
     DS_DISPATCH(add_sampled, out, alpha, add, stride, beta, count)
 }
 
-void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
-                int offset, long planes) {
-    DS_DISPATCH(maxpool, in, height, width, out, out_height, out_width, size, stride, offset, planes)
+void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride_x,
+                int stride_y, int offset, long planes) {
+    DS_DISPATCH(maxpool, in, height, width, out, out_height, out_width, size, stride_x, stride_y, offset, planes)
 }

@@ -22,10 +22,11 @@ package struct LayerRow: Equatable, Sendable {
         case let conv as Convolutional:
             type = "conv"
             filters = "\(conv.filters)"
-            window = "\(conv.size)x\(conv.size)/\(conv.stride)"
+            window = "\(conv.size)x\(conv.size)/" + (conv.strideX == conv.strideY ? "\(conv.strideX)" : "\(conv.strideX)x\(conv.strideY)")
+                + (conv.dilation > 1 ? "(\(conv.dilation))" : "")
         case let pool as MaxPool:
             type = "max"
-            window = "\(pool.size)x\(pool.size)/\(pool.stride)"
+            window = pool.acrossChannels ? "depth" : "\(pool.size)x\(pool.size)/" + (pool.strideX == pool.strideY ? "\(pool.strideX)" : "\(pool.strideX)x\(pool.strideY)")
         case is AvgPool: type = "avg"
         case let connected as Connected:
             type = "connected"

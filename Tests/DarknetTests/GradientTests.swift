@@ -83,17 +83,25 @@ final class GradientTests: XCTestCase {
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         for (name, cfg) in [("convolutions", Self.convolutions), ("activations", Self.activations),
-                            ("routes", Self.routes), ("connected", Self.connected), ("crop", Self.cropped)] {
+                            ("routes", Self.routes), ("connected", Self.connected), ("crop", Self.cropped),
+                            ("alexeyab", Self.alexeyab)] {
             let network = try Self.network(cfg, named: name, in: directory)
             let input = Self.randomValues(network.input.count, seed: 5)
             let top = network.layers.count - 1
             let seed = Self.randomValues(network.layers[top].output.count, seed: 11, range: -1...1)
             let backpropagator = Backpropagator(network: network, threads: 2)
-            let ours = try backpropagator.backward(seeding: top, with: seed, input: input, forward: try backpropagator.forward(input))
+            let forward = try backpropagator.forward(input)
+            let ours = try backpropagator.backward(seeding: top, with: seed, input: input, forward: forward)
             let reference = ReferenceForward(network: network)
             let doubleInput = input.map(Double.init)
             var outputs: [[Double]] = []
             reference.run(doubleInput, outputs: &outputs)
+            // The forward pass itself: every layer within float rounding of the reference's.
+            for (layer, values) in forward.layerOutputs.enumerated() {
+                let scale = max(outputs[layer].map(abs).max() ?? 0, 1e-6)
+                let error = zip(values, outputs[layer]).map { abs(Double($0) - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(error / scale, 1e-5, "\(name): layer \(layer) (\(network.layers[layer].sectionName)) forward")
+            }
             let objective = { (outputs: [[Double]]) in zip(outputs[top], seed).reduce(0.0) { $0 + $1.0 * Double($1.1) } }
             for layer in -1..<top {
                 let gradient = layer < 0 ? ours.input : ours.layers[layer]
@@ -299,6 +307,25 @@ final class GradientTests: XCTestCase {
         "[dropout]\nprobability=.3",
         "[connected]\noutput=10\nactivation=linear",
         "[softmax]\ngroups=1")
+
+    /// AlexeyAB's keys and layers: a dilated convolution, strides unlike across and down
+    /// (3×3, 1×1 and a maxpool), a maxpool across channels, `[sam]`, and shortcuts of several
+    /// layers, with weights per channel (softmax-normalized) and per input (ReLU-normalized).
+    static let alexeyab = cfg(
+        14, 11,
+        convolutional(6, size: 3, batchNormalize: true) + "\ndilation=2",
+        "[convolutional]\nfilters=5\nsize=3\nstride_x=2\nstride_y=1\npad=1\nactivation=leaky",
+        "[convolutional]\nfilters=4\nsize=1\nstride_x=1\nstride_y=2\nactivation=logistic",
+        "[maxpool]\nsize=2\nstride_x=1\nstride_y=2",
+        convolutional(6, size: 3, activation: .linear),
+        "[maxpool]\nmaxpool_depth=1\nout_channels=3",
+        convolutional(3, size: 1, activation: .logistic),
+        "[sam]\nfrom=-2",
+        // From a layer of 3 channels and one of 6, whose first 3 are added.
+        "[shortcut]\nfrom=-3, -4\nweights_type=per_channel\nweights_normalization=softmax\nactivation=leaky",
+        "[shortcut]\nfrom=4,6\nactivation=linear",
+        "[shortcut]\nfrom=-2\nweights_type=per_feature\nweights_normalization=relu\nactivation=swish",
+        "[avgpool]")
 
     static let cropped = cfg(
         10, 10,

@@ -11,6 +11,13 @@ final class KernelTests: XCTestCase {
         var channels, height, width, size, stride, padding, filters: Int
         var batchNormalize: Bool
         var activation: ds_activation
+        /// AlexeyAB's `stride_y` where it differs from `stride` (across), and `dilation`;
+        /// `padding` is in pixels, as the kernels take it.
+        var strideY: Int? = nil
+        var dilation = 1
+
+        var rowStride: Int { strideY ?? stride }
+        var span: Int { (size - 1) * dilation + 1 }
     }
 
     static let cases = [
@@ -31,6 +38,13 @@ final class KernelTests: XCTestCase {
         Case(channels: 2, height: 40, width: 40, size: 3, stride: 1, padding: 1, filters: 2, batchNormalize: false, activation: DS_LEAKY),
         Case(channels: 3, height: 7, width: 50, size: 5, stride: 1, padding: 0, filters: 49, batchNormalize: true, activation: DS_RELU),
         Case(channels: 64, height: 16, width: 16, size: 1, stride: 1, padding: 0, filters: 24, batchNormalize: true, activation: DS_LEAKY),
+        // AlexeyAB's: dilated windows (padded by pad × dilation), strides unlike across and down.
+        Case(channels: 5, height: 19, width: 23, size: 3, stride: 1, padding: 2, filters: 9, batchNormalize: true, activation: DS_LEAKY,
+             dilation: 2),
+        Case(channels: 4, height: 21, width: 40, size: 3, stride: 2, padding: 3, filters: 7, batchNormalize: false, activation: DS_RELU,
+             strideY: 1, dilation: 3),
+        Case(channels: 6, height: 17, width: 35, size: 1, stride: 1, padding: 0, filters: 8, batchNormalize: true, activation: DS_IDENTITY,
+             strideY: 2),
     ]
 
     /// One case's random inputs and parameters, and Darknet's result for them.
@@ -53,8 +67,8 @@ final class KernelTests: XCTestCase {
             inverse = (0..<test.filters).map { _ in Double.random(in: 0.5...2, using: &generator) }
             scale = values(test.filters, 0.5...2)
             bias = values(test.filters, -1...1)
-            outHeight = (test.height + 2 * test.padding - test.size) / test.stride + 1
-            outWidth = (test.width + 2 * test.padding - test.size) / test.stride + 1
+            outHeight = (test.height + 2 * test.padding - test.span) / test.rowStride + 1
+            outWidth = (test.width + 2 * test.padding - test.span) / test.stride + 1
             expected = reference()
         }
 
@@ -86,8 +100,8 @@ final class KernelTests: XCTestCase {
                                                            shortcut: 0, shortcut_activation: DS_IDENTITY)
                                 var convolution = ds_convolution(
                                     image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
-                                    width: Int32(test.width), size: Int32(test.size), stride: Int32(test.stride),
-                                    padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
+                                    width: Int32(test.width), size: Int32(test.size), stride_x: Int32(test.stride),
+                                    stride_y: Int32(test.rowStride), dilation: Int32(test.dilation), padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
                                 body(&convolution, &epilogue)
                             }
                         }
@@ -106,7 +120,8 @@ final class KernelTests: XCTestCase {
                         for c in 0..<test.channels {
                             for dy in 0..<test.size {
                                 for dx in 0..<test.size {
-                                    let iy = y * test.stride + dy - test.padding, ix = x * test.stride + dx - test.padding
+                                    let iy = y * test.rowStride + dy * test.dilation - test.padding
+                                    let ix = x * test.stride + dx * test.dilation - test.padding
                                     let inside = iy >= 0 && iy < test.height && ix >= 0 && ix < test.width
                                     let w = weights[((f * test.channels + c) * test.size + dy) * test.size + dx]
                                     let product = w * (inside ? image[(c * test.height + iy) * test.width + ix] : 0)
@@ -267,7 +282,7 @@ final class KernelTests: XCTestCase {
                         ds_winograd(kernel, convolution, size, packed, m, epilogue, split, tiles, 0, m, &scratch, 1, &pooled)
                     }
                     var expected = [Float](repeating: .nan, count: pooled.count)
-                    ds_maxpool(out, height, width, &expected, height / 2, width / 2, 2, 2, 0, Int(m))
+                    ds_maxpool(out, height, width, &expected, height / 2, width / 2, 2, 2, 2, 0, Int(m))
                     XCTAssertEqual(pooled.map(\.bitPattern), expected.map(\.bitPattern), "kernel \(kernel.rawValue), tiles of \(size), \(test)")
                 }
             }

@@ -26,6 +26,8 @@ struct ReferenceForward {
         case let l as Softmax: softmax(l, x)
         case let l as Route: l.sources.flatMap { outputs[$0] }
         case let l as Shortcut: shortcut(l, x, outputs[l.from])
+        case let l as MultilayerShortcut: multilayerShortcut(l, x, l.from.map { outputs[$0] })
+        case let l as SpatialAttention: zip(x, outputs[l.from]).map { l.activation($0 * $1) }
         case let l as Crop: crop(l, x)
         case is Dropout, is Cost: x
         default: fatalError("no reference for \(layer.sectionName)")
@@ -77,14 +79,14 @@ struct ReferenceForward {
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var sum = 0.0
-                        if l.size == 1 {
+                        if l.size == 1 && l.strideX == l.strideY {
                             // Darknet multiplies a 1×1 convolution's input as a k × (oh·ow) matrix.
                             for r in 0..<k { sum += Double(weights[filter + r]) * x[image + r * oh * ow + oy * ow + ox] }
                         } else {
                             for c in 0..<channels {
                                 for dy in 0..<l.size {
                                     for dx in 0..<l.size {
-                                        let iy = oy * l.stride + dy - l.padding, ix = ox * l.stride + dx - l.padding
+                                        let iy = oy * l.strideY + (dy - l.padding) * l.dilation, ix = ox * l.strideX + (dx - l.padding) * l.dilation
                                         guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                                         sum += Double(weights[filter + (c * l.size + dy) * l.size + dx]) * x[image + (c * h + iy) * w + ix]
                                     }
@@ -110,13 +112,22 @@ struct ReferenceForward {
     private func maxpool(_ l: MaxPool, _ x: [Double]) -> [Double] {
         let (h, w, oh, ow) = (l.input.height, l.input.width, l.output.height, l.output.width)
         var out = [Double](repeating: 0, count: l.output.count)
+        if l.acrossChannels {
+            // AlexeyAB's maxpool_depth: output channel g, the largest of channels g, g + C', g + 2C', …
+            let spatial = l.input.spatial
+            for i in 0..<l.output.count {
+                let (g, at) = i.quotientAndRemainder(dividingBy: spatial)
+                out[i] = Swift.stride(from: g, to: l.input.channels, by: l.output.channels).map { x[$0 * spatial + at] }.max()!
+            }
+            return out
+        }
         for c in 0..<l.input.channels {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var largest = -Double.greatestFiniteMagnitude
                     for dy in 0..<l.size {
                         for dx in 0..<l.size {
-                            let iy = oy * l.stride - l.padding / 2 + dy, ix = ox * l.stride - l.padding / 2 + dx
+                            let iy = oy * l.strideY - l.padding / 2 + dy, ix = ox * l.strideX - l.padding / 2 + dx
                             if iy >= 0, iy < h, ix >= 0, ix < w { largest = max(largest, x[(c * h + iy) * w + ix]) }
                         }
                     }
@@ -154,6 +165,30 @@ struct ReferenceForward {
             }
         }
         return out.map { l.activation($0) }
+    }
+
+    /// AlexeyAB's inference: each input times its weight (normalized over the inputs at that channel),
+    /// an earlier layer with fewer channels adding to the first ones.
+    private func multilayerShortcut(_ l: MultilayerShortcut, _ previous: [Double], _ adds: [[Double]]) -> [Double] {
+        let inputs = adds.count + 1, spatial = l.output.spatial
+        let perChannel = l.weighting == .perChannel, channels = perChannel ? l.output.channels : 1
+        func weight(_ k: Int, _ c: Int) -> Double {
+            guard l.weighting != .none else { return 1 }
+            let raw = (0..<inputs).map { Double(l.parameters[$0 * channels + (perChannel ? c : 0)]) }
+            switch l.normalization {
+            case .none: return raw[k]
+            case .relu: return max(raw[k], 0.001) / raw.reduce(0.0001) { $0 + max($1, 0.001) }
+            case .softmax:
+                let top = raw.max()!
+                return exp(raw[k] - top) / raw.reduce(0.0001) { $0 + exp($1 - top) }
+            }
+        }
+        return previous.indices.map { i in
+            let c = i / spatial
+            var v = previous[i] * weight(0, c)
+            for (k, add) in adds.enumerated() where i < add.count { v += add[i] * weight(k + 1, c) }
+            return l.activation(v)
+        }
     }
 
     private func crop(_ l: Crop, _ x: [Double]) -> [Double] {

@@ -104,8 +104,9 @@ public struct CfgSection: Sendable {
     /// A comma-separated list of whole numbers, or nil when the key is absent.
     public mutating func intList(_ key: String) throws -> (values: [Int], line: Int)? {
         guard let option = option(key) else { return nil }
+        // Darknet's atoi skips the spaces before each number.
         let parts = option.value.split(separator: ",", omittingEmptySubsequences: false)
-        let values = parts.compactMap { Int($0) }
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, values.count == parts.count else {
             throw error("[\(type)] \(key): expected whole numbers separated by commas, got '\(excerpt(option.value))'", line: option.line)
         }

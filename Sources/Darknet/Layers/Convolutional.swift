@@ -9,7 +9,13 @@ public struct Convolutional: Layer {
     public let output: Shape
     public let filters: Int
     public let size: Int
-    public let stride: Int
+    /// Steps between windows across and down (AlexeyAB's `stride_x`, `stride_y`; both `stride`).
+    public let strideX: Int
+    public let strideY: Int
+    /// Pixels between the taps of a window, across and down (AlexeyAB's; 1 for a 1×1).
+    public let dilation: Int
+    /// Darknet's `pad`: `size / 2` with `pad=1`, else `padding`; in taps, so `dilation` times
+    /// as many pixels (AlexeyAB's im2col pads `pad * dilation`).
     public let padding: Int
     public let groups: Int
     public let batchNormalize: Bool
@@ -24,7 +30,9 @@ public struct Convolutional: Layer {
         guard input.isImage else { throw section.error("[convolutional] needs an image as input, but the layer before outputs \(input.count) flat values") }
         filters = try section.int("filters", default: 1)
         size = try section.int("size", default: 1)
-        stride = try section.int("stride", default: 1)
+        let stride = try section.int("stride", default: 1)
+        strideX = try section.int("stride_x", default: stride)
+        strideY = try section.int("stride_y", default: stride)
         let pad = try section.int("pad", default: 0)
         let explicitPadding = try section.int("padding", default: 0)
         padding = pad != 0 ? size / 2 : explicitPadding
@@ -32,8 +40,8 @@ public struct Convolutional: Layer {
         activation = try section.activation(default: "logistic")
         batchNormalize = try section.int("batch_normalize", default: 0) != 0
         flipped = try section.int("flipped", default: 0) != 0
-        guard filters > 0, size > 0, stride > 0, padding >= 0 else {
-            throw section.error("[convolutional] filters, size and stride must be positive and padding not negative (filters=\(filters) size=\(size) stride=\(stride) padding=\(padding))")
+        guard filters > 0, size > 0, strideX > 0, strideY > 0, padding >= 0 else {
+            throw section.error("[convolutional] filters, size and stride must be positive and padding not negative (filters=\(filters) size=\(size) stride=\(strideX)x\(strideY) padding=\(padding))")
         }
         guard groups > 0, input.channels % groups == 0, filters % groups == 0 else {
             throw section.error("[convolutional] groups=\(groups) must divide both the input channels (\(input.channels)) and filters (\(filters))")
@@ -42,13 +50,21 @@ public struct Convolutional: Layer {
         guard dilation >= 1 else {
             throw section.error("[convolutional] dilation=\(dilation) must be at least 1", line: section.line(of: "dilation"))
         }
-        try section.refuseAlexeyABKeys(["dilation": "1", "stride_x": String(stride), "stride_y": String(stride), "antialiasing": "0",
-                                        "share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
+        self.dilation = size == 1 ? 1 : dilation
+        try section.refuseAlexeyABKeys(["antialiasing": "0", "share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
         self.input = input
+        // AlexeyAB's sizes ignore the dilation; its im2col, which does not, must agree.
         output = Shape(
-            width: (input.width + 2 * padding - size) / stride + 1,
-            height: (input.height + 2 * padding - size) / stride + 1,
+            width: (input.width + 2 * padding - size) / strideX + 1,
+            height: (input.height + 2 * padding - size) / strideY + 1,
             channels: filters)
+        let span = (size - 1) * self.dilation + 1
+        let fits = (input.width + 2 * padding * self.dilation - span) / strideX + 1 == output.width
+            && (input.height + 2 * padding * self.dilation - span) / strideY + 1 == output.height
+        guard self.dilation == 1 || fits else {
+            throw section.error("[convolutional] a \(size)x\(size) window with dilation=\(self.dilation) and padding \(padding) does not fit the \(input.width)x\(input.height) input as AlexeyAB's darknet sizes it (use pad=1)",
+                                line: section.line(of: "dilation"))
+        }
         var blocks = [ParameterBlock(kind: .biases, count: filters)]
         if batchNormalize {
             blocks += ParameterBlock.batchNorm(count: filters)
@@ -115,7 +131,7 @@ public struct Convolutional: Layer {
     /// transforms cost more than the products they save: Tiny Darknet's first layer,
     /// 3 channels, ran 1.2 times slower).
     private var fittingWinogradTile: Int32? {
-        guard stride == 1, padding == size / 2, input.channels / groups >= 16 else { return nil }
+        guard strideX == 1, strideY == 1, dilation == 1, padding == size / 2, input.channels / groups >= 16 else { return nil }
         let edges = size == 3 ? [4, 2] : size == 5 ? [2] : []
         return edges.first { tiles(of: $0) >= 16 }.map(Int32.init)
     }
@@ -147,10 +163,13 @@ public struct Convolutional: Layer {
         winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), Int32(size), $0) } ?? 0
     }
 
+    /// Darknet's line; AlexeyAB's strides across and down (`/ 2x 1`) and dilation (`(2)`) where they are used.
     public var tableEntry: String {
-        String(format: "conv  %5d %2d x%2d /%2d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %5.3f BFLOPs",
-               filters, size, size, stride, input.width, input.height, input.channels,
-               output.width, output.height, output.channels, Double(operations) / 1e9)
+        let steps = (strideX == strideY ? String(format: "/%2d", strideX) : String(format: "/%2dx%2d", strideX, strideY))
+            + (dilation > 1 ? "(\(dilation))" : "")
+        return String(format: "conv  %5d %2d x%2d %@  %4d x%4d x%4d   ->  %4d x%4d x%4d  %5.3f BFLOPs",
+                      filters, size, size, steps, input.width, input.height, input.channels,
+                      output.width, output.height, output.channels, Double(operations) / 1e9)
     }
 
     public var operations: Int { 2 * filters * size * size * input.channels / groups * output.spatial }
@@ -168,18 +187,30 @@ public struct Convolutional: Layer {
 
     /// One filter per channel (groups = channels = filters): summed row by row by
     /// `ds_depthwise`, not as one tiny GEMM a group.
-    public var isDepthwise: Bool { groups > 1 && groups == input.channels && groups == filters }
+    public var isDepthwise: Bool {
+        groups > 1 && groups == input.channels && groups == filters && strideX == strideY && dilation == 1
+    }
+
+    /// Whether the input is read as a k × n matrix: a 1×1 convolution of one stride across and
+    /// down (pjreddie's rule, whatever the stride; AlexeyAB's samples a strided 1×1 by im2col).
+    private var readsFlat: Bool { size == 1 && strideX == strideY }
 
     public func forward(_ context: ForwardContext) { forward(context, band: nil) }
 
-    /// Output rows `y` read input rows `y * stride - padding ..< + size`; a 1×1 convolution of
-    /// a larger stride is read as a flat matrix (see `forward`), so any of its outputs may change.
-    public var window: Window? { Window(size: size, stride: stride, left: -padding, top: -padding) }
+    /// Output rows `y` read input rows `y * strideY - padding * dilation ..< + span`; a 1×1
+    /// convolution of a larger stride is read as a flat matrix (see `forward`), so any of its
+    /// outputs may change. Windows are square: nil (the whole input) for unequal strides.
+    public var window: Window? {
+        strideX == strideY ? Window(size: span, stride: strideX, left: -padding * dilation, top: -padding * dilation) : nil
+    }
 
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? {
-        guard size > 1 || stride == 1 else { return nil }
-        return windowRows(reaching: rows, size: size, stride: stride, start: -padding, count: output.height)
+        guard !readsFlat || strideX == 1 else { return nil }
+        return windowRows(reaching: rows, size: span, stride: strideY, start: -padding * dilation, count: output.height)
     }
+
+    /// Input pixels a window spans across (and down).
+    private var span: Int { (size - 1) * dilation + 1 }
 
     /// Darknet's sums for those rows only, as columns of the GEMM; Winograd's tiles, all rows.
     public func forward(_ context: ForwardContext, rows: Range<Int>) {
@@ -215,13 +246,10 @@ public struct Convolutional: Layer {
                         let image = context.input + (b * groups + g) * groupChannels * input.spatial
                         // Darknet feeds a 1×1 convolution's input straight to GEMM, whatever its
                         // stride: as a k × n matrix, which is a 1 × n image with k channels.
-                        let convolution = size == 1
+                        let convolution = readsFlat
                             ? ds_convolution(image: image, channels: Int32(k), height: 1, width: Int32(n), size: 1,
-                                             stride: 1, padding: 0, out_height: 1, out_width: Int32(n))
-                            : ds_convolution(image: image, channels: Int32(groupChannels), height: Int32(input.height),
-                                             width: Int32(input.width), size: Int32(size), stride: Int32(stride),
-                                             padding: Int32(padding), out_height: Int32(output.height),
-                                             out_width: Int32(output.width))
+                                             stride_x: 1, stride_y: 1, dilation: 1, padding: 0, out_height: 1, out_width: Int32(n))
+                            : convolution(of: image, channels: groupChannels)
                         let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? destination + (b * groups + g) * m * n
                         let weights = packed.baseAddress! + g * groupCount
                         withUnsafePointer(to: convolution) { convolution in
@@ -266,6 +294,13 @@ public struct Convolutional: Layer {
         }
     }
 
+    /// The kernels' description of the convolution of `channels` planes of the input at `image`.
+    private func convolution(of image: UnsafePointer<Float>, channels: Int) -> ds_convolution {
+        ds_convolution(image: image, channels: Int32(channels), height: Int32(input.height), width: Int32(input.width),
+                       size: Int32(size), stride_x: Int32(strideX), stride_y: Int32(strideY), dilation: Int32(dilation),
+                       padding: Int32(padding * dilation), out_height: Int32(output.height), out_width: Int32(output.width))
+    }
+
     private func depthwise(_ context: ForwardContext, band: Range<Int>?, epilogue: ChannelEpilogue) {
         precondition(context.next == nil, "a layer fused into a depthwise convolution")
         var finish = epilogue.raw
@@ -274,10 +309,7 @@ public struct Convolutional: Layer {
         parameters.withUnsafeBufferPointer { parameters in
             withUnsafePointer(to: finish) { finish in
                 for b in 0..<context.batch {
-                    var convolution = ds_convolution(image: context.input + b * input.count, channels: Int32(input.channels),
-                                                     height: Int32(input.height), width: Int32(input.width), size: Int32(size),
-                                                     stride: Int32(stride), padding: Int32(padding),
-                                                     out_height: Int32(output.height), out_width: Int32(output.width))
+                    var convolution = convolution(of: context.input + b * input.count, channels: input.channels)
                     let out = context.output + b * output.count
                     context.parallel(filters, work: filters * rows.count * output.width * size * size) { channels in
                         ds_depthwise(&convolution, parameters.baseAddress! + start, finish, Int32(channels.lowerBound),
@@ -338,9 +370,9 @@ public struct Convolutional: Layer {
                             let image = context.input + (b * groups + g) * groupChannels * input.spatial
                             var channel = channels.lowerBound
                             while channel < channels.upperBound {
-                                let count = size == 1 ? channels.upperBound - channel : min(columnChannels, channels.upperBound - channel)
+                                let count = readsFlat ? channels.upperBound - channel : min(columnChannels, channels.upperBound - channel)
                                 var matrix = image + channel * input.spatial
-                                if size != 1 {
+                                if !readsFlat {
                                     im2col(matrix, channels: count, into: columns!)
                                     matrix = UnsafePointer(columns!)
                                 }
@@ -358,8 +390,8 @@ public struct Convolutional: Layer {
     }
 
     /// Darknet's `im2col`, the inverse of `col2im`'s walk: row (c, dy, dx) of the columns holds,
-    /// at output column y × out_width + x, input pixel (y · stride + dy - padding,
-    /// x · stride + dx - padding) of channel c, or 0 outside the image.
+    /// at output column y × out_width + x, input pixel ((y · strideY + dy · dilation - padding · dilation,
+    /// x · strideX + dx · dilation - padding · dilation) of channel c, or 0 outside the image.
     private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
         let width = input.width, height = input.height, outWidth = output.width
         var row = columns
@@ -367,17 +399,17 @@ public struct Convolutional: Layer {
             let plane = image + channel * input.spatial
             for dy in 0..<size {
                 for dx in 0..<size {
-                    let shift = dx - padding, inside = columnsInside(shift: shift)
+                    let shift = (dx - padding) * dilation, inside = columnsInside(shift: shift)
                     let (first, last) = (inside.lowerBound, inside.upperBound)
                     for y in 0..<output.height {
-                        let inY = y * stride + dy - padding, target = row + y * outWidth
+                        let inY = y * strideY + (dy - padding) * dilation, target = row + y * outWidth
                         guard inY >= 0, inY < height else {
                             target.update(repeating: 0, count: outWidth)
                             continue
                         }
                         let source = plane + inY * width + shift
                         target.update(repeating: 0, count: first)
-                        for x in first..<last { target[x] = source[x * stride] }
+                        for x in first..<last { target[x] = source[x * strideX] }
                         (target + last).update(repeating: 0, count: outWidth - last)
                     }
                     row += output.spatial
@@ -389,7 +421,7 @@ public struct Convolutional: Layer {
     /// The gradient of one group's sums (shared), and per thread the column matrix of a few
     /// input channels (`columnChannels`) for `col2im`.
     public var backwardScratch: (shared: Int, perThread: Int) {
-        (filters / groups * output.spatial, size == 1 ? 0 : columnChannels * size * size * output.spatial)
+        (filters / groups * output.spatial, readsFlat ? 0 : columnChannels * size * size * output.spatial)
     }
 
     /// Input channels whose columns a thread computes at once: about a megabyte of them, at least one.
@@ -428,7 +460,7 @@ public struct Convolutional: Layer {
                     let sums = sums(b, g)
                     let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]! + g * m * k
                     let image = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
-                    if size == 1 {
+                    if readsFlat {
                         // The forward read the input as a k × n matrix; its gradient is Wᵀ · sums.
                         context.parallel(k, work: m * k * n) { rows in
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(n), Int32(m), 1,
@@ -453,10 +485,10 @@ public struct Convolutional: Layer {
         }
     }
 
-    /// The output columns x whose input column x · stride + shift lies inside the image.
+    /// The output columns x whose input column x · strideX + shift lies inside the image.
     private func columnsInside(shift: Int) -> Range<Int> {
-        let first = min(output.width, shift < 0 ? (-shift + stride - 1) / stride : 0)
-        let last = min(output.width, input.width - shift <= 0 ? 0 : (input.width - shift + stride - 1) / stride)
+        let first = min(output.width, shift < 0 ? (-shift + strideX - 1) / strideX : 0)
+        let last = min(output.width, input.width - shift <= 0 ? 0 : (input.width - shift + strideX - 1) / strideX)
         return first..<max(first, last)
     }
 
@@ -468,16 +500,16 @@ public struct Convolutional: Layer {
             let plane = image + channel * input.spatial
             for dy in 0..<size {
                 for dx in 0..<size {
-                    let shift = dx - padding, inside = columnsInside(shift: shift)
+                    let shift = (dx - padding) * dilation, inside = columnsInside(shift: shift)
                     let (first, last) = (inside.lowerBound, inside.upperBound)
                     for y in 0..<output.height {
-                        let inY = y * stride + dy - padding
+                        let inY = y * strideY + (dy - padding) * dilation
                         guard inY >= 0, inY < height, first < last else { continue }
                         let target = plane + inY * width + shift, source = row + y * outWidth
-                        if stride == 1 {
+                        if strideX == 1 {
                             for x in first..<last { target[x] += source[x] }
                         } else {
-                            for x in first..<last { target[x * stride] += source[x] }
+                            for x in first..<last { target[x * strideX] += source[x] }
                         }
                     }
                     row += output.spatial

@@ -63,9 +63,9 @@ void ds_add_sampled(float *out, float alpha, const float *add, long stride, floa
 
 /// Darknet's maxpool over `planes` planes of height × width: each output the largest
 /// input of its size × size window, which starts `offset` rows and columns before
-/// (output × stride); cells outside the plane never win.
-void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride,
-                int offset, long planes);
+/// (output x × stride_x, y × stride_y); cells outside the plane never win.
+void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride_x,
+                int stride_y, int offset, long planes);
 
 /// y[r] = Σ over c of weights[r × columns + c] × x[c], for rows [first_row, last_row): a
 /// connected layer's product for one image, on `ds_chosen_kernel`'s instructions.
@@ -97,11 +97,13 @@ long ds_packed_weights_count(ds_kernel kernel, int m, int k);
 /// Reorders an m × k row-major weight matrix into the panels `kernel` reads.
 void ds_pack_weights(ds_kernel kernel, const float *weights, int m, int k, float *packed);
 
-/// The input of one convolution: `channels` planes of height × width floats.
+/// The input of one convolution: `channels` planes of height × width floats. Output (y, x)'s
+/// window starts at (y · stride_y − padding, x · stride_x − padding) and takes every
+/// `dilation`-th pixel, `size` of them across and down.
 typedef struct {
     const float *image;
     int channels, height, width;
-    int size, stride, padding;
+    int size, stride_x, stride_y, dilation, padding;
     int out_height, out_width;
 } ds_convolution;
 
@@ -114,14 +116,14 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const floa
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
 
 /// A depthwise convolution (Darknet's groups = channels = filters: one size × size filter a
-/// channel, `weights` in Darknet's order): channels [first_channel, last_channel), output
+/// channel, `weights` in Darknet's order; stride_x = stride_y, dilation 1): channels [first_channel, last_channel), output
 /// rows [first_row, last_row), each sum in Darknet's order (k ascending, each product
 /// rounded: its GEMM's, bit for bit), then the channel's epilogue.
 void ds_depthwise(const ds_convolution *convolution, const float *weights, const ds_epilogue *epilogue,
                   int first_channel, int last_channel, int first_row, int last_row, float *out);
 
-/// Winograd's F(4×4, 3×3), F(2×2, 3×3) and F(2×2, 5×5), for convolutions of stride 1 that
-/// keep the image's size only (see winograd.c). Faster, and not Darknet's sums: its error is
+/// Winograd's F(4×4, 3×3), F(2×2, 3×3) and F(2×2, 5×5), for convolutions of stride 1 (and
+/// dilation 1) that keep the image's size only (see winograd.c). Faster, and not Darknet's sums: its error is
 /// measured, not nil. The outputs come in tiles of `size` × `size` (4 or 2; 2 for a 5 × 5
 /// `filter`), numbered row after row.
 long ds_winograd_tiles(const ds_convolution *convolution, int size);
