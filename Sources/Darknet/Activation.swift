@@ -145,10 +145,79 @@ extension CfgSection {
     /// Reads `activation`; Darknet falls back to ReLU on an unknown name, we refuse it.
     mutating func activation(default name: String) throws -> Activation {
         let value = string("activation", default: name)
+        if ChannelNormalization(rawValue: value) != nil {
+            throw error("[\(type)] activation=\(value) normalizes across channels, which AlexeyAB's darknet computes only in [convolutional]", line: line(of: "activation"))
+        }
         guard let activation = Activation(rawValue: value) else {
             let known = Activation.allCases.map(\.rawValue).joined(separator: ", ")
             throw error("[\(type)] unknown activation '\(excerpt(value))'; expected one of \(known)", line: line(of: "activation"))
         }
         return activation
+    }
+}
+
+/// AlexeyAB's activations across channels, which only `[convolutional]` computes: at each
+/// position of each image, the channels' values made to sum to about 1 (ε = 0.0001 in the sum).
+/// `normalize_channels`: ReLU, then each over their sum; `normalize_channels_softmax`:
+/// exp, then each over their sum (no maximum subtracted); `…_maxval`: the maximum subtracted first.
+public enum ChannelNormalization: String, CaseIterable, Sendable {
+    case relu = "normalize_channels"
+    case softmax = "normalize_channels_softmax"
+    case softmaxFromMaximum = "normalize_channels_softmax_maxval"
+
+    private static let epsilon: Float = 0.0001
+
+    /// Normalizes positions `positions` of `images` images of `channels` planes of `spatial`
+    /// values, in float as AlexeyAB's does, channel after channel.
+    func apply(_ values: UnsafeMutablePointer<Float>, images: Int, channels: Int, spatial: Int, positions: Range<Int>) {
+        for b in 0..<images {
+            let image = values + b * channels * spatial
+            for i in positions {
+                var sum = Self.epsilon
+                switch self {
+                case .relu:
+                    for k in 0..<channels where image[k * spatial + i] > 0 { sum += image[k * spatial + i] }
+                    for k in 0..<channels {
+                        let v = image[k * spatial + i]
+                        image[k * spatial + i] = v > 0 ? v / sum : 0
+                    }
+                case .softmax, .softmaxFromMaximum:
+                    let largest = self == .softmax ? 0 : (0..<channels).map { image[$0 * spatial + i] }.max()!
+                    for k in 0..<channels { sum += expf(image[k * spatial + i] - largest) }
+                    for k in 0..<channels { image[k * spatial + i] = expf(image[k * spatial + i] - largest) / sum }
+                }
+            }
+        }
+    }
+
+    /// The gradient with respect to the values before it (`inputs`), from the one with
+    /// respect to its outputs, in double. AlexeyAB's training uses a simpler rule in its place
+    /// (each delta times Σ y·delta); this is the derivative.
+    func gradient(_ outputGradient: UnsafePointer<Float>, inputs: UnsafePointer<Float>, outputs: UnsafePointer<Float>,
+                  images: Int, channels: Int, spatial: Int, into result: UnsafeMutablePointer<Float>) {
+        for b in 0..<images {
+            let at = b * channels * spatial
+            for i in 0..<spatial {
+                let index = { (k: Int) in at + k * spatial + i }
+                // Σ g·y, the part every channel shares.
+                let shared = (0..<channels).reduce(0.0) { $0 + Double(outputGradient[index($1)]) * Double(outputs[index($1)]) }
+                switch self {
+                case .relu:
+                    let sum = Double(Self.epsilon) + (0..<channels).reduce(0.0) { $0 + Double(max(inputs[index($1)], 0)) }
+                    for k in 0..<channels {
+                        result[index(k)] = inputs[index(k)] > 0 ? Float((Double(outputGradient[index(k)]) - shared) / sum) : 0
+                    }
+                case .softmax, .softmaxFromMaximum:
+                    for k in 0..<channels {
+                        result[index(k)] = Float(Double(outputs[index(k)]) * (Double(outputGradient[index(k)]) - shared))
+                    }
+                    guard self == .softmaxFromMaximum else { continue }
+                    // The maximum subtracted moves the outputs through ε alone: ∂y/∂max = −y·ε/S.
+                    let largest = (0..<channels).max { inputs[index($0)] < inputs[index($1)] }!
+                    let sum = Double(Self.epsilon) + (0..<channels).reduce(0.0) { $0 + exp(Double(inputs[index($1)] - inputs[index(largest)])) }
+                    result[index(largest)] -= Float(shared * Double(Self.epsilon) / sum)
+                }
+            }
+        }
     }
 }

@@ -159,10 +159,10 @@ public final class Backpropagator {
             throw DarknetError.usage("the backward pass needs a forward pass of this network that kept every layer's output (keepingLayerOutputs: true)")
         }
         // Activations whose slope needs their input: the forward pass kept it, where the layer can.
-        let needing = network.layers.indices.prefix(top + 1).filter { network.layers[$0].outputActivation?.gradientFromOutput == false }
+        let needing = network.layers.indices.prefix(top + 1).filter { network.layers[$0].keepsActivationInput }
         if let index = needing.first(where: { forward.activationInputs.count <= $0 || forward.activationInputs[$0].isEmpty }) {
             let layer = network.layers[index]
-            throw DarknetError.usage("layer \(index) ([\(layer.sectionName)]) uses \(layer.outputActivation!.rawValue), whose gradient needs the values before it: give the backward pass a forward pass that kept every layer's output")
+            throw DarknetError.usage("layer \(index) ([\(layer.sectionName)]) has an activation whose gradient needs the values before it: give the backward pass a forward pass that kept every layer's output")
         }
         try prepare(batch: batch)
         defer { workers?.rest() }

@@ -209,7 +209,7 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         // For a backward pass: the values before activations whose gradients need them.
         let keptInputs = network.layers.map { layer -> UnsafeMutablePointer<Float>? in
-            guard keepingLayerOutputs, layer.outputActivation?.gradientFromOutput == false else { return nil }
+            guard keepingLayerOutputs, layer.keepsActivationInput else { return nil }
             return .allocate(capacity: batch * layer.output.count)
         }
         defer { keptInputs.forEach { $0?.deallocate() } }

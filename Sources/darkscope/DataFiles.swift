@@ -33,13 +33,16 @@ enum DataFiles {
         find("cfg/tiny.cfg").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
     }
 
-    /// Every `.cfg` of the shipped folder, by name.
+    /// Every `.cfg` of the shipped folder by name, then those of its `alexeyab/` (AlexeyAB's dialect).
     static func shippedCfgs() throws -> [String] {
         guard let folder = cfgFolder else {
             throw DarknetError.usage("no cfg given and the shipped cfg/ folder is not found (set DARKSCOPE_DATA to darkscope's folder)")
         }
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        return names.filter { $0.hasSuffix(".cfg") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
+        return try ["", "alexeyab"].flatMap { sub in
+            let path = (folder as NSString).appendingPathComponent(sub)
+            let names = sub.isEmpty || FileManager.default.fileExists(atPath: path) ? try FileManager.default.contentsOfDirectory(atPath: path) : []
+            return names.filter { $0.hasSuffix(".cfg") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+        }
     }
 
     /// The labels for a network: the given file, else ImageNet's for 1000 outputs, else none.

@@ -304,6 +304,8 @@ final class AlexeyABTests: XCTestCase {
             ("[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\n\n[convolutional]\nfilters=3\nsize=1\n\n[shortcut]\nfrom=0,-1\n", nil),
             ("[convolutional]\nfilters=3\nsize=1\n\n[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\n\n[shortcut]\nfrom=0,-1\n",
              "bad.cfg:17: [shortcut] of several layers or with weights adds layer 0's 8x8x3 to 4x4x3: AlexeyAB's needs the same width and height"),
+            ("[connected]\noutput=3\nactivation=normalize_channels\n",
+             "bad.cfg:8: [connected] activation=normalize_channels normalizes across channels, which AlexeyAB's darknet computes only in [convolutional]"),
             ("[convolutional]\nfilters=3\nsize=1\n\n[convolutional]\nfilters=2\nsize=1\n\n[sam]\nfrom=0\n",
              "bad.cfg:15: [sam] multiplies the 8x8x2 input by layer 0's 8x8x3: they must be the same shape"),
             ("[convolutional]\nfilters=2\nsize=3\ndilation=1\nstride=1\nstride_x=1\n", nil),

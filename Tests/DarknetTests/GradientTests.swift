@@ -309,8 +309,9 @@ final class GradientTests: XCTestCase {
         "[softmax]\ngroups=1")
 
     /// AlexeyAB's keys and layers: a dilated convolution, strides unlike across and down
-    /// (3×3, 1×1 and a maxpool), a maxpool across channels, `[sam]`, and shortcuts of several
-    /// layers, with weights per channel (softmax-normalized) and per input (ReLU-normalized).
+    /// (3×3, 1×1 and a maxpool), a maxpool across channels, `[sam]`, shortcuts of several
+    /// layers, with weights per channel (softmax-normalized) and per input (ReLU-normalized),
+    /// and the three activations across channels.
     static let alexeyab = cfg(
         14, 11,
         convolutional(6, size: 3, batchNormalize: true) + "\ndilation=2",
@@ -325,6 +326,12 @@ final class GradientTests: XCTestCase {
         "[shortcut]\nfrom=-3, -4\nweights_type=per_channel\nweights_normalization=softmax\nactivation=leaky",
         "[shortcut]\nfrom=4,6\nactivation=linear",
         "[shortcut]\nfrom=-2\nweights_type=per_feature\nweights_normalization=relu\nactivation=swish",
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nbatch_normalize=1\nactivation=normalize_channels",
+        "[route]\nlayers=-2",
+        "[convolutional]\nfilters=4\nsize=1\nactivation=normalize_channels_softmax",
+        "[route]\nlayers=-4",
+        "[convolutional]\nfilters=5\nsize=3\npad=1\nactivation=normalize_channels_softmax_maxval",
+        "[route]\nlayers=-1,-3,-5",
         "[avgpool]")
 
     static let cropped = cfg(

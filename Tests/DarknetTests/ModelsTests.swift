@@ -5,12 +5,24 @@ import XCTest
 /// `darkscope models`: the comparison table, its figures checked against `darkscope layers`
 /// and against what Darknet itself prints and saves.
 final class ModelsTests: XCTestCase {
-    /// Every `.cfg` in the shipped `cfg/` folder, by file name.
+    /// Every `.cfg` in the shipped `cfg/` folder, then in its `alexeyab/`, relative to `cfg/`.
     static var shippedCfgs: [String] {
+        get throws { try pjreddieCfgs + alexeyabCfgs }
+    }
+
+    static var pjreddieCfgs: [String] {
+        get throws { try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }.sorted() }
+    }
+
+    static var alexeyabCfgs: [String] {
         get throws {
-            try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }.sorted()
+            try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg/alexeyab")).filter { $0.hasSuffix(".cfg") }.sorted()
+                .map { "alexeyab/\($0)" }
         }
     }
+
+    /// A cfg's row key: its file name.
+    static func name(_ cfg: String) -> String { URL(fileURLWithPath: cfg).lastPathComponent }
 
     /// `models --json` run in the source tree, one object per network keyed by cfg file name.
     func models(_ arguments: String..., in directory: String = Repo.root.path) throws -> [String: [String: Any]] {
@@ -32,9 +44,10 @@ final class ModelsTests: XCTestCase {
 
     func testJSONListsEveryShippedCfgWithTheLayersTotals() throws {
         let rows = try models("--runs", "1")
-        XCTAssertEqual(rows.keys.sorted(), try Self.shippedCfgs)
-        for name in try Self.shippedCfgs {
-            let layers = try darkscope("layers", Repo.path("cfg/\(name)"))
+        XCTAssertEqual(rows.keys.sorted(), try Self.shippedCfgs.map(Self.name).sorted())
+        for cfg in try Self.shippedCfgs {
+            let name = Self.name(cfg)
+            let layers = try darkscope("layers", Repo.path("cfg/\(cfg)"))
             XCTAssertEqual(layers.status, 0, layers.stderr)
             // "total %.3f BFLOPs, %d parameters, %.2f MB of weights"
             let totals = try XCTUnwrap(layers.stdout.split(separator: "\n").last).split(separator: " ")
@@ -44,7 +57,7 @@ final class ModelsTests: XCTestCase {
             XCTAssertEqual(String(format: "%d", Int(try number(row, "parameters"))), String(totals[3]), name)
             XCTAssertEqual(String(format: "%.2f", try number(row, "megabytes")), String(totals[5]), name)
             XCTAssertEqual(Int(try number(row, "layers")), layers.stdout.split(separator: "\n").count - 2, name)
-            let network = try Network(cfg: Repo.path("cfg/\(name)"))
+            let network = try Network(cfg: Repo.path("cfg/\(cfg)"))
             XCTAssertEqual(row?["input"] as? String, network.input.description, name)
             XCTAssertEqual(Int(try number(row, "operations")), network.operations, name)
         }
@@ -60,13 +73,14 @@ final class ModelsTests: XCTestCase {
     /// half a unit per line; the exact count is recomputed from the shapes on each line,
     /// checked against that line's figure, and the total must match ours to 3 decimals.
     /// Size as Darknet saves the weights: `darknet partial` rewrites the network's floats
-    /// after its 20-byte header.
+    /// after its 20-byte header. pjreddie's cfgs only: Debian's Darknet does not read AlexeyAB's
+    /// (their Ops are checked against the published figures instead).
     func testOpsAndSizeAgreeWithDarknet() throws {
         try Oracle.requireDarknet()
         let directory = try Repo.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let rows = try models("--runs", "1")
-        for name in try Self.shippedCfgs {
+        for name in try Self.pjreddieCfgs {
             let cfg = Repo.path("cfg/\(name)")
             let weights = directory.appendingPathComponent("\(name).weights").path
             let made = try darkscope("weights", "init", cfg, weights, "--seed", "1")
@@ -122,7 +136,7 @@ final class ModelsTests: XCTestCase {
         XCTAssertEqual(Array(header.prefix(7)), ["Model", "cfg", "Input", "Layers", "Ops", "Params", "Size"])
         XCTAssertTrue(header.contains("Top-1") && header.contains("Top-5") && header.contains("Forward") && header.contains("Note"))
         XCTAssertTrue(cells(table[1]).allSatisfy { $0.hasPrefix("---") || $0.hasPrefix(":--") }, table[1])
-        XCTAssertEqual(table.dropFirst(2).map { cells($0)[1] }, cfgs)
+        XCTAssertEqual(table.dropFirst(2).map { cells($0)[1] }, cfgs.map(Self.name))
         for line in table { XCTAssertEqual(cells(line).count, header.count, line) }
 
         let tiny = try XCTUnwrap(table.first { $0.contains("| tiny.cfg |") })
@@ -143,7 +157,8 @@ final class ModelsTests: XCTestCase {
         for (name, row) in rows {
             XCTAssertNotNil(row["top1"] as? NSNumber, "\(name): no published Top-1")
             XCTAssertNotNil(row["source"] as? String, "\(name): no source")
-            let agree = [row["opsAgree"], row["sizeAgrees"]].map { ($0 as? NSNumber)?.boolValue }
+            // A published size only where the source gives one (CSPNet's README gives none).
+            let agree = [row["opsAgree"], row["publishedMegabytes"] is NSNull ? false : row["sizeAgrees"]].map { ($0 as? NSNumber)?.boolValue }
             XCTAssertFalse(agree.contains(nil), "\(name): no published Ops or Size")
             if agree.contains(false) {
                 XCTAssertFalse((row["note"] as? String ?? "").isEmpty, "\(name): disagrees without a note")
@@ -160,6 +175,11 @@ final class ModelsTests: XCTestCase {
         XCTAssertEqual(rows["alexnet.cfg"]?["sizeAgrees"] as? Bool, true)
         XCTAssertEqual(rows["squeezenet.cfg"]?["opsAgree"] as? Bool, false)
         XCTAssertEqual(rows["darknet.cfg"]?["opsAgree"] as? Bool, false)
+        // AlexeyAB's classifiers: the Ops CSPNet's authors publish for them.
+        XCTAssertEqual(rows["efficientnet_b0.cfg"]?["opsAgree"] as? Bool, true)
+        XCTAssertEqual(rows["cspdarknet53.cfg"]?["opsAgree"] as? Bool, true)
+        XCTAssertEqual(try number(rows["efficientnet_b0.cfg"], "top1"), 71.3)
+        XCTAssertEqual(try number(rows["cspdarknet53.cfg"], "top5"), 93.6)
     }
 
     /// Every network is timed: with the weights beside its cfg, or on random weights without.

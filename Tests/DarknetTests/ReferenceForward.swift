@@ -99,6 +99,17 @@ struct ReferenceForward {
             }
         }
         finish(&out, l, channels: l.filters, batchNormalize: l.batchNormalize, activation: l.activation)
+        if let normalization = l.channelNormalization {
+            // AlexeyAB's, across the channels at each position: ReLU or exp over their sum + 0.0001.
+            let spatial = oh * ow
+            for i in 0..<spatial {
+                let values = (0..<l.filters).map { out[$0 * spatial + i] }
+                let largest = normalization == .softmaxFromMaximum ? values.max()! : 0
+                let mapped = values.map { normalization == .relu ? max($0, 0) : exp($0 - largest) }
+                let sum = mapped.reduce(0.0001, +)
+                for k in 0..<l.filters { out[k * spatial + i] = mapped[k] / sum }
+            }
+        }
         return out
     }
 

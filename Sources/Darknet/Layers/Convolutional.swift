@@ -20,6 +20,8 @@ public struct Convolutional: Layer {
     public let groups: Int
     public let batchNormalize: Bool
     public let activation: Activation
+    /// AlexeyAB's activations across channels, after batch norm or the bias (`activation` is then linear).
+    public let channelNormalization: ChannelNormalization?
     /// Weights stored input-major in the file (Darknet's `flipped`).
     public let flipped: Bool
     /// Empty until `load`: a cfg is read (and `darkscope layers` prints it) without allocating them.
@@ -37,7 +39,8 @@ public struct Convolutional: Layer {
         let explicitPadding = try section.int("padding", default: 0)
         padding = pad != 0 ? size / 2 : explicitPadding
         groups = try section.int("groups", default: 1)
-        activation = try section.activation(default: "logistic")
+        channelNormalization = ChannelNormalization(rawValue: section.string("activation", default: "logistic"))
+        activation = channelNormalization == nil ? try section.activation(default: "logistic") : .linear
         batchNormalize = try section.int("batch_normalize", default: 0) != 0
         flipped = try section.int("flipped", default: 0) != 0
         guard filters > 0, size > 0, strideX > 0, strideY > 0, padding >= 0 else {
@@ -179,11 +182,12 @@ public struct Convolutional: Layer {
     /// are whole pooling windows on an image of even height and width.
     public var poolsInOutput: Bool {
         winogradTile != nil && output.width % 2 == 0 && output.height % 2 == 0 && epilogue?.fusesActivation == true
+            && channelNormalization == nil
     }
 
     /// Whether `forward` can add a shortcut's input and activate in its epilogue
     /// (`FusedLayer.shortcut`): whenever the kernels apply its own activation.
-    public var addsShortcut: Bool { epilogue?.fusesActivation == true && !isDepthwise }
+    public var addsShortcut: Bool { epilogue?.fusesActivation == true && !isDepthwise && channelNormalization == nil }
 
     /// One filter per channel (groups = channels = filters): summed row by row by
     /// `ds_depthwise`, not as one tiny GEMM a group.
@@ -217,8 +221,23 @@ public struct Convolutional: Layer {
         forward(context, band: winogradTile == nil && context.next == nil ? rows : nil)
     }
 
-    /// The whole output, or output rows `band` of it, through `finish` (by default, the layer's epilogue).
+    /// The whole output, or output rows `band` of it, through `finish` (by default, the layer's
+    /// epilogue, then its normalization across channels).
     private func forward(_ context: ForwardContext, band: Range<Int>?, finish: ChannelEpilogue? = nil) {
+        sums(context, band: band, finish: finish)
+        guard let channelNormalization, finish == nil else { return }
+        let rows = band ?? 0..<output.height, positions = (rows.lowerBound * output.width)..<(rows.upperBound * output.width)
+        if let keep = context.activationInput {
+            for plane in 0..<(context.batch * filters) {
+                let at = plane * output.spatial + positions.lowerBound
+                (keep + at).update(from: context.output + at, count: positions.count)
+            }
+        }
+        channelNormalization.apply(context.output, images: context.batch, channels: filters, spatial: output.spatial, positions: positions)
+    }
+
+    /// The sums of `forward`, through `finish` or the layer's epilogue.
+    private func sums(_ context: ForwardContext, band: Range<Int>?, finish: ChannelEpilogue?) {
         guard let epilogue = finish ?? epilogue else { preconditionFailure("forward before load") }
         if isDepthwise { return depthwise(context, band: band, epilogue: epilogue) }
         let m = filters / groups, k = input.channels / groups * size * size, n = output.spatial
@@ -327,7 +346,8 @@ public struct Convolutional: Layer {
     }
 
     /// Darknet's convolutions train with its own sums (see `Trainer`), and batch norm by the batch.
-    public var trains: Bool { !flipped && activation.gradientFromOutput }
+    public var trains: Bool { !flipped && activation.gradientFromOutput && channelNormalization == nil }
+    public var keepsActivationInput: Bool { channelNormalization != nil || !activation.gradientFromOutput }
     public var outputActivation: Activation? { activation }
 
     /// With batch norm, the sums alone (no bias, no activation), then `BatchNormTraining` and
@@ -434,14 +454,25 @@ public struct Convolutional: Layer {
     /// the image by `col2im`. From the kept outputs and the plain weights, whichever `algorithm`
     /// computed the forward sums.
     public func backward(_ context: BackwardContext) {
+        guard let channelNormalization else { return backward(context, outputGradient: context.outputGradient) }
+        // First through the normalization, whose gradient at a position reads every channel's.
+        var gradient = [Float](repeating: 0, count: context.batch * output.count)
+        channelNormalization.gradient(context.outputGradient, inputs: context.activationInput!, outputs: context.output,
+                                      images: context.batch, channels: filters, spatial: output.spatial, into: &gradient)
+        gradient.withUnsafeBufferPointer { backward(context, outputGradient: $0.baseAddress!) }
+    }
+
+    /// `backward` from the gradient with respect to the linear activation's output.
+    private func backward(_ context: BackwardContext, outputGradient: UnsafePointer<Float>) {
         guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
         let m = filters / groups, n = output.spatial
+        let activationInput = channelNormalization == nil ? context.activationInput : nil
         addInputGradient(context) { b, g in
             let at = (b * groups + g) * m * n
             context.parallel(m, work: m * n) { rows in
                 for f in rows {
-                    epilogue.backward(context.outputGradient + at + f * n, output: context.output + at + f * n,
-                                      input: context.activationInput.map { $0 + at + f * n },
+                    epilogue.backward(outputGradient + at + f * n, output: context.output + at + f * n,
+                                      input: activationInput.map { $0 + at + f * n },
                                       count: n, channel: g * m + f, into: sums + f * n)
                 }
             }

@@ -187,6 +187,9 @@ public protocol Layer: Sendable {
     var readsPreviousLayer: Bool { get }
     /// The activation its output passes through last, for layers that have one.
     var outputActivation: Activation? { get }
+    /// Whether its backward pass reads its values before the activation
+    /// (`ForwardContext.activationInput`), which a pass keeps only for such layers.
+    var keepsActivationInput: Bool { get }
     /// Training's forward pass (Darknet's with `net.train` set): `forward`'s, unless the layer
     /// normalizes by its batch. It keeps in `state` what its training backward needs, and
     /// updates the rolling statistics in `state.parameters`.
@@ -239,6 +242,7 @@ extension Layer {
     public var window: Window? { output.isImage && input.isImage && output.width == input.width && output.height == input.height ? .identity : nil }
     public var readsPreviousLayer: Bool { true }
     public var outputActivation: Activation? { nil }
+    public var keepsActivationInput: Bool { outputActivation?.gradientFromOutput == false }
     public func changedRows(_ rows: Range<Int>) -> Range<Int>? { nil }
     public func forward(_ context: ForwardContext, rows: Range<Int>) { forward(context) }
     public mutating func load(_ parameters: [Float], transposed: Bool) {}
