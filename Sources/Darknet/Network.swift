@@ -68,8 +68,8 @@ public struct Network: Sendable {
 
     private static func makeLayer(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws -> any Layer {
         switch section.type {
-        case "convolutional", "conv": try Convolutional(&section, input: input)
-        case "maxpool", "max": try MaxPool(&section, input: input)
+        case "convolutional", "conv": try Antialiased.wrapping(&section) { try Convolutional(&$0, input: input) }
+        case "maxpool", "max": try Antialiased.wrapping(&section) { try MaxPool(&$0, input: input) }
         case "avgpool", "avg": try AvgPool(&section, input: input)
         case "connected", "conn": try Connected(&section, input: input)
         case "softmax", "soft": try Softmax(&section, input: input)
@@ -219,6 +219,10 @@ public struct Network: Sendable {
     public mutating func use(_ algorithm: ConvolutionAlgorithm) {
         convolution = algorithm
         for i in layers.indices {
+            if var antialiased = layers[i] as? Antialiased {
+                antialiased.use(algorithm)
+                layers[i] = antialiased
+            }
             guard var convolutional = layers[i] as? Convolutional else { continue }
             convolutional.use(algorithm)
             layers[i] = convolutional

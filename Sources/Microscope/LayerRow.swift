@@ -18,7 +18,9 @@ package struct LayerRow: Equatable, Sendable {
         billions = layer.operations > 0 ? Double(layer.operations) / 1e9 : nil
         filters = ""
         window = ""
-        switch layer {
+        // An antialiased layer shows as its host, with the blur's stride after its window.
+        let antialiased = layer as? Antialiased
+        switch antialiased?.host ?? layer {
         case let conv as Convolutional:
             type = "conv"
             filters = "\(conv.filters)"
@@ -43,6 +45,7 @@ package struct LayerRow: Equatable, Sendable {
         case is Cost: type = "cost"
         default: type = layer.sectionName
         }
+        if let antialiased { window += " aa/\(antialiased.blur.strideX)" }
     }
 
     /// Every layer of a network, as the table shows it.

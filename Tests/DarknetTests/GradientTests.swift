@@ -311,7 +311,8 @@ final class GradientTests: XCTestCase {
     /// AlexeyAB's keys and layers: a dilated convolution, strides unlike across and down
     /// (3×3, 1×1 and a maxpool), a maxpool across channels, `[sam]`, shortcuts of several
     /// layers, with weights per channel (softmax-normalized) and per input (ReLU-normalized),
-    /// and the three activations across channels.
+    /// the three activations across channels, and antialiasing (a 3×3 blur after a
+    /// convolution, a 2×2 after a maxpool).
     static let alexeyab = cfg(
         14, 11,
         convolutional(6, size: 3, batchNormalize: true) + "\ndilation=2",
@@ -332,6 +333,8 @@ final class GradientTests: XCTestCase {
         "[route]\nlayers=-4",
         "[convolutional]\nfilters=5\nsize=3\npad=1\nactivation=normalize_channels_softmax_maxval",
         "[route]\nlayers=-1,-3,-5",
+        "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\nantialiasing=1\nactivation=mish",
+        "[maxpool]\nsize=2\nstride=2\nantialiasing=2",
         "[avgpool]")
 
     static let cropped = cfg(

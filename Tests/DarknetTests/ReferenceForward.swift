@@ -27,6 +27,7 @@ struct ReferenceForward {
         case let l as Route: l.sources.flatMap { outputs[$0] }
         case let l as Shortcut: shortcut(l, x, outputs[l.from])
         case let l as MultilayerShortcut: multilayerShortcut(l, x, l.from.map { outputs[$0] })
+        case let l as Antialiased: blur(l, forward(l.host, x, outputs))
         case let l as SpatialAttention: zip(x, outputs[l.from]).map { l.activation($0 * $1) }
         case let l as Crop: crop(l, x)
         case is Dropout, is Cost: x
@@ -176,6 +177,28 @@ struct ReferenceForward {
             }
         }
         return out.map { l.activation($0) }
+    }
+
+    /// AlexeyAB's antialiasing blur, each channel on its own, zeros outside.
+    private func blur(_ l: Antialiased, _ x: [Double]) -> [Double] {
+        let inner = l.host.output, b = l.blur
+        let weights: [[Double]] = b.size == 2 ? [[0.25, 0.25], [0.25, 0.25]] : [[1, 2, 1], [2, 4, 2], [1, 2, 1]].map { $0.map { $0 / 16 } }
+        var out: [Double] = []
+        for c in 0..<inner.channels {
+            for y in 0..<l.output.height {
+                for xx in 0..<l.output.width {
+                    var sum = 0.0
+                    for dy in 0..<b.size {
+                        for dx in 0..<b.size {
+                            let iy = y * b.strideY - b.padding + dy, ix = xx * b.strideX - b.padding + dx
+                            if iy >= 0, iy < inner.height, ix >= 0, ix < inner.width { sum += weights[dy][dx] * x[(c * inner.height + iy) * inner.width + ix] }
+                        }
+                    }
+                    out.append(sum)
+                }
+            }
+        }
+        return out
     }
 
     /// AlexeyAB's inference: each input times its weight (normalized over the inputs at that channel),

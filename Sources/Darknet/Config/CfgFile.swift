@@ -60,6 +60,16 @@ public struct CfgSection: Sendable {
         }
     }
 
+    /// Gives `key` the value `value` (its first occurrence, or a new option on the section's line):
+    /// for a layer read with another setting than its cfg's, as antialiasing reads its host at stride 1.
+    mutating func replace(_ key: String, with value: String) {
+        if let index = options.firstIndex(where: { $0.key == key }) {
+            options[index].value = value
+        } else {
+            options.append(CfgOption(key: key, value: value, line: line))
+        }
+    }
+
     /// The line a key is on (its first occurrence), to point an error at it.
     func line(of key: String) -> Int? { options.first { $0.key == key }?.line }
 

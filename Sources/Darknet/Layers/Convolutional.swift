@@ -54,7 +54,7 @@ public struct Convolutional: Layer {
             throw section.error("[convolutional] dilation=\(dilation) must be at least 1", line: section.line(of: "dilation"))
         }
         self.dilation = size == 1 ? 1 : dilation
-        try section.refuseAlexeyABKeys(["antialiasing": "0", "share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
+        try section.refuseAlexeyABKeys(["share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
         self.input = input
         // AlexeyAB's sizes ignore the dilation; its im2col, which does not, must agree.
         output = Shape(

@@ -18,7 +18,6 @@ public struct MaxPool: Layer {
     public let acrossChannels: Bool
 
     init(_ section: inout CfgSection, input: Shape) throws {
-        try section.refuseAlexeyABKeys(["antialiasing": "0"])
         guard input.isImage else { throw section.error("[maxpool] needs an image as input, but the layer before outputs \(input.count) flat values") }
         let stride = try section.int("stride", default: 1)
         strideX = try section.int("stride_x", default: stride)
