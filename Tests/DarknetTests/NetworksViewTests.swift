@@ -9,8 +9,9 @@ final class NetworksViewTests: XCTestCase {
     private func realWeights() throws -> [String: String] { ["DARKSCOPE_WEIGHTS": try Repo.requireTinyWeights()] }
 
     /// The shipped cfg `m` opens after tiny.cfg: the next by name, wrapping around.
+    /// The shipped cfg `m` opens after Tiny Darknet, relative to `cfg/` (AlexeyAB's come last).
     private func cfgAfterTiny() throws -> String {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Repo.path("cfg")).filter { $0.hasSuffix(".cfg") }.sorted()
+        let names = try ModelsTests.shippedCfgs
         let tiny = try XCTUnwrap(names.firstIndex(of: "tiny.cfg"))
         return names[(tiny + 1) % names.count]
     }
@@ -29,8 +30,8 @@ final class NetworksViewTests: XCTestCase {
     private func titleLine(_ screen: String) -> String { screen.split(separator: "\n").first.map(String.init) ?? "" }
 
     func testMSwitchesToTheNextCfgAndBackKeepingTheImage() throws {
-        let next = try cfgAfterTiny()
-        let table = try darkscope("layers", Repo.path("cfg/\(next)"))
+        let path = try cfgAfterTiny(), next = URL(fileURLWithPath: path).lastPathComponent
+        let table = try darkscope("layers", Repo.path("cfg/\(path)"))
         let last = try XCTUnwrap(table.stdout.split(separator: "\n").compactMap { Int($0.split(separator: " ").first ?? "") }.last)
         let session = try TmuxSession(command: binary, environment: realWeights())
         try session.waitFor("malamute", "tiny.cfg")
