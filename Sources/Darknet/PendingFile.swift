@@ -1,8 +1,8 @@
 import Foundation
 
 /// A hidden temporary file beside the file it will become (`.NAME.XXXXXX`), written in full,
-/// then given its name. A SIGINT, SIGTERM or SIGHUP while it is being written removes it
-/// before the process dies of the signal, so an interrupted `weights init` leaves nothing.
+/// then given its name. A SIGINT, SIGTERM or SIGHUP that would kill the process while it is
+/// being written removes it first, so an interrupted `weights init` leaves nothing.
 /// One at a time per process.
 final class PendingFile {
     private let path: String
@@ -20,11 +20,15 @@ final class PendingFile {
         // The name is made in the handler's buffer with the signals held back, so that the
         // handler never sees a file without its name nor a name that is not yet ours.
         pendingPath[0] = 0  // initialised before the handler can read it
-        let handlers = interruptions.map { number in
-            let previous = signal(number, removePendingAndDie)
-            // A signal ignored (SIGHUP under nohup) stays ignored.
-            if previous.map({ unsafeBitCast($0, to: Int.self) }) == 1 { signal(number, SIG_IGN) }
-            return (number, previous)
+        let handlers = interruptions.compactMap { number -> (Int32, sighandler_t?)? in
+            // Only signals that would kill the process: one it ignores (SIGHUP under nohup) or
+            // handles itself (the full-screen views' stop request) goes on as before, and the
+            // file is its caller's to finish or discard. Asked first, so that no such signal
+            // meets our handler in between.
+            var current = sigaction()
+            sigaction(number, nil, &current)
+            guard current.__sigaction_handler.sa_handler == nil else { return nil }
+            return (number, signal(number, removePendingAndDie))
         }
         previousHandlers = handlers
         let descriptor = Self.holdingInterruptions { () -> Int32 in
