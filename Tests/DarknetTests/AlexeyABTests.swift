@@ -295,6 +295,8 @@ final class AlexeyABTests: XCTestCase {
             ("[convolutional]\nfilters=2\nsize=3\ndilation=0\n", "bad.cfg:9: [convolutional] dilation=0 must be at least 1"),
             ("[convolutional]\nfilters=2\nsize=3\ndilation=2\n", "bad.cfg:9: [convolutional] a 3x3 window with dilation=2 and padding 0 does not fit the 8x8 input as AlexeyAB's darknet sizes it (use pad=1)"),
             ("[convolutional]\nfilters=2\nsize=3\nstride_x=0\nstride_y=2\n", "bad.cfg:6: [convolutional] filters, size and stride must be positive"),
+            ("[convolutional]\nfilters=2\nsize=5\npad=1\ndilation=1000000000\n",
+             "bad.cfg:10: [convolutional] dilation=1000000000 spreads a 5x5 window over more pixels than an image has"),
             ("[convolutional]\nfilters=2\nsize=3\nantialiasing=3\n", "bad.cfg:9: [convolutional] antialiasing=3: expected 0, 1 (a 3x3 blur) or 2 (2x2)"),
             ("[maxpool]\nmaxpool_depth=1\nout_channels=1\nantialiasing=1\n", "bad.cfg:9: [maxpool] antialiasing with maxpool_depth=1"),
             ("[convolutional]\nfilters=2\nsize=3\nstride=2\nantialiasing=1\n", nil),

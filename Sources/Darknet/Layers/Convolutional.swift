@@ -54,6 +54,10 @@ public struct Convolutional: Layer {
             throw section.error("[convolutional] dilation=\(dilation) must be at least 1", line: section.line(of: "dilation"))
         }
         self.dilation = size == 1 ? 1 : dilation
+        // The kernels count pixels in C ints: a window that spans more than any image is refused.
+        guard self.dilation == 1 || Double(size + 2 * padding) * Double(self.dilation) <= Double(1 << 24) else {
+            throw section.error("[convolutional] dilation=\(dilation) spreads a \(size)x\(size) window over more pixels than an image has", line: section.line(of: "dilation"))
+        }
         try section.refuseAlexeyABKeys(["share_index": nil, "deform": "0", "xnor": "0", "binary": "0"])
         self.input = input
         // AlexeyAB's sizes ignore the dilation; its im2col, which does not, must agree.
