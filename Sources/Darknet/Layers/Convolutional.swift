@@ -265,44 +265,51 @@ public struct Convolutional: Layer {
                 groupEpilogue.folded = roundsAsDarknet ? 0 : 1
                 (groupEpilogue.shortcut, groupEpilogue.shortcut_activation) = (shortcut, shortcutActivation)
                 withUnsafePointer(to: groupEpilogue) { finish in
-                    for b in 0..<context.batch {
+                    // Threads take columns (Winograd's: tiles), or, where the image is too small
+                    // for that (a few panels), rows; or, for a batch they divide, whole images.
+                    // The work: the weights read, and the multiply-adds, sixteen to a vector instruction.
+                    let rows = Int(ds_panel_rows(Self.instructionSet))
+                    let span = band.map { ($0.lowerBound * output.width)..<($0.upperBound * output.width) }
+                        ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
+                    let columns = span.count
+                    let work = m * k + m * k * columns / 16
+                    let weights = packed.baseAddress! + g * groupCount
+                    /// Columns [from, to) of `filters` of image b.
+                    let compute = { (b: Int, from: Int, to: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
                         let image = context.input + (b * groups + g) * groupChannels * input.spatial
                         // Darknet feeds a 1×1 convolution's input straight to GEMM, whatever its
                         // stride: as a k × n matrix, which is a 1 × n image with k channels.
-                        let convolution = readsFlat
+                        var convolution = readsFlat
                             ? ds_convolution(image: image, channels: Int32(k), height: 1, width: Int32(n), size: 1,
                                              stride_x: 1, stride_y: 1, dilation: 1, padding: 0, out_height: 1, out_width: Int32(n))
                             : convolution(of: image, channels: groupChannels)
                         let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? destination + (b * groups + g) * m * n
-                        let weights = packed.baseAddress! + g * groupCount
-                        withUnsafePointer(to: convolution) { convolution in
-                            // Threads take columns (Winograd's: tiles), or, where the image is
-                            // too small for that (a few panels), rows. The work: the weights
-                            // read, and the multiply-adds, sixteen to a vector instruction.
-                            let rows = Int(ds_panel_rows(Self.instructionSet))
-                            let span = band.map { ($0.lowerBound * output.width)..<($0.upperBound * output.width) }
-                                ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
-                            let columns = span.count
-                            let work = m * k + m * k * columns / 16
-                            let compute = { (from: Int, to: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
-                                let first = span.lowerBound + from, last = span.lowerBound + to
-                                let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
-                                if let winogradTile {
-                                    ds_winograd(Self.instructionSet, convolution, winogradTile, weights, Int32(m), finish, first, last,
-                                                low, high, scratch, pooled == nil ? 0 : 1, out)
-                                } else {
-                                    ds_convolve(Self.instructionSet, convolution, weights, Int32(m), finish, first, last, low, high, out)
-                                }
+                        let first = span.lowerBound + from, last = span.lowerBound + to
+                        let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
+                        if let winogradTile {
+                            ds_winograd(Self.instructionSet, &convolution, winogradTile, weights, Int32(m), finish, first, last,
+                                        low, high, scratch, pooled == nil ? 0 : 1, out)
+                        } else {
+                            ds_convolve(Self.instructionSet, &convolution, weights, Int32(m), finish, first, last, low, high, out)
+                        }
+                    }
+                    let panels = (columns + 15) / 16
+                    if context.threads > 1, context.batch % context.threads == 0 {
+                        // Even shares however small the image (Tiny Darknet's last layers have a
+                        // few panels each), and no waiting between images.
+                        context.parallel(context.batch, work: work * context.batch) { images, scratch in
+                            for b in images { compute(b, 0, columns, 0..<m, scratch) }
+                        }
+                        return
+                    }
+                    for b in 0..<context.batch {
+                        if panels >= 4 * context.threads {
+                            context.parallel(panels, work: work) { part, scratch in
+                                compute(b, part.lowerBound * 16, min(columns, part.upperBound * 16), 0..<m, scratch)
                             }
-                            let panels = (columns + 15) / 16
-                            if panels >= 4 * context.threads {
-                                context.parallel(panels, work: work) { part, scratch in
-                                    compute(part.lowerBound * 16, min(columns, part.upperBound * 16), 0..<m, scratch)
-                                }
-                            } else {
-                                context.parallel((m + rows - 1) / rows, work: work) { part, scratch in
-                                    compute(0, columns, (part.lowerBound * rows)..<min(m, part.upperBound * rows), scratch)
-                                }
+                        } else {
+                            context.parallel((m + rows - 1) / rows, work: work) { part, scratch in
+                                compute(b, 0, columns, (part.lowerBound * rows)..<min(m, part.upperBound * rows), scratch)
                             }
                         }
                     }
