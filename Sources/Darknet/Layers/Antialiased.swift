@@ -35,6 +35,9 @@ public struct Antialiased: Layer {
         let stride = try section.int("stride", default: 1)
         let blur = Blur(size: kind == 1 ? 3 : 2, strideX: try section.int("stride_x", default: stride),
                         strideY: try section.int("stride_y", default: stride), padding: kind == 1 ? 1 : 0)
+        guard blur.strideX > 0, blur.strideY > 0 else {
+            throw section.error("[\(section.type)] stride must be positive (stride=\(blur.strideX)x\(blur.strideY)), also for the blur of antialiasing")
+        }
         for key in ["stride", "stride_x", "stride_y"] { section.replace(key, with: "1") }
         let host = try make(&section)
         if let pool = host as? MaxPool, pool.acrossChannels {
