@@ -40,6 +40,9 @@ public struct Antialiased: Layer {
         }
         for key in ["stride", "stride_x", "stride_y"] { section.replace(key, with: "1") }
         let host = try make(&section)
+        guard host.output.width > 0, host.output.height > 0 else {
+            throw section.error("[\(section.type)] layer would have an empty output (\(host.output.width) x \(host.output.height)) at stride 1, before antialiasing's blur")
+        }
         if let pool = host as? MaxPool, pool.acrossChannels {
             throw section.error("[maxpool] antialiasing with maxpool_depth=1: AlexeyAB's darknet sizes the layer by the blur but skips it", line: section.line(of: "antialiasing"))
         }
