@@ -440,7 +440,11 @@ public struct Convolutional: Layer {
                         }
                         let source = plane + inY * width + shift
                         target.update(repeating: 0, count: first)
-                        for x in first..<last { target[x] = source[x * strideX] }
+                        if strideX == 1 {
+                            (target + first).update(from: source + first, count: last - first)
+                        } else {
+                            for x in first..<last { target[x] = source[x * strideX] }
+                        }
                         (target + last).update(repeating: 0, count: outWidth - last)
                     }
                     row += output.spatial
