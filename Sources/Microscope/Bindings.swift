@@ -58,7 +58,7 @@ package enum Bindings {
         Binding("o", "open an image by path (Tab completes, Enter opens, Esc cancels)", [(.character("o"), .open)]),
         Binding("[ ]", "previous / next image (those given, or the first image's folder)",
                 [(.character("["), .previousImage), (.character("]"), .nextImage)]),
-        Binding("m M", "next / previous network: every cfg in cfg/ and the one given, each with the weights found for it (else random, UNTRAINED); the images stay",
+        Binding("m M", "next / previous network: every cfg in cfg/ and cfg/alexeyab/ and the one given, each with the weights found for it (else random, UNTRAINED); the images stay",
                 [(.character("m"), .nextNetwork), (.character("M"), .previousNetwork)]),
         Binding("N", "networks view: the image through every network that has weights (all, marked untrained, when none has), top-5 and forward ms side by side",
                 [(.character("N"), .networksView)]),

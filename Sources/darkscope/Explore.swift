@@ -14,7 +14,7 @@ struct Explore: ParsableCommand {
             cfg/tiny.cfg; without an image, assets/dog.jpg; without weights, the first found \
             (--weights, $DARKSCOPE_WEIGHTS, NAME.weights beside the cfg, in the current folder, \
             ~/.local/share/darkscope/weights, /usr/share/darkscope/weights), else random weights. \
-            The m key switches between the cfg and those of the shipped cfg/ folder, each with \
+            The m key switches between the cfg and those of the shipped cfg/ folder (then its alexeyab/), each with \
             the weights found for it the same way (--weights or a WEIGHTS file for the given cfg only).
             """)
 

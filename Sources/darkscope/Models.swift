@@ -8,7 +8,7 @@ struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare networks: input, layers, operations, parameters, size, forward time and published accuracy.",
         discussion: """
-            One row per network (default: every cfg in the shipped cfg/ folder). Ops are Darknet's \
+            One row per network (default: every cfg in the shipped cfg/ folder, then its alexeyab/). Ops are Darknet's \
             BFLOPs summed over the layers, connected layers included (2 x inputs x outputs each), \
             in billions; Size is the weights as float32 in MB of 2^20 bytes, as Darknet's authors \
             count. Forward is the median time of --runs passes over a mid-grey image after one \
@@ -32,7 +32,7 @@ struct Models: ParsableCommand {
         }
     }
 
-    @Argument(help: "Networks' .cfg files (default: every cfg in the shipped cfg/ folder).")
+    @Argument(help: "Networks' .cfg files (default: every cfg in the shipped cfg/ folder, then its alexeyab/).")
     var cfgs: [String] = []
 
     @Flag var format: Format = .text
