@@ -451,7 +451,10 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
         return convolve_column_avx512(c->image, k, packed, epilogue, first_row, last_row, out);
     }
 #endif
-    int kc = weight_block_budget / padded_m;
+    // A K block stays in L2 to serve every column panel of the call; with one or two panels
+    // (a 4 × 4 or 1 × 32 image) it serves none twice, and the longest blocks stream the
+    // weights best: each panel's rows, KC_MAX of them at a time, rather than a few.
+    int kc = last - first <= 2 * NR ? KC_MAX : weight_block_budget / padded_m;
     kc = kc < 32 ? 32 : kc > KC_MAX ? KC_MAX : kc;
     // Blocks of equal size: a short last block would reload every output tile for little work.
     kc = (k + (k + kc - 1) / kc - 1) / ((k + kc - 1) / kc);
