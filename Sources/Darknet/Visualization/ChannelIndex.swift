@@ -113,13 +113,13 @@ public final class ChannelIndexer {
         let known = Dictionary((stored()?.images ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         let channels = network.layers.map { $0.output.isImage ? $0.output.channels : $0.output.count }
         var images: [IndexedImage] = [], maxima: [[Maximum]] = [], processed: [String] = [], failed: [(String, String)] = []
-        var stale: [(String, stat)] = []
+        var stale: [(String, FileStamp.Version)] = []
         for path in paths {
-            guard let info = Self.stamp(of: absolute(path)) else {
+            guard let info = FileStamp.of(absolute(path)).version, info.isRegularFile else {
                 failed.append((path, "cannot be read"))
                 continue
             }
-            if let record = known[path], record.size == Int64(info.st_size), record.modified == Self.nanoseconds(info),
+            if let record = known[path], record.size == info.size, record.modified == info.modifiedNanoseconds,
                let cached = readMaxima(path, count: channels.reduce(0, +)) {
                 images.append(record)
                 maxima.append(cached)
@@ -134,7 +134,7 @@ public final class ChannelIndexer {
                 let forward = try predictor.forward(original.letterboxed(width: network.input.width, height: network.input.height).values)
                 let found = Self.maxima(of: forward, network: network)
                 try writeMaxima(found, for: path)
-                images.append(IndexedImage(path: path, size: Int64(info.st_size), modified: Self.nanoseconds(info),
+                images.append(IndexedImage(path: path, size: info.size, modified: info.modifiedNanoseconds,
                                            width: original.width, height: original.height))
                 maxima.append(found)
                 processed.append(path)
@@ -231,15 +231,6 @@ public final class ChannelIndexer {
             if TrainingData.imageExtensions.contains((path as NSString).pathExtension.lowercased()) { paths.append(path) }
         }
         return paths.sorted()
-    }
-
-    private static func stamp(of path: String) -> stat? {
-        var info = stat()
-        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? info : nil
-    }
-
-    private static func nanoseconds(_ info: stat) -> Int64 {
-        Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 }
 
