@@ -41,10 +41,20 @@ public struct CfgSection: Sendable {
     /// layer at `index`, as `[shortcut]` and `[scale_channels]` read `from`.
     mutating func earlierLayer(_ key: String, index: Int) throws -> Int {
         guard has(key) else { throw error("[\(type)] needs \(key)=, the earlier layer it reads") }
-        let given = try int(key, default: 0)
+        return try earlierLayer(key, given: try int(key, default: 0), index: index, line: line(of: key))
+    }
+
+    /// The absolute indices of the earlier layers a list names (`[route]`'s `layers`, AlexeyAB's
+    /// `[shortcut]` `from`), each as `earlierLayer` reads one; nil when the key is absent.
+    mutating func earlierLayers(_ key: String, index: Int) throws -> [Int]? {
+        guard let (values, line) = try intList(key) else { return nil }
+        return try values.map { try earlierLayer(key, given: $0, index: index, line: line) }
+    }
+
+    private func earlierLayer(_ key: String, given: Int, index: Int, line: Int?) throws -> Int {
         let layer = given < 0 ? index + given : given
         guard layer >= 0, layer < index else {
-            throw error("[\(type)] \(key)=\(given) points at layer \(layer), but only layers 0...\(index - 1) come before layer \(index)", line: line(of: key))
+            throw error("[\(type)] \(key)=\(given) points at layer \(layer), but only layers 0...\(index - 1) come before layer \(index)", line: line)
         }
         return layer
     }

@@ -28,14 +28,11 @@ public struct MultilayerShortcut: Layer {
     }
 
     init(_ section: inout CfgSection, index: Int, input: Shape, earlier: [Shape]) throws {
-        guard let (values, line) = try section.intList("from") else { throw section.error("[shortcut] needs from=, the earlier layers it adds") }
-        from = try values.map { given in
-            let layer = given < 0 ? index + given : given
-            guard layer >= 0, layer < index else {
-                throw section.error("[shortcut] from=\(given) points at layer \(layer), but only layers 0...\(index - 1) come before layer \(index)", line: line)
-            }
-            return layer
+        guard let from = try section.earlierLayers("from", index: index) else {
+            throw section.error("[shortcut] needs from=, the earlier layers it adds")
         }
+        self.from = from
+        let line = section.line(of: "from")
         fromShapes = from.map { earlier[$0] }
         guard input.isImage else { throw section.error("[shortcut] needs an image as input") }
         for (layer, shape) in zip(from, fromShapes) where shape.width != input.width || shape.height != input.height {

@@ -15,13 +15,10 @@ public struct Route: Layer {
     private let sizes: [Int]
 
     init(_ section: inout CfgSection, index: Int, earlier: [Shape]) throws {
-        guard let (relative, line) = try section.intList("layers") else {
+        guard let sources = try section.earlierLayers("layers", index: index) else {
             throw section.error("[route] needs layers=, the earlier layers to concatenate")
         }
-        sources = relative.map { $0 < 0 ? index + $0 : $0 }
-        for (given, source) in zip(relative, sources) where source < 0 || source >= index {
-            throw section.error("[route] layers=\(given) points at layer \(source), but only layers 0...\(index - 1) come before layer \(index)", line: line)
-        }
+        self.sources = sources
         let shapes = sources.map { earlier[$0] }
         let groups = try section.int("groups", default: 1), groupID = try section.int("group_id", default: 0)
         self.groups = groups
@@ -39,7 +36,7 @@ public struct Route: Layer {
             output = Shape(width: first.width, height: first.height, channels: shapes.reduce(0) { $0 + $1.channels } / groups)
         } else {
             let listed = zip(sources, shapes).map { "layer \($0) is \($1)" }.joined(separator: ", ")
-            throw section.error("[route] layers must have the same width and height to be concatenated: \(listed)", line: line)
+            throw section.error("[route] layers must have the same width and height to be concatenated: \(listed)", line: section.line(of: "layers"))
         }
         input = output
     }
