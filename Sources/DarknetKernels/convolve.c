@@ -441,13 +441,13 @@ static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int 
 
 void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed, int m, const ds_epilogue *epilogue,
                  long first, long last, int first_row, int last_row, float *out) {
-    const tile_function tile = ds_tile(kernel, epilogue->folded);
+    const tile_function tile = ds_tile(kernel, epilogue ? epilogue->folded : 1);
     const int mr = ds_panel_rows(kernel);
     const int k = c->channels * c->size * c->size;
     const long n = (long)c->out_height * c->out_width;
     const long padded_m = (m + mr - 1) / mr * mr;
 #ifdef DS_X86
-    if (kernel == DS_AVX512 && n == 1 && c->size == 1 && first == 0 && last == 1) {
+    if (kernel == DS_AVX512 && epilogue && n == 1 && c->size == 1 && first == 0 && last == 1) {
         return convolve_column_avx512(c->image, k, packed, epilogue, first_row, last_row, out);
     }
 #endif
@@ -487,7 +487,7 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
             for (int row = first_row; row < last_row; row += mr) {
                 const int rows = last_row - row < mr ? last_row - row : mr;
                 tile(rows, block, packed + ((long)row * k + (long)k0 * mr), columns, rows_at, out + row * n + n0, n,
-                     cols, k0 > 0, finish, row);
+                     cols, k0 > 0 || !epilogue, finish, row);
             }
         }
     }

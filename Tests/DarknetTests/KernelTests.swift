@@ -172,6 +172,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Without an epilogue (a gradient added to), each sum is added to what the output held,
+    /// on every kernel, however the columns and rows are split.
+    func testWithoutAnEpilogueTheSumsAreAddedToTheOutput() {
+        for test in Self.cases {
+            var plain = test
+            (plain.batchNormalize, plain.activation) = (false, DS_IDENTITY)
+            let fixture = Fixture(plain), n = fixture.n, m = Int32(test.filters)
+            let k = Int32(test.channels * test.size * test.size)
+            let start = (0..<(test.filters * n)).map { Float($0 % 7) - 3 }
+            // The fixture's outputs less its bias: the sums, within the bias's rounding.
+            let sums = fixture.expected.enumerated().map { $0.element - fixture.bias[$0.offset / n] }
+            let largest = sums.map(abs).max() ?? 0
+            for kernel in Self.kernels {
+                var packed = [Float](repeating: .nan, count: ds_packed_weights_count(kernel, m, k))
+                ds_pack_weights(kernel, fixture.weights, m, k, &packed)
+                var out = start
+                fixture.run { convolution, _ in
+                    let split = n / 3, row = min(m, ds_panel_rows(kernel))
+                    ds_convolve(kernel, convolution, packed, m, nil, 0, split, 0, m, &out)
+                    ds_convolve(kernel, convolution, packed, m, nil, split, n, 0, row, &out)
+                    ds_convolve(kernel, convolution, packed, m, nil, split, n, row, m, &out)
+                }
+                let worst = zip(out, zip(start, sums)).map { abs($0 - ($1.0 + $1.1)) }.max() ?? .nan
+                XCTAssertLessThanOrEqual(worst, 1e-5 * (largest + 3), "kernel \(kernel.rawValue), \(test)")
+            }
+        }
+    }
+
     /// A connected layer's product: within float rounding of the sums in double, for rows
     /// and columns that fill no vector evenly, and the same to the bit however the rows are
     /// split between threads.

@@ -265,10 +265,7 @@ public struct Convolutional: Layer {
                 groupEpilogue.folded = roundsAsDarknet ? 0 : 1
                 (groupEpilogue.shortcut, groupEpilogue.shortcut_activation) = (shortcut, shortcutActivation)
                 withUnsafePointer(to: groupEpilogue) { finish in
-                    // Threads take columns (Winograd's: tiles), or, where the image is too small
-                    // for that (a few panels), rows; or, for a batch they divide, whole images.
                     // The work: the weights read, and the multiply-adds, sixteen to a vector instruction.
-                    let rows = Int(ds_panel_rows(Self.instructionSet))
                     let span = band.map { ($0.lowerBound * output.width)..<($0.upperBound * output.width) }
                         ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
                     let columns = span.count
@@ -293,26 +290,7 @@ public struct Convolutional: Layer {
                             ds_convolve(Self.instructionSet, &convolution, weights, Int32(m), finish, first, last, low, high, out)
                         }
                     }
-                    let panels = (columns + 15) / 16
-                    if context.threads > 1, context.batch % context.threads == 0 {
-                        // Even shares however small the image (Tiny Darknet's last layers have a
-                        // few panels each), and no waiting between images.
-                        context.parallel(context.batch, work: work * context.batch) { images, scratch in
-                            for b in images { compute(b, 0, columns, 0..<m, scratch) }
-                        }
-                        return
-                    }
-                    for b in 0..<context.batch {
-                        if panels >= 4 * context.threads {
-                            context.parallel(panels, work: work) { part, scratch in
-                                compute(b, part.lowerBound * 16, min(columns, part.upperBound * 16), 0..<m, scratch)
-                            }
-                        } else {
-                            context.parallel((m + rows - 1) / rows, work: work) { part, scratch in
-                                compute(b, 0, columns, (part.lowerBound * rows)..<min(m, part.upperBound * rows), scratch)
-                            }
-                        }
-                    }
+                    Self.share(context, images: 0..<context.batch, columns: columns, rows: m, work: work, compute)
                 }
             }
         }
@@ -320,6 +298,34 @@ public struct Convolutional: Layer {
             guard let band else { return context.activate(epilogue.activation, context.output, count: context.batch * output.count) }
             for plane in 0..<(context.batch * filters) {
                 context.activate(epilogue.activation, context.output + plane * n + band.lowerBound * output.width, count: band.count * output.width)
+            }
+        }
+    }
+
+    /// Runs `compute(b, from, to, rows, scratch)` over images `images`, each of `columns` output
+    /// columns (Winograd's: tiles) [from, to) and `m` rows, shared between the threads: for a
+    /// batch they divide, whole images (even shares however small the image: Tiny Darknet's
+    /// last layers have a few panels each, and no waiting between images); else each image's
+    /// column panels, or where the image is too small for that, its panels of rows. `work`:
+    /// one image's, in values touched.
+    private static func share(_ context: some LayerThreads, images: Range<Int>, columns: Int, rows m: Int, work: Int,
+                              _ compute: (Int, Int, Int, Range<Int>, UnsafeMutablePointer<Float>?) -> Void) {
+        if context.threads > 1, images.count % context.threads == 0 {
+            context.parallel(images.count, work: work * images.count) { part, scratch in
+                for b in part { compute(images.lowerBound + b, 0, columns, 0..<m, scratch) }
+            }
+            return
+        }
+        let panels = (columns + 15) / 16, rows = Int(ds_panel_rows(instructionSet))
+        for b in images {
+            if panels >= 4 * context.threads {
+                context.parallel(panels, work: work) { part, scratch in
+                    compute(b, part.lowerBound * 16, min(columns, part.upperBound * 16), 0..<m, scratch)
+                }
+            } else {
+                context.parallel((m + rows - 1) / rows, work: work) { part, scratch in
+                    compute(b, 0, columns, (part.lowerBound * rows)..<min(m, part.upperBound * rows), scratch)
+                }
             }
         }
     }
@@ -389,41 +395,74 @@ public struct Convolutional: Layer {
             }
         }
         let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size, area = size * size
-        let weightsAt = offsets[.weights(fanIn: 0)]!
+        let weightsAt = offsets[.weights(fanIn: 0)]!, batch = context.batch, images = imagesPerBlock(batch: batch)
+        // The weights' gradient (m × k) += sums (m × images·n) · columnsᵀ: one product for a
+        // block of images, so that small images (a 4 × 4 layer's 16 columns) still make long
+        // sums. The sums laid out filter after filter, each over the whole batch, for it.
+        state.deltaByFilter.resize(to: count)
         state.delta.withUnsafeBufferPointer { delta in
+            state.deltaByFilter.withUnsafeMutableBufferPointer { byFilter in
+                context.parallel(filters, work: count) { rows in
+                    for f in rows {
+                        for b in 0..<batch {
+                            (byFilter.baseAddress! + (f * batch + b) * n).update(from: delta.baseAddress! + (b * filters + f) * n, count: n)
+                        }
+                    }
+                }
+            }
+        }
+        state.deltaByFilter.withUnsafeBufferPointer { byFilter in
             state.updates.withUnsafeMutableBufferPointer { updates in
                 for g in 0..<groups {
-                    // Threads take whole input channels: their columns of the weights' gradient
-                    // (m × k) += sums (m × n) · columnsᵀ (n × k), image after image as Darknet adds them.
-                    context.parallel(groupChannels, work: context.batch * m * k * n) { channels, columns in
-                        for b in 0..<context.batch {
-                            let sums = delta.baseAddress! + (b * groups + g) * m * n
-                            let image = context.input + (b * groups + g) * groupChannels * input.spatial
+                    // Threads take whole input channels: their columns of the weights' gradient.
+                    context.parallel(groupChannels, work: batch * m * k * n) { channels, columns in
+                        for first in stride(from: 0, to: batch, by: images) {
+                            let block = first..<min(batch, first + images), width = block.count * n
                             var channel = channels.lowerBound
                             while channel < channels.upperBound {
-                                let count = readsFlat ? channels.upperBound - channel : min(columnChannels, channels.upperBound - channel)
-                                var matrix = image + channel * input.spatial
-                                if !readsFlat {
-                                    im2col(matrix, channels: count, into: columns!)
+                                let count = block.count > 1 ? channels.upperBound - channel : min(columnChannels, channels.upperBound - channel)
+                                var matrix = context.input + (first * groups + g) * groupChannels * input.spatial + channel * (readsFlat ? n : input.spatial)
+                                if !readsFlat || block.count > 1 {
+                                    for (i, b) in block.enumerated() {
+                                        let image = context.input + (b * groups + g) * groupChannels * input.spatial
+                                        columnRows(of: image, channels: channel..<(channel + count), into: columns! + i * n, rowStride: width)
+                                    }
                                     matrix = UnsafePointer(columns!)
                                 }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(count * area), Int32(n), 1, sums,
-                                            Int32(n), matrix, Int32(n), 1, updates.baseAddress! + weightsAt + g * m * k + channel * area,
-                                            Int32(k))
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(count * area), Int32(width), 1,
+                                            byFilter.baseAddress! + (g * m * batch + first) * n, Int32(batch * n), matrix, Int32(width), 1,
+                                            updates.baseAddress! + weightsAt + g * m * k + channel * area, Int32(k))
                                 channel += count
                             }
                         }
                     }
                 }
             }
-            addInputGradient(context) { b, g in delta.baseAddress! + (b * groups + g) * m * n }
         }
+        guard context.wantsInputGradient else { return }
+        state.delta.withUnsafeBufferPointer { addInputGradient(context, images: 0..<batch, sums: $0.baseAddress!) }
+    }
+
+    /// Images whose columns the weights' gradient takes in one product: as many as fit in
+    /// `columnChannels`' megabyte with every input channel, at least one.
+    private func imagesPerBlock(batch: Int) -> Int {
+        max(1, min(batch, (1 << 18) / (input.channels / groups * size * size * output.spatial)))
+    }
+
+    /// The rows of the k × n matrix the sums multiply, for input channels `channels` of one
+    /// image's group, `rowStride` apart: im2col's, or for a flat read, the rows themselves.
+    private func columnRows(of image: UnsafePointer<Float>, channels: Range<Int>, into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
+        guard readsFlat else {
+            return im2col(image + channels.lowerBound * input.spatial, channels: channels.count, into: columns, rowStride: rowStride)
+        }
+        let n = output.spatial
+        for (row, c) in channels.enumerated() { (columns + row * rowStride).update(from: image + c * n, count: n) }
     }
 
     /// Darknet's `im2col`, the inverse of `col2im`'s walk: row (c, dy, dx) of the columns holds,
     /// at output column y × out_width + x, input pixel ((y · strideY + dy · dilation - padding · dilation,
     /// x · strideX + dx · dilation - padding · dilation) of channel c, or 0 outside the image.
-    private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>) {
+    private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
         let width = input.width, height = input.height, outWidth = output.width
         var row = columns
         for channel in 0..<channels {
@@ -447,16 +486,18 @@ public struct Convolutional: Layer {
                         }
                         (target + last).update(repeating: 0, count: outWidth - last)
                     }
-                    row += output.spatial
+                    row += rowStride
                 }
             }
         }
     }
 
-    /// The gradient of one group's sums (shared), and per thread the column matrix of a few
-    /// input channels (`columnChannels`) for `col2im`.
+    /// The gradient of one image's sums (shared), and per thread the column matrix of a few
+    /// input channels (`columnChannels`) for `col2im`, or of a block of images for the
+    /// weights' gradient (`imagesPerBlock`).
     public var backwardScratch: (shared: Int, perThread: Int) {
-        (filters / groups * output.spatial, readsFlat ? 0 : columnChannels * size * size * output.spatial)
+        let images = imagesPerBlock(batch: .max), rows = input.channels / groups * size * size * output.spatial
+        return (output.count, images > 1 ? images * rows : readsFlat ? 0 : columnChannels * size * size * output.spatial)
     }
 
     /// Input channels whose columns a thread computes at once: about a megabyte of them, at least one.
@@ -466,8 +507,8 @@ public struct Convolutional: Layer {
 
     /// Darknet's backward (`backward_convolutional_layer`) for the input: the gradient of the
     /// sums through the activation and test-time batch norm, then Wᵀ times it, folded back onto
-    /// the image by `col2im`. From the kept outputs and the plain weights, whichever `algorithm`
-    /// computed the forward sums.
+    /// the image. From the kept outputs and the plain weights, whichever `algorithm` computed
+    /// the forward sums.
     public func backward(_ context: BackwardContext) {
         guard let channelNormalization else { return backward(context, outputGradient: context.outputGradient) }
         // First through the normalization, whose gradient at a position reads every channel's.
@@ -477,33 +518,40 @@ public struct Convolutional: Layer {
         gradient.withUnsafeBufferPointer { backward(context, outputGradient: $0.baseAddress!) }
     }
 
-    /// `backward` from the gradient with respect to the linear activation's output.
+    /// `backward` from the gradient with respect to the linear activation's output, image
+    /// after image through the shared scratch.
     private func backward(_ context: BackwardContext, outputGradient: UnsafePointer<Float>) {
         guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
-        let m = filters / groups, n = output.spatial
+        let n = output.spatial
         let activationInput = channelNormalization == nil ? context.activationInput : nil
-        addInputGradient(context) { b, g in
-            let at = (b * groups + g) * m * n
-            context.parallel(m, work: m * n) { rows in
+        for b in 0..<context.batch {
+            let at = b * output.count
+            context.parallel(filters, work: output.count) { rows in
                 for f in rows {
                     epilogue.backward(outputGradient + at + f * n, output: context.output + at + f * n,
                                       input: activationInput.map { $0 + at + f * n },
-                                      count: n, channel: g * m + f, into: sums + f * n)
+                                      count: n, channel: f, into: sums + f * n)
                 }
             }
-            return UnsafePointer(sums)
+            addInputGradient(context, images: b..<(b + 1), sums: sums)
         }
     }
 
-    /// Adds Wᵀ times the gradient of the sums of image b's group g, `sums(b, g)`, folded back
-    /// onto the image by `col2im`, to the input's gradient.
-    private func addInputGradient(_ context: BackwardContext, sums: (Int, Int) -> UnsafePointer<Float>) {
+    /// Whether the input's gradient is a convolution of the sums' (stride 1): by the flipped,
+    /// transposed filters, padded `size - 1 - padding`, which the forward kernels compute
+    /// without im2col's columns or col2im's scattered adds.
+    private var transposes: Bool { strideX == 1 && strideY == 1 && dilation == 1 && padding < size }
+
+    /// Adds Wᵀ times the gradient of the sums of images `images` (at `sums`, laid out as the
+    /// output), folded back onto each image, to the input's gradient.
+    private func addInputGradient(_ context: BackwardContext, images: Range<Int>, sums: UnsafePointer<Float>) {
+        if transposes { return addTransposedConvolution(context, images: images, sums: sums) }
         let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
         let n = output.spatial, area = size * size
         parameters.withUnsafeBufferPointer { buffer in
-            for b in 0..<context.batch {
+            for b in images {
                 for g in 0..<groups {
-                    let sums = sums(b, g)
+                    let sums = sums + ((b - images.lowerBound) * groups + g) * m * n
                     let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]! + g * m * k
                     let image = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
                     if readsFlat {
@@ -526,6 +574,37 @@ public struct Convolutional: Layer {
                             channel += count
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// `addInputGradient` where it `transposes`: input channel c's gradient, per group, adds
+    /// Σ over filters f of the sums' plane f convolved with filter f's plane c turned half a
+    /// turn, by `ds_convolve` with those filters packed as its weights.
+    private func addTransposedConvolution(_ context: BackwardContext, images: Range<Int>, sums: UnsafePointer<Float>) {
+        let m = filters / groups, groupChannels = input.channels / groups, area = size * size, k = m * area
+        let start = offsets[.weights(fanIn: 0)]!, groupCount = ds_packed_weights_count(Self.instructionSet, Int32(groupChannels), Int32(k))
+        var turned = [Float](repeating: 0, count: groupChannels * k), packed = [Float](repeating: 0, count: groupCount * groups)
+        for g in 0..<groups {
+            for f in 0..<m {
+                for c in 0..<groupChannels {
+                    let from = start + ((g * m + f) * groupChannels + c) * area, to = (c * m + f) * area + area - 1
+                    for t in 0..<area { turned[to - t] = parameters[from + t] }
+                }
+            }
+            ds_pack_weights(Self.instructionSet, turned, Int32(groupChannels), Int32(k), &packed[groupCount * g])
+        }
+        packed.withUnsafeBufferPointer { packed in
+            for g in 0..<groups {
+                Self.share(context, images: images, columns: input.spatial, rows: groupChannels, work: groupChannels * k * input.spatial / 16) { b, from, to, rows, _ in
+                    var convolution = ds_convolution(
+                        image: sums + ((b - images.lowerBound) * groups + g) * m * output.spatial, channels: Int32(m),
+                        height: Int32(output.height), width: Int32(output.width), size: Int32(size), stride_x: 1, stride_y: 1,
+                        dilation: 1, padding: Int32(size - 1 - padding), out_height: Int32(input.height), out_width: Int32(input.width))
+                    ds_convolve(Self.instructionSet, &convolution, packed.baseAddress! + g * groupCount, Int32(groupChannels), nil, from, to,
+                                Int32(rows.lowerBound), Int32(rows.upperBound),
+                                context.inputGradient + (b * groups + g) * groupChannels * input.spatial)
                 }
             }
         }

@@ -95,6 +95,9 @@ public struct BackwardContext: LayerThreads {
     public var outputGradient: UnsafePointer<Float>
     /// The gradient with respect to `input`, added to.
     public var inputGradient: UnsafeMutablePointer<Float>
+    /// False where nothing reads the input's gradient (a trainer's first layer): a layer may
+    /// then leave `inputGradient` as it is.
+    public var wantsInputGradient = true
     /// The gradient with respect to every layer's output, for `Route` and `Shortcut` to add to.
     public var layerGradients: [UnsafeMutablePointer<Float>]
     /// Every layer's output as the forward pass left it, for layers whose gradient reads an
@@ -209,8 +212,9 @@ public final class TrainingState {
     /// Batch norm's: the sums before it (Darknet's `x`), after it (`x_norm`), and the batch's
     /// mean and variance per channel.
     var sums: [Float] = [], normalized: [Float] = [], mean: [Float] = [], variance: [Float] = []
-    /// Working memory of the backward pass: the gradient of the sums.
-    var delta: [Float] = []
+    /// Working memory of the backward pass: the gradient of the sums, and the same laid out
+    /// filter after filter (each filter's planes of every image together).
+    var delta: [Float] = [], deltaByFilter: [Float] = []
     /// Dropout's draws, one per value.
     var draws: [Float] = []
 

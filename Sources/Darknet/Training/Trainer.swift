@@ -142,6 +142,7 @@ public final class Trainer {
                 context.output = readOnly[index]
                 context.outputGradient = UnsafePointer(deltas[index])
                 context.inputGradient = index == 0 ? inputDelta : deltas[index - 1]
+                context.wantsInputGradient = index > 0
                 layers[index].backward(training: context, state: states[index])
             }
         }

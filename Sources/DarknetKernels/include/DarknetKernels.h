@@ -111,6 +111,7 @@ typedef struct {
 /// [first_row, last_row) (first_row a multiple of `ds_panel_rows(kernel)`) of the m:
 /// out[row * out_height * out_width + column] = epilogue(sum over k of weights × im2col),
 /// with weights packed by `ds_pack_weights(kernel, ·, m, channels * size * size, ·)`.
+/// With `epilogue` NULL, out[…] += the sum, by fused multiply-adds: a gradient added to.
 /// `kernel` must run here.
 void ds_convolve(ds_kernel kernel, const ds_convolution *convolution, const float *packed, int m,
                  const ds_epilogue *epilogue, long first, long last, int first_row, int last_row, float *out);
