@@ -123,6 +123,68 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
     }
 }
 
+/// `ds_maxpool_halves_backward`'s body: each window's four cells, each adding its output's
+/// delta or nothing, without branches (which cell wins is a coin toss), so that it vectorises.
+static inline __attribute__((always_inline)) void maxpool_halves_backward(const float *in, int height, int width,
+                                                                          const float *delta, float *gradient,
+                                                                          long planes) {
+    const int out_width = width / 2;
+    for (long plane = 0; plane < planes; plane++) {
+        for (int y = 0; y < height / 2; y++, delta += out_width) {
+            const float *top = in + (2L * y + plane * height) * width, *bottom = top + width;
+            float *gradient_top = gradient + (2L * y + plane * height) * width, *gradient_bottom = gradient_top + width;
+            for (int x = 0; x < out_width; x++) {
+                const float a = top[2 * x], b = top[2 * x + 1], c = bottom[2 * x], d = bottom[2 * x + 1], g = delta[x];
+                // The forward's order: the first of the largest wins.
+                const int b_wins = b > a;
+                const float ab = b_wins ? b : a;
+                const int c_wins = c > ab;
+                const int d_wins = d > (c_wins ? c : ab);
+                gradient_top[2 * x] += !b_wins && !c_wins && !d_wins ? g : 0;
+                gradient_top[2 * x + 1] += b_wins && !c_wins && !d_wins ? g : 0;
+                gradient_bottom[2 * x] += c_wins && !d_wins ? g : 0;
+                gradient_bottom[2 * x + 1] += d_wins ? g : 0;
+            }
+        }
+    }
+}
+
+/// Batch norm's normalization as Darknet's `normalize_cpu` rounds it, then its scale and bias.
+static inline __attribute__((always_inline)) void normalize(float *values, float *normalized, const float *mean,
+                                                            const double *divisor, const float *scale,
+                                                            const float *bias, int batch, int channels, long spatial,
+                                                            int first, int last) {
+    for (int image = 0; image < batch; image++) {
+        for (int c = first; c < last; c++) {
+            const long at = ((long)image * channels + c) * spatial;
+            const float m = mean[c], s = scale[c], b = bias[c];
+            const double d = divisor[c];
+            for (long i = 0; i < spatial; i++) {
+                const float x = (float)((double)(values[at + i] - m) / d);
+                normalized[at + i] = x;
+                values[at + i] = x * s + b;
+            }
+        }
+    }
+}
+
+/// Darknet's `normalize_delta_cpu`, with the channels' shares worked out.
+static inline __attribute__((always_inline)) void normalize_delta(float *delta, const float *x, const float *mean,
+                                                                  const double *root, const double *variance_share,
+                                                                  const double *mean_share, double n, int batch,
+                                                                  int channels, long spatial, int first, int last) {
+    for (int image = 0; image < batch; image++) {
+        for (int c = first; c < last; c++) {
+            const long at = ((long)image * channels + c) * spatial;
+            const float m = mean[c];
+            const double r = root[c], v = variance_share[c], s = mean_share[c];
+            for (long i = 0; i < spatial; i++) {
+                delta[at + i] = (float)((double)delta[at + i] / r + v * (double)(x[at + i] - m) / n + s);
+            }
+        }
+    }
+}
+
 /// Each pass compiled once per instruction set, from the bodies above.
 #define DS_PASSES(suffix, attributes)                                                                                  \
     attributes static void activate_##suffix(float *values, long count, ds_activation activation) {                    \
@@ -143,6 +205,21 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
                                             int out_width, int size, int stride, int stride_y, int offset,             \
                                             long planes) {                                                             \
         maxpool(in, height, width, out, out_height, out_width, size, stride, stride_y, offset, planes);                 \
+    }                                                                                                                   \
+    attributes static void normalize_##suffix(float *values, float *normalized, const float *mean,                     \
+                                              const double *divisor, const float *scale, const float *bias, int batch, \
+                                              int channels, long spatial, int first, int last) {                        \
+        normalize(values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last);              \
+    }                                                                                                                   \
+    attributes static void normalize_delta_##suffix(float *delta, const float *x, const float *mean,                   \
+                                                    const double *root, const double *variance_share,                  \
+                                                    const double *mean_share, double n, int batch, int channels,       \
+                                                    long spatial, int first, int last) {                                \
+        normalize_delta(delta, x, mean, root, variance_share, mean_share, n, batch, channels, spatial, first, last);   \
+    }                                                                                                                   \
+    attributes static void maxpool_halves_backward_##suffix(const float *in, int height, int width, const float *delta, \
+                                                            float *gradient, long planes) {                             \
+        maxpool_halves_backward(in, height, width, delta, gradient, planes);                                            \
     }
 
 DS_PASSES(portable, )
@@ -182,4 +259,21 @@ void ds_add_sampled(float *out, float alpha, const float *add, long stride, floa
 void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride_x,
                 int stride_y, int offset, long planes) {
     DS_DISPATCH(maxpool, in, height, width, out, out_height, out_width, size, stride_x, stride_y, offset, planes)
+}
+
+void ds_maxpool_halves_backward(const float *in, int height, int width, const float *delta, float *gradient, long planes) {
+    DS_DISPATCH(maxpool_halves_backward, in, height, width, delta, gradient, planes)
+}
+
+void ds_batchnorm_normalize(float *values, float *normalized, const float *mean, const double *divisor,
+                            const float *scale, const float *bias, int batch, int channels, long spatial, int first,
+                            int last) {
+    DS_DISPATCH(normalize, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last)
+}
+
+void ds_batchnorm_normalize_delta(float *delta, const float *x, const float *mean, const double *root,
+                                  const double *variance_share, const double *mean_share, double n, int batch,
+                                  int channels, long spatial, int first, int last) {
+    DS_DISPATCH(normalize_delta, delta, x, mean, root, variance_share, mean_share, n, batch, channels, spatial, first,
+                last)
 }

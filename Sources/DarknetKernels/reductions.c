@@ -68,3 +68,73 @@ void ds_channel_sums(ds_channel_sum kind, const float *a, const float *b, const 
     case DS_SUM_PRODUCT_DEVIATION: channel_sums(DS_SUM_PRODUCT_DEVIATION, 4, a, b, mean, batch, channels, spatial, first, last, out); break;
     }
 }
+
+// Batch norm's backward sums, two kinds to a pass where Darknet makes two passes: the
+// values are read once, and each channel's two chains run side by side. Four channels at
+// a time: their eight chains hide the adder's latency, and their streams stay within the
+// L1's ways (planes often lie a multiple of 4 KiB apart).
+enum { PAIRED_LANES = 4 };
+
+void ds_batchnorm_delta_sums(const float *delta, const float *normalized, int batch, int channels, long spatial,
+                             int first, int last, float *plane_sums, float *scale_sums) {
+    for (int c0 = first; c0 < last; c0 += PAIRED_LANES) {
+        const int lanes = last - c0 < PAIRED_LANES ? last - c0 : PAIRED_LANES;
+        float scale[PAIRED_LANES] = {0};
+        for (int image = 0; image < batch; image++) {
+            const long at = ((long)image * channels + c0) * spatial;
+            const float *d = delta + at, *x = normalized + at;
+            float plane[PAIRED_LANES] = {0};
+            if (lanes == PAIRED_LANES) {
+                for (long i = 0; i < spatial; i++) {
+                    for (int l = 0; l < PAIRED_LANES; l++) {
+                        plane[l] = plane[l] + d[l * spatial + i];
+                        scale[l] = scale[l] + d[l * spatial + i] * x[l * spatial + i];
+                    }
+                }
+            } else {
+                for (int l = 0; l < lanes; l++) {
+                    for (long i = 0; i < spatial; i++) {
+                        plane[l] = plane[l] + d[l * spatial + i];
+                        scale[l] = scale[l] + d[l * spatial + i] * x[l * spatial + i];
+                    }
+                }
+            }
+            for (int l = 0; l < lanes; l++) plane_sums[(long)image * channels + c0 + l] = plane[l];
+        }
+        for (int l = 0; l < lanes; l++) scale_sums[c0 + l] = scale[l];
+    }
+}
+
+void ds_batchnorm_scale_delta(float *delta, const float *scale, const float *x, const float *mean, int batch,
+                              int channels, long spatial, int first, int last, float *mean_sums, float *variance_sums) {
+    for (int c0 = first; c0 < last; c0 += PAIRED_LANES) {
+        const int lanes = last - c0 < PAIRED_LANES ? last - c0 : PAIRED_LANES;
+        float means[PAIRED_LANES] = {0}, variances[PAIRED_LANES] = {0}, s[PAIRED_LANES] = {0}, m[PAIRED_LANES] = {0};
+        for (int l = 0; l < lanes; l++) s[l] = scale[c0 + l], m[l] = mean[c0 + l];
+        for (int image = 0; image < batch; image++) {
+            const long at = ((long)image * channels + c0) * spatial;
+            float *d = delta + at;
+            const float *v = x + at;
+            if (lanes == PAIRED_LANES) {
+                for (long i = 0; i < spatial; i++) {
+                    for (int l = 0; l < PAIRED_LANES; l++) {
+                        const float scaled = d[l * spatial + i] * s[l];
+                        d[l * spatial + i] = scaled;
+                        means[l] = means[l] + scaled;
+                        variances[l] = variances[l] + scaled * (v[l * spatial + i] - m[l]);
+                    }
+                }
+            } else {
+                for (int l = 0; l < lanes; l++) {
+                    for (long i = 0; i < spatial; i++) {
+                        const float scaled = d[l * spatial + i] * s[l];
+                        d[l * spatial + i] = scaled;
+                        means[l] = means[l] + scaled;
+                        variances[l] = variances[l] + scaled * (v[l * spatial + i] - m[l]);
+                    }
+                }
+            }
+        }
+        for (int l = 0; l < lanes; l++) mean_sums[c0 + l] = means[l], variance_sums[c0 + l] = variances[l];
+    }
+}

@@ -110,6 +110,8 @@ enum BatchNormTraining {
         let mean = state.mean.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let variance = state.variance.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let parameters = state.parameters.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        var divisors = [Double](repeating: 0, count: channels)
+        let divisor = divisors.withUnsafeMutableBufferPointer { $0.baseAddress! }
         threads.parallel(channels, work: count) { range in
             let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
             planes.forEachPlane(range) { plane in (sums + plane.lowerBound).update(from: values + plane.lowerBound, count: plane.count) }
@@ -121,14 +123,10 @@ enum BatchNormTraining {
                 let (m, v) = (mean[c], variance[c])
                 parameters[rollingMean + c] = parameters[rollingMean + c] * 0.99 + 0.01 * m
                 parameters[rollingVariance + c] = parameters[rollingVariance + c] * 0.99 + 0.01 * v
-                let divisor = Double(v).squareRoot() + Double(Float(0.000001))
-                let scale = parameters[scales + c], bias = parameters[biases + c]
-                planes.forEach(c) { i in
-                    let x = Float(Double(values[i] - m) / divisor)
-                    normalized[i] = x
-                    values[i] = x * scale + bias
-                }
+                divisor[c] = Double(v).squareRoot() + Double(Float(0.000001))
             }
+            ds_batchnorm_normalize(values, normalized, mean, divisor, parameters + scales, parameters + biases, Int32(batch),
+                                   Int32(channels), spatial, first, last)
         }
     }
 
@@ -138,46 +136,42 @@ enum BatchNormTraining {
     static func backward(_ delta: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
                          offsets: ParameterOffsets, state: TrainingState, threads: some LayerThreads) {
         let scales = offsets[.scales]!, biases = offsets[.biases]!, n = Double(batch * spatial)
-        let planes = Channel(batch: batch, channels: channels, spatial: spatial)
         let sums = state.sums.withUnsafeBufferPointer { $0.baseAddress! }
         let normalized = state.normalized.withUnsafeBufferPointer { $0.baseAddress! }
         let mean = state.mean.withUnsafeBufferPointer { $0.baseAddress! }, variance = state.variance.withUnsafeBufferPointer { $0.baseAddress! }
         let updates = state.updates.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let parameters = state.parameters.withUnsafeBufferPointer { $0.baseAddress! }
-        // Per channel: the scales' sum, the mean's and the variance's deltas; per plane, the biases' sums.
+        // Per channel: the scales' sum, the mean's and the variance's deltas, and the shares
+        // of normalize_delta; per plane, the biases' sums.
         var channelSums = [Float](repeating: 0, count: 3 * channels), planeSums = [Float](repeating: 0, count: batch * channels)
+        var shares = [Double](repeating: 0, count: 3 * channels)
         let scaleSum = channelSums.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let meanDelta = scaleSum + channels, varianceDelta = scaleSum + 2 * channels
         let planeSum = planeSums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let root = shares.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let varianceShare = root + channels, meanShare = root + 2 * channels
         threads.parallel(channels, work: batch * channels * spatial) { range in
             let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
-            // Darknet's backward_bias: each plane's sum, added image after image.
-            for b in 0..<batch {
-                let image = b * channels * spatial
-                ds_channel_sums(DS_SUM, delta + image, nil, nil, 1, Int32(channels), spatial, first, last, planeSum + b * channels)
-            }
-            ds_channel_sums(DS_SUM_PRODUCT, delta, normalized, nil, Int32(batch), Int32(channels), spatial, first, last, scaleSum)
+            ds_batchnorm_delta_sums(delta, normalized, Int32(batch), Int32(channels), spatial, first, last, planeSum, scaleSum)
             for c in range {
+                // Darknet's backward_bias adds each plane's sum, image after image.
                 for b in 0..<batch { updates[biases + c] += planeSum[b * channels + c] }
                 updates[scales + c] += scaleSum[c]
-                let scale = parameters[scales + c]
-                planes.forEach(c) { delta[$0] = delta[$0] * scale }
             }
-            ds_channel_sums(DS_SUM, delta, nil, nil, Int32(batch), Int32(channels), spatial, first, last, meanDelta)
-            ds_channel_sums(DS_SUM_PRODUCT_DEVIATION, delta, sums, mean, Int32(batch), Int32(channels), spatial, first, last, varianceDelta)
+            ds_batchnorm_scale_delta(delta, parameters + scales, sums, mean, Int32(batch), Int32(channels), spatial, first, last,
+                                     meanDelta, varianceDelta)
             for c in range {
-                let m = mean[c], v = variance[c] + 0.00001
-                let meanShare = Double(Float(Double(meanDelta[c]) * (-1 / Double(v).squareRoot())) / Float(n))
-                let varianceShare = Double(Float(Double(varianceDelta[c]) * (-0.5 * pow(Double(v), -1.5)))) * 2
-                let root = Double(v).squareRoot()
-                planes.forEach(c) { i in
-                    delta[i] = Float(Double(delta[i]) / root + varianceShare * Double(sums[i] - m) / n + meanShare)
-                }
+                let v = variance[c] + 0.00001
+                meanShare[c] = Double(Float(Double(meanDelta[c]) * (-1 / Double(v).squareRoot())) / Float(n))
+                varianceShare[c] = Double(Float(Double(varianceDelta[c]) * (-0.5 * pow(Double(v), -1.5)))) * 2
+                root[c] = Double(v).squareRoot()
             }
+            ds_batchnorm_normalize_delta(delta, sums, mean, root, varianceShare, meanShare, n, Int32(batch), Int32(channels),
+                                         spatial, first, last)
         }
     }
 
-    /// The indices of one channel's values in every image.
+    /// The planes of a batch's channels.
     private struct Channel {
         var batch, channels, spatial: Int
 
@@ -185,14 +179,6 @@ enum BatchNormTraining {
         @inline(__always)
         func forEachPlane(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
             for b in 0..<batch { for c in range { body(((b * channels + c) * spatial)..<((b * channels + c + 1) * spatial)) } }
-        }
-
-        @inline(__always)
-        func forEach(_ channel: Int, _ body: (Int) -> Void) {
-            for b in 0..<batch {
-                let start = (b * channels + channel) * spatial
-                for i in start..<(start + spatial) { body(i) }
-            }
         }
     }
 }

@@ -100,28 +100,15 @@ public struct MaxPool: Layer {
         if acrossChannels { return backwardAcrossChannels(context) }
         let offset = -padding / 2
         context.parallel(context.batch * input.channels, work: context.batch * input.count) { planes in
+            if halves {
+                let at = planes.lowerBound * input.spatial
+                return ds_maxpool_halves_backward(context.input + at, Int32(input.height), Int32(input.width),
+                                                  context.outputGradient + planes.lowerBound * output.spatial,
+                                                  context.inputGradient + at, planes.count)
+            }
             for plane in planes {
                 let values = context.input + plane * input.spatial, gradient = context.inputGradient + plane * input.spatial
                 let outputGradient = context.outputGradient + plane * output.spatial
-                if halves {
-                    // The common 2×2 windows, each inside the image: its four cells in the same order.
-                    let width = input.width
-                    for y in 0..<output.height {
-                        let top = 2 * y * width
-                        for x in 0..<output.width {
-                            let a = top + 2 * x, b = a + 1, c = a + width, d = c + 1
-                            // Selects, not branches: which cell wins is a coin toss the predictor loses.
-                            var winner = a, largest = values[a]
-                            for cell in [b, c, d] {
-                                let value = values[cell], wins = value > largest
-                                winner = wins ? cell : winner
-                                largest = wins ? value : largest
-                            }
-                            gradient[winner] += outputGradient[y * output.width + x]
-                        }
-                    }
-                    continue
-                }
                 for y in 0..<output.height {
                     for x in 0..<output.width {
                         var largest = -Float.greatestFiniteMagnitude, winner = -1

@@ -57,6 +57,30 @@ typedef enum { DS_SUM = 0, DS_SUM_SQUARED_DEVIATION = 1, DS_SUM_PRODUCT = 2, DS_
 void ds_channel_sums(ds_channel_sum kind, const float *a, const float *b, const float *mean, int batch, int channels,
                      long spatial, int first, int last, float *out);
 
+/// Batch norm's training passes over channels [first, last) of `batch` images of `channels`
+/// planes of `spatial` floats, each sum a float chain in Darknet's order, as ds_channel_sums'.
+/// Darknet's `backward_bias` and `backward_scale_cpu` in one pass: each plane's sum of
+/// `delta` (plane_sums[image × channels + c]) and each channel's of delta × normalized.
+void ds_batchnorm_delta_sums(const float *delta, const float *normalized, int batch, int channels, long spatial,
+                             int first, int last, float *plane_sums, float *scale_sums);
+
+/// delta ×= scale[c] in place, then Darknet's `mean_delta_cpu` and `variance_delta_cpu` sums
+/// of it in the same pass: Σ delta and Σ delta × (x - mean[c]).
+void ds_batchnorm_scale_delta(float *delta, const float *scale, const float *x, const float *mean, int batch,
+                              int channels, long spatial, int first, int last, float *mean_sums, float *variance_sums);
+
+/// Darknet's `normalize_cpu` then its scale and bias: normalized = (float)((double)(values -
+/// mean[c]) / divisor[c]), values = normalized × scale[c] + bias[c].
+void ds_batchnorm_normalize(float *values, float *normalized, const float *mean, const double *divisor,
+                            const float *scale, const float *bias, int batch, int channels, long spatial, int first,
+                            int last);
+
+/// Darknet's `normalize_delta_cpu`: delta = (float)((double)delta / root[c] + variance_share[c]
+/// × (double)(x - mean[c]) / n + mean_share[c]).
+void ds_batchnorm_normalize_delta(float *delta, const float *x, const float *mean, const double *root,
+                                  const double *variance_share, const double *mean_share, double n, int batch,
+                                  int channels, long spatial, int first, int last);
+
 /// out[x] = alpha × out[x] + beta × add[x × stride] for x < count, rounded as `ds_add_scaled`:
 /// a shortcut's row, where the layer it adds is larger (`stride` > 1) or of the same size.
 void ds_add_sampled(float *out, float alpha, const float *add, long stride, float beta, long count);
@@ -66,6 +90,11 @@ void ds_add_sampled(float *out, float alpha, const float *add, long stride, floa
 /// (output x × stride_x, y × stride_y); cells outside the plane never win.
 void ds_maxpool(const float *in, int height, int width, float *out, int out_height, int out_width, int size, int stride_x,
                 int stride_y, int offset, long planes);
+
+/// The backward pass of `ds_maxpool` with size 2 and stride 2 over `planes` planes of even
+/// height and width: each window's delta (`delta`, planes of height/2 × width/2) added to
+/// the gradient of the cell of `in` that won it (the first of the largest).
+void ds_maxpool_halves_backward(const float *in, int height, int width, const float *delta, float *gradient, long planes);
 
 /// y[r] = Σ over c of weights[r × columns + c] × x[c], for rows [first_row, last_row): a
 /// connected layer's product for one image, on `ds_chosen_kernel`'s instructions.
