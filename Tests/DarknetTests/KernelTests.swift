@@ -200,6 +200,37 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Training's weight-gradient product, C += A Bᵀ: within float rounding of the sums in
+    /// double on every kernel, for shapes that fill neither its 4 × 4 blocks, its vectors nor
+    /// its K blocks evenly, with rows read from wider matrices.
+    func testTransposedProductAddsTheSumsOfRowProducts() {
+        var generator = SplitMix64(seed: 5)
+        for (m, n, k) in [(1, 1, 1), (5, 7, 33), (16, 27, 2500), (9, 4, 16)] {
+            let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
+            func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float(Int(generator.next() % 2001) - 1000) / 1000 } }
+            let a = values(m * lda), b = values(n * ldb), start = values(m * ldc)
+            for kernel in Self.kernels {
+                var c = start
+                ds_gemm_nt(kernel, Int32(m), Int32(n), k, a, lda, b, ldb, &c, ldc)
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        guard j < n else {
+                            XCTAssertEqual(c[i * ldc + j], start[i * ldc + j], "kernel \(kernel.rawValue): past the columns")
+                            continue
+                        }
+                        var exact = Double(start[i * ldc + j]), scale = abs(exact)
+                        for p in 0..<k {
+                            let product = Double(a[i * lda + p]) * Double(b[j * ldb + p])
+                            exact += product
+                            scale += abs(product)
+                        }
+                        XCTAssertEqual(Double(c[i * ldc + j]), exact, accuracy: 1e-6 * scale, "kernel \(kernel.rawValue), \(m)x\(n)x\(k) (\(i), \(j))")
+                    }
+                }
+            }
+        }
+    }
+
     /// A connected layer's product: within float rounding of the sums in double, for rows
     /// and columns that fill no vector evenly, and the same to the bit however the rows are
     /// split between threads.

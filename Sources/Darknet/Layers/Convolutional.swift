@@ -429,9 +429,9 @@ public struct Convolutional: Layer {
                                     }
                                     matrix = UnsafePointer(columns!)
                                 }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(count * area), Int32(width), 1,
-                                            byFilter.baseAddress! + (g * m * batch + first) * n, Int32(batch * n), matrix, Int32(width), 1,
-                                            updates.baseAddress! + weightsAt + g * m * k + channel * area, Int32(k))
+                                ds_gemm_nt(Self.instructionSet, Int32(m), Int32(count * area), width,
+                                           byFilter.baseAddress! + (g * m * batch + first) * n, batch * n, matrix, width,
+                                           updates.baseAddress! + weightsAt + g * m * k + channel * area, k)
                                 channel += count
                             }
                         }

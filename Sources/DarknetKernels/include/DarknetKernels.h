@@ -103,6 +103,12 @@ void ds_gemv(const float *weights, long columns, const float *x, float *y, long 
 /// The inner loops' instruction sets. Each packs weights its own way.
 typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 
+/// c[i × ldc + j] += Σ over p < k of a[i × lda + p] × b[j × ldb + p], for i < m, j < n: BLAS's
+/// sgemm with B transposed and beta 1, on `kernel`'s instructions (which must run here), by
+/// fused multiply-adds in no fixed order.
+void ds_gemm_nt(ds_kernel kernel, int m, int n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                long ldc);
+
 /// Whether this CPU can run `kernel`.
 int ds_kernel_runs_here(ds_kernel kernel);
 
