@@ -104,7 +104,12 @@ public struct Convolutional: Layer {
     private var packedWeights: [Float] = []
 
     public mutating func load(_ values: [Float], transposed: Bool) {
-        parameters = values
+        // A trainer loads its update every step: into the arrays held already, not fresh pages.
+        if parameters.count == values.count {
+            parameters.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: values) }
+        } else {
+            parameters = values
+        }
         let start = offsets[.weights(fanIn: 0)]!
         let k = input.channels / groups * size * size
         if flipped {
@@ -151,18 +156,24 @@ public struct Convolutional: Layer {
         let m = Int32(filters / groups), channels = Int32(input.channels / groups), k = channels * Int32(size * size)
         let groupCount = winogradTile.map { ds_winograd_packed_count(Self.instructionSet, m, channels, Int32(size), $0) }
             ?? ds_packed_weights_count(Self.instructionSet, m, k)
+        let (weights, tile, instructionSet, groups, filter) = (parameters, winogradTile, Self.instructionSet, groups, Int32(size))
         // Each packer writes every float of its group's share, padding included.
-        packedWeights = .onHugePages(count: groupCount * groups) { packed in
-            parameters.withUnsafeBufferPointer { weights in
+        let fill = { (packed: UnsafeMutableBufferPointer<Float>) in
+            weights.withUnsafeBufferPointer { weights in
                 for g in 0..<groups {
                     let from = weights.baseAddress! + start + g * Int(m * k), to = packed.baseAddress! + g * groupCount
-                    if let winogradTile {
-                        ds_winograd_pack_weights(Self.instructionSet, from, m, channels, Int32(size), winogradTile, to)
+                    if let tile {
+                        ds_winograd_pack_weights(instructionSet, from, m, channels, filter, tile, to)
                     } else {
-                        ds_pack_weights(Self.instructionSet, from, m, k, to)
+                        ds_pack_weights(instructionSet, from, m, k, to)
                     }
                 }
             }
+        }
+        if packedWeights.count == groupCount * groups {
+            packedWeights.withUnsafeMutableBufferPointer { fill($0) }
+        } else {
+            packedWeights = .onHugePages(count: groupCount * groups, initializingWith: fill)
         }
     }
 
