@@ -423,6 +423,48 @@ static row_packer packer(ds_kernel kernel, int stride) { (void)kernel, (void)str
 
 #endif
 
+/// `ds_split_phases`'s planes: window tap d (0 ≤ d < size) of output y lies in phase
+/// (d - padding) mod s, row y + q for q = ⌊(d - padding) / s⌋ ≥ low, stored `-low` rows down.
+typedef struct {
+    int stride, low, height, width;
+} phase_layout;
+
+static inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static int phase_layout_of(const ds_convolution *c, phase_layout *layout) {
+    if (c->stride_x != c->stride_y || c->dilation != 1 || c->out_height * c->out_width < 2) return 0;
+    const int s = c->stride_x, low = floor_div(-c->padding, s), high = floor_div(c->size - 1 - c->padding, s);
+    *layout = (phase_layout){.stride = s, .low = low, .height = c->out_height + high - low, .width = c->out_width + high - low};
+    return 1;
+}
+
+long ds_phases_count(const ds_convolution *c) {
+    phase_layout l;
+    // NR floats more: a panel's row at the end of the last plane is read whole.
+    return phase_layout_of(c, &l) ? (long)c->channels * l.stride * l.stride * l.height * l.width + NR : 0;
+}
+
+void ds_split_phases(const ds_convolution *c, float *phases) {
+    phase_layout l;
+    if (!phase_layout_of(c, &l)) return;
+    const int s = l.stride;
+    for (int channel = 0; channel < c->channels; channel++) {
+        const float *plane = c->image + (long)channel * c->height * c->width;
+        for (int ry = 0; ry < s; ry++) {
+            for (int rx = 0; rx < s; rx++) {
+                for (int Y = 0; Y < l.height; Y++, phases += l.width) {
+                    const int y = s * (Y + l.low) + ry;
+                    for (int X = 0; X < l.width; X++) {
+                        const int x = s * (X + l.low) + rx;
+                        phases[X] = y >= 0 && y < c->height && x >= 0 && x < c->width ? plane[(long)y * c->width + x] : 0;
+                    }
+                }
+            }
+        }
+    }
+    for (int j = 0; j < NR; j++) phases[j] = 0;
+}
+
 /// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
 /// NR floats a row, zero beyond `cols`.
 static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {
@@ -462,14 +504,22 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
     // Where the rows of a packed panel are, and, for a panel whose receptive fields lie
     // inside the image with unit stride, where they are in the image itself (so it is
     // read in place: a 1×1 convolution always is, being a 1 × n image).
-    long packed_rows[KC_MAX], image_rows[KC_MAX];
+    long packed_rows[KC_MAX], image_rows[KC_MAX], phase_rows[KC_MAX];
     for (int p = 0; p < KC_MAX; p++) packed_rows[p] = p * NR;
+    phase_layout phases;
+    const int split = c->phases && phase_layout_of(c, &phases);
     for (int k0 = 0; k0 < k; k0 += kc) {
         const int block = k - k0 < kc ? k - k0 : kc;
         const ds_epilogue *finish = k0 + block == k ? epilogue : NULL;
         for (int p = 0; p < block; p++) {
             const int channel = (k0 + p) / (c->size * c->size), dy = (k0 + p) / c->size % c->size, dx = (k0 + p) % c->size;
             image_rows[p] = ((long)channel * c->height + dy) * c->width + dx;
+            if (split) {
+                const int s = phases.stride, ty = dy - c->padding, tx = dx - c->padding;
+                const int qy = floor_div(ty, s), qx = floor_div(tx, s);
+                const long plane = ((long)channel * s + (ty - qy * s)) * s + (tx - qx * s);
+                phase_rows[p] = (plane * phases.height + qy - phases.low) * phases.width + qx - phases.low;
+            }
         }
         for (long n0 = first; n0 < last; n0 += NR) {
             const int cols = last - n0 < NR ? (int)(last - n0) : NR;
@@ -477,7 +527,10 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
             const int top = y - c->padding, left = x - c->padding;
             const float *columns = panel;
             const long *rows_at = packed_rows;
-            if (c->stride_x == 1 && c->stride_y == 1 && c->dilation == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
+            if (split && x + cols <= c->out_width) {
+                columns = c->phases + (long)y * phases.width + x;
+                rows_at = phase_rows;
+            } else if (c->stride_x == 1 && c->stride_y == 1 && c->dilation == 1 && cols == NR && x + NR <= c->out_width && top >= 0 && top + c->size <= c->height &&
                 left >= 0 && left + NR - 1 + c->size <= c->width) {
                 columns = c->image + (long)top * c->width + left;
                 rows_at = image_rows;

@@ -101,7 +101,8 @@ final class KernelTests: XCTestCase {
                                 var convolution = ds_convolution(
                                     image: pixels.baseAddress, channels: Int32(test.channels), height: Int32(test.height),
                                     width: Int32(test.width), size: Int32(test.size), stride_x: Int32(test.stride),
-                                    stride_y: Int32(test.rowStride), dilation: Int32(test.dilation), padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth))
+                                    stride_y: Int32(test.rowStride), dilation: Int32(test.dilation), padding: Int32(test.padding), out_height: Int32(outHeight), out_width: Int32(outWidth),
+                                    phases: nil)
                                 body(&convolution, &epilogue)
                             }
                         }
@@ -157,17 +158,30 @@ final class KernelTests: XCTestCase {
             for kernel in Self.kernels {
                 var packed = [Float](repeating: .nan, count: ds_packed_weights_count(kernel, Int32(test.filters), Int32(k)))
                 ds_pack_weights(kernel, fixture.weights, Int32(test.filters), Int32(k), &packed)
-                var out = [Float](repeating: .nan, count: test.filters * n)
-                fixture.run { convolution, epilogue in
-                    // In parts, as threads would: columns split anywhere, rows at a panel.
-                    let split = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
-                    let row = min(m, rows * ((m / rows + 1) / 2))
-                    ds_convolve(kernel, convolution, packed, m, epilogue, 0, split, 0, m, &out)
-                    ds_convolve(kernel, convolution, packed, m, epilogue, split, n, 0, row, &out)
-                    ds_convolve(kernel, convolution, packed, m, epilogue, split, n, row, m, &out)
+                // Read from the image, and where it applies, from its phases (every panel in one row in place).
+                for splitsPhases in [false, true] {
+                    var out = [Float](repeating: .nan, count: test.filters * n), phases: [Float] = []
+                    fixture.run { convolution, epilogue in
+                        var convolution = convolution.pointee
+                        if splitsPhases {
+                            phases = [Float](repeating: .nan, count: ds_phases_count(&convolution))
+                            guard !phases.isEmpty else { return }
+                            ds_split_phases(&convolution, &phases)
+                        }
+                        phases.withUnsafeBufferPointer { phases in
+                            convolution.phases = splitsPhases ? phases.baseAddress : nil
+                            // In parts, as threads would: columns split anywhere, rows at a panel.
+                            let split = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
+                            let row = min(m, rows * ((m / rows + 1) / 2))
+                            ds_convolve(kernel, &convolution, packed, m, epilogue, 0, split, 0, m, &out)
+                            ds_convolve(kernel, &convolution, packed, m, epilogue, split, n, 0, row, &out)
+                            ds_convolve(kernel, &convolution, packed, m, epilogue, split, n, row, m, &out)
+                        }
+                    }
+                    guard !splitsPhases || !phases.isEmpty else { continue }
+                    let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
+                    XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test), phases \(splitsPhases): \(differing) of \(out.count) outputs differ")
                 }
-                let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
-                XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test): \(differing) of \(out.count) outputs differ")
             }
         }
     }

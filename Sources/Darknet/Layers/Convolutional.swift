@@ -178,7 +178,15 @@ public struct Convolutional: Layer {
     }
 
     public var scratchCount: Int {
-        winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), Int32(size), $0) } ?? 0
+        winogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(input.channels / groups), Int32(size), $0) } ?? phasesCount
+    }
+
+    /// Floats of the input's image split by phase (`ds_split_phases`), from which the direct
+    /// convolutions read every panel within an output row in place; 0 where it does not apply.
+    private var phasesCount: Int {
+        guard !readsFlat, !isDepthwise else { return 0 }
+        var description = convolution(of: nil, channels: input.channels / groups)
+        return ds_phases_count(&description)
     }
 
     /// Darknet's line; AlexeyAB's strides across and down (`/ 2x 1`) and dilation (`(2)`) where they are used.
@@ -281,7 +289,7 @@ public struct Convolutional: Layer {
                         ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
                     let columns = span.count
                     let work = m * k + m * k * columns / 16
-                    let weights = packed.baseAddress! + g * groupCount
+                    let weights = packed.baseAddress! + g * groupCount, phases = phasesCount > 0
                     /// Columns [from, to) of `filters` of image b.
                     let compute = { (b: Int, from: Int, to: Int, filters: Range<Int>, scratch: UnsafeMutablePointer<Float>?) in
                         let image = context.input + (b * groups + g) * groupChannels * input.spatial
@@ -289,8 +297,13 @@ public struct Convolutional: Layer {
                         // stride: as a k × n matrix, which is a 1 × n image with k channels.
                         var convolution = readsFlat
                             ? ds_convolution(image: image, channels: Int32(k), height: 1, width: Int32(n), size: 1,
-                                             stride_x: 1, stride_y: 1, dilation: 1, padding: 0, out_height: 1, out_width: Int32(n))
+                                             stride_x: 1, stride_y: 1, dilation: 1, padding: 0, out_height: 1, out_width: Int32(n),
+                                             phases: nil)
                             : convolution(of: image, channels: groupChannels)
+                        if winogradTile == nil, phases, let scratch {
+                            ds_split_phases(&convolution, scratch)
+                            convolution.phases = UnsafePointer(scratch)
+                        }
                         let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? destination + (b * groups + g) * m * n
                         let first = span.lowerBound + from, last = span.lowerBound + to
                         let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
@@ -342,10 +355,11 @@ public struct Convolutional: Layer {
     }
 
     /// The kernels' description of the convolution of `channels` planes of the input at `image`.
-    private func convolution(of image: UnsafePointer<Float>, channels: Int) -> ds_convolution {
+    private func convolution(of image: UnsafePointer<Float>?, channels: Int) -> ds_convolution {
         ds_convolution(image: image, channels: Int32(channels), height: Int32(input.height), width: Int32(input.width),
                        size: Int32(size), stride_x: Int32(strideX), stride_y: Int32(strideY), dilation: Int32(dilation),
-                       padding: Int32(padding * dilation), out_height: Int32(output.height), out_width: Int32(output.width))
+                       padding: Int32(padding * dilation), out_height: Int32(output.height), out_width: Int32(output.width),
+                       phases: nil)
     }
 
     private func depthwise(_ context: ForwardContext, band: Range<Int>?, epilogue: ChannelEpilogue) {
@@ -612,7 +626,8 @@ public struct Convolutional: Layer {
                     var convolution = ds_convolution(
                         image: sums + ((b - images.lowerBound) * groups + g) * m * output.spatial, channels: Int32(m),
                         height: Int32(output.height), width: Int32(output.width), size: Int32(size), stride_x: 1, stride_y: 1,
-                        dilation: 1, padding: Int32(size - 1 - padding), out_height: Int32(input.height), out_width: Int32(input.width))
+                        dilation: 1, padding: Int32(size - 1 - padding), out_height: Int32(input.height), out_width: Int32(input.width),
+                        phases: nil)
                     ds_convolve(Self.instructionSet, &convolution, packed.baseAddress! + g * groupCount, Int32(groupChannels), nil, from, to,
                                 Int32(rows.lowerBound), Int32(rows.upperBound),
                                 context.inputGradient + (b * groups + g) * groupChannels * input.spatial)

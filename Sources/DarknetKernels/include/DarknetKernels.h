@@ -140,7 +140,19 @@ typedef struct {
     int channels, height, width;
     int size, stride_x, stride_y, dilation, padding;
     int out_height, out_width;
+    /// NULL, or the image as `ds_split_phases` lays it out: then every panel of outputs that
+    /// lies in one output row is read in place, at any stride, edges included.
+    const float *phases;
 } ds_convolution;
+
+/// Floats `ds_split_phases` writes for `convolution`; 0 where it does not apply (unequal
+/// strides, dilation, a 1 × 1 image).
+long ds_phases_count(const ds_convolution *convolution);
+
+/// The image split by phase for a convolution of stride s: s × s planes a channel, plane
+/// (ry, rx) holding pixels (s·Y + ry, s·X + rx), zero-padded around so that each window's
+/// taps, stride 1 apart in their planes, never leave them.
+void ds_split_phases(const ds_convolution *convolution, float *phases);
 
 /// Computes output columns [first, last) (positions y * out_width + x) of rows
 /// [first_row, last_row) (first_row a multiple of `ds_panel_rows(kernel)`) of the m:
