@@ -444,6 +444,11 @@ long ds_phases_count(const ds_convolution *c) {
     return phase_layout_of(c, &l) ? (long)c->channels * l.stride * l.stride * l.height * l.width + NR : 0;
 }
 
+/// to[X] = from[X · stride] for X < count; `stride` a constant where this is inlined, so the loads vectorise.
+static inline __attribute__((always_inline)) void gather(float *to, const float *from, int stride, int count) {
+    for (int X = 0; X < count; X++) to[X] = from[(long)X * stride];
+}
+
 void ds_split_phases(const ds_convolution *c, float *phases) {
     phase_layout l;
     if (!phase_layout_of(c, &l)) return;
@@ -452,17 +457,29 @@ void ds_split_phases(const ds_convolution *c, float *phases) {
         const float *plane = c->image + (long)channel * c->height * c->width;
         for (int ry = 0; ry < s; ry++) {
             for (int rx = 0; rx < s; rx++) {
+                // Row X of the phase is pixel x0 + s·X: inside the row for X in [first, last).
+                const int x0 = s * l.low + rx, first = x0 < 0 ? (-x0 + s - 1) / s : 0;
+                const int fit = c->width - x0 <= 0 ? 0 : (c->width - x0 + s - 1) / s;
+                const int last = fit < l.width ? fit : l.width, lo = first < last ? first : last;
                 for (int Y = 0; Y < l.height; Y++, phases += l.width) {
                     const int y = s * (Y + l.low) + ry;
-                    for (int X = 0; X < l.width; X++) {
-                        const int x = s * (X + l.low) + rx;
-                        phases[X] = y >= 0 && y < c->height && x >= 0 && x < c->width ? plane[(long)y * c->width + x] : 0;
+                    if (y < 0 || y >= c->height) {
+                        memset(phases, 0, sizeof(float) * l.width);
+                        continue;
                     }
+                    memset(phases, 0, sizeof(float) * lo);
+                    const float *from = plane + (long)y * c->width + x0 + (long)s * lo;
+                    switch (s) {
+                    case 2: gather(phases + lo, from, 2, last - lo); break;
+                    case 4: gather(phases + lo, from, 4, last - lo); break;
+                    default: gather(phases + lo, from, s, last - lo); break;
+                    }
+                    memset(phases + (last > lo ? last : lo), 0, sizeof(float) * (l.width - (last > lo ? last : lo)));
                 }
             }
         }
     }
-    for (int j = 0; j < NR; j++) phases[j] = 0;
+    memset(phases, 0, sizeof(float) * NR);
 }
 
 /// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
