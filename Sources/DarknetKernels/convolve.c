@@ -482,6 +482,40 @@ void ds_split_phases(const ds_convolution *c, float *phases) {
     memset(phases, 0, sizeof(float) * NR);
 }
 
+void ds_im2col(const ds_convolution *c, float *columns, long row_stride) {
+    const int out_width = c->out_width, sx = c->stride_x;
+    for (int channel = 0; channel < c->channels; channel++) {
+        const float *plane = c->image + (long)channel * c->height * c->width;
+        for (int dy = 0; dy < c->size; dy++) {
+            for (int dx = 0; dx < c->size; dx++, columns += row_stride) {
+                // Output x reads column x · stride + shift: inside the row for x in [first, last).
+                const int shift = dx * c->dilation - c->padding;
+                int first = shift < 0 ? (-shift + sx - 1) / sx : 0;
+                first = first < out_width ? first : out_width;
+                int last = c->width - shift <= 0 ? 0 : (c->width - shift + sx - 1) / sx;
+                last = last < out_width ? last : out_width;
+                last = last > first ? last : first;
+                for (int y = 0; y < c->out_height; y++) {
+                    const int iy = y * c->stride_y + dy * c->dilation - c->padding;
+                    float *to = columns + (long)y * out_width;
+                    if (iy < 0 || iy >= c->height) {
+                        for (int x = 0; x < out_width; x++) to[x] = 0;
+                        continue;
+                    }
+                    const float *from = plane + (long)iy * c->width + shift;
+                    for (int x = 0; x < first; x++) to[x] = 0;
+                    switch (sx) {
+                    case 1: gather(to + first, from + first, 1, last - first); break;
+                    case 2: gather(to + first, from + 2L * first, 2, last - first); break;
+                    default: gather(to + first, from + (long)sx * first, sx, last - first); break;
+                    }
+                    for (int x = last; x < out_width; x++) to[x] = 0;
+                }
+            }
+        }
+    }
+}
+
 /// Writes im2col rows [k0, k0 + kc) of output columns [n0, n0 + cols) into `panel`,
 /// NR floats a row, zero beyond `cols`.
 static void pack_columns(ds_kernel kernel, const ds_convolution *c, int k0, int kc, long n0, int cols, float *panel) {

@@ -478,46 +478,14 @@ public struct Convolutional: Layer {
     }
 
     /// The rows of the k × n matrix the sums multiply, for input channels `channels` of one
-    /// image's group, `rowStride` apart: im2col's, or for a flat read, the rows themselves.
+    /// image's group, `rowStride` apart: Darknet's im2col, or for a flat read, the rows themselves.
     private func columnRows(of image: UnsafePointer<Float>, channels: Range<Int>, into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
         guard readsFlat else {
-            return im2col(image + channels.lowerBound * input.spatial, channels: channels.count, into: columns, rowStride: rowStride)
+            var convolution = convolution(of: image + channels.lowerBound * input.spatial, channels: channels.count)
+            return ds_im2col(&convolution, columns, rowStride)
         }
         let n = output.spatial
         for (row, c) in channels.enumerated() { (columns + row * rowStride).update(from: image + c * n, count: n) }
-    }
-
-    /// Darknet's `im2col`, the inverse of `col2im`'s walk: row (c, dy, dx) of the columns holds,
-    /// at output column y × out_width + x, input pixel ((y · strideY + dy · dilation - padding · dilation,
-    /// x · strideX + dx · dilation - padding · dilation) of channel c, or 0 outside the image.
-    private func im2col(_ image: UnsafePointer<Float>, channels: Int, into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let width = input.width, height = input.height, outWidth = output.width
-        var row = columns
-        for channel in 0..<channels {
-            let plane = image + channel * input.spatial
-            for dy in 0..<size {
-                for dx in 0..<size {
-                    let shift = (dx - padding) * dilation, inside = columnsInside(shift: shift)
-                    let (first, last) = (inside.lowerBound, inside.upperBound)
-                    for y in 0..<output.height {
-                        let inY = y * strideY + (dy - padding) * dilation, target = row + y * outWidth
-                        guard inY >= 0, inY < height else {
-                            target.update(repeating: 0, count: outWidth)
-                            continue
-                        }
-                        let source = plane + inY * width + shift
-                        target.update(repeating: 0, count: first)
-                        if strideX == 1 {
-                            (target + first).update(from: source + first, count: last - first)
-                        } else {
-                            for x in first..<last { target[x] = source[x * strideX] }
-                        }
-                        (target + last).update(repeating: 0, count: outWidth - last)
-                    }
-                    row += rowStride
-                }
-            }
-        }
     }
 
     /// The gradient of one image's sums (shared), and per thread the column matrix of a few

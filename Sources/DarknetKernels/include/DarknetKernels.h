@@ -145,6 +145,11 @@ typedef struct {
     const float *phases;
 } ds_convolution;
 
+/// Darknet's im2col of `convolution`'s image: row (c, dy, dx), `row_stride` floats after the
+/// last, holds at y × out_width + x the pixel its window's tap (dy, dx) reads, or 0 outside
+/// the image.
+void ds_im2col(const ds_convolution *convolution, float *columns, long row_stride);
+
 /// Floats `ds_split_phases` writes for `convolution`; 0 where it does not apply (unequal
 /// strides, dilation, a 1 × 1 image).
 long ds_phases_count(const ds_convolution *convolution);
