@@ -286,14 +286,15 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
     }
     for (int i = 0; i < size; i++) output_transform(size, alpha, rows[i], y[i]);
     // Batch norm and bias as one multiply-add: Darknet's own rounding is gone anyway.
-    float multiplier, addend;
-    ds_fold(e, channel, &multiplier, &addend);
+    // Without an epilogue, the sums themselves, added to the outputs below.
+    float multiplier = 1, addend = 0;
+    if (e) ds_fold(e, channel, &multiplier, &addend);
     const v16 zero = {0};
     v16 x[4][4];
     for (int i = 0; i < size; i++) {
         for (int j = 0; j < size; j++) {
-            x[i][j] = y[i][j] * multiplier + addend;
-            switch (e->activation) {
+            x[i][j] = e ? y[i][j] * multiplier + addend : y[i][j];
+            switch (e ? e->activation : DS_IDENTITY) {
             case DS_LEAKY: x[i][j] = __builtin_elementwise_max(x[i][j], zero) + 0.1f * __builtin_elementwise_min(x[i][j], zero); break;
             case DS_RELU: x[i][j] = __builtin_elementwise_max(x[i][j], zero); break;
             default: break;
@@ -329,6 +330,11 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
             const long floats = (long)(end - 1 - t) * 4 + places[end - 1].columns;
             float *to = plane + (long)places[t].top * c->width + places[t].left;
             for (int i = 0; i < places[t].rows; i++, to += c->width) {
+                if (!e) {
+                    const float *from = grouped[i][t];
+                    for (long j = 0; j < floats; j++) to[j] += from[j];
+                    continue;
+                }
                 memcpy(to, grouped[i][t], sizeof(float) * floats);
                 if (e->shortcut) ds_add_shortcut(e, to, floats);
             }
@@ -339,8 +345,8 @@ static inline __attribute__((always_inline)) void transform_outputs(const ds_con
         const tile_place place = places[t];
         float *to = plane + (long)place.top * c->width + place.left;
         for (int i = 0; i < place.rows; i++, to += c->width) {
-            for (int j = 0; j < place.columns; j++) to[j] = grouped[i][t][j];
-            if (e->shortcut) ds_add_shortcut(e, to, place.columns);
+            for (int j = 0; j < place.columns; j++) to[j] = e ? grouped[i][t][j] : to[j] + grouped[i][t][j];
+            if (e && e->shortcut) ds_add_shortcut(e, to, place.columns);
         }
     }
 }

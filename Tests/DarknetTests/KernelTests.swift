@@ -325,6 +325,18 @@ final class KernelTests: XCTestCase {
                     // the transforms' constants (up to 8) grow that. Measured: a sixth of this or less.
                     let bound = 1e-6 * Float(test.size * test.size * test.channels) * 4
                     XCTAssertLessThanOrEqual(worst, bound, "kernel \(kernel.rawValue), tiles of \(size), \(test)")
+                    // Without an epilogue, the sums added to what the outputs held (a gradient's).
+                    guard !test.batchNormalize, test.activation == DS_IDENTITY || test.activation == DS_RELU else { continue }
+                    let start = (0..<(test.filters * n)).map { Float($0 % 5) - 2 }
+                    var added = start
+                    fixture.run { convolution, _ in
+                        ds_winograd(kernel, convolution, size, packed, m, nil, 0, ds_winograd_tiles(convolution, size), 0, m, &scratch, 0, &added)
+                    }
+                    // The fixture's expected outputs are ReLU's of the sums plus the bias: compare where that kept the sums.
+                    for (i, expected) in fixture.expected.enumerated() where test.activation == DS_IDENTITY || expected > 0 {
+                        let sum = expected - fixture.bias[i / n]
+                        XCTAssertEqual(added[i], start[i] + sum, accuracy: bound + 1e-6, "kernel \(kernel.rawValue), tiles of \(size), \(test), output \(i)")
+                    }
                 }
             }
         }

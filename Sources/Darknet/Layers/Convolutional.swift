@@ -143,13 +143,22 @@ public struct Convolutional: Layer {
     /// transforms cost more than the products they save: Tiny Darknet's first layer,
     /// 3 channels, ran 1.2 times slower).
     private var fittingWinogradTile: Int32? {
-        guard strideX == 1, strideY == 1, dilation == 1, padding == size / 2, input.channels / groups >= 16 else { return nil }
-        let edges = size == 3 ? [4, 2] : size == 5 ? [2] : []
-        return edges.first { tiles(of: $0) >= 16 }.map(Int32.init)
+        guard strideX == 1, strideY == 1, dilation == 1, padding == size / 2 else { return nil }
+        return Self.winogradTile(size: size, channels: input.channels / groups, output: output)
     }
 
-    /// Winograd's output tiles of `edge` × `edge`.
-    private func tiles(of edge: Int) -> Int { (output.width + edge - 1) / edge * ((output.height + edge - 1) / edge) }
+    /// The tile edge for a convolution of `size` over `channels` input planes, of stride 1
+    /// and keeping the size of its `output`, where Winograd's applies (see `fittingWinogradTile`).
+    private static func winogradTile(size: Int, channels: Int, output: Shape) -> Int32? {
+        guard channels >= 16 else { return nil }
+        let edges = size == 3 ? [4, 2] : size == 5 ? [2] : []
+        return edges.first { tiles(of: $0, output) >= 16 }.map(Int32.init)
+    }
+
+    /// Winograd's output tiles of `edge` × `edge` on `output`.
+    private static func tiles(of edge: Int, _ output: Shape) -> Int {
+        (output.width + edge - 1) / edge * ((output.height + edge - 1) / edge)
+    }
 
     private mutating func pack() {
         let start = offsets[.weights(fanIn: 0)]!
@@ -289,7 +298,7 @@ public struct Convolutional: Layer {
                 withUnsafePointer(to: groupEpilogue) { finish in
                     // The work: the weights read, and the multiply-adds, sixteen to a vector instruction.
                     let span = band.map { ($0.lowerBound * output.width)..<($0.upperBound * output.width) }
-                        ?? 0..<(winogradTile.map { tiles(of: Int($0)) } ?? n)
+                        ?? 0..<(winogradTile.map { Self.tiles(of: Int($0), output) } ?? n)
                     let columns = span.count
                     let work = m * k + m * k * columns / 16
                     let weights = packed.baseAddress! + g * groupCount, phases = phasesCount > 0
@@ -493,7 +502,9 @@ public struct Convolutional: Layer {
     /// weights' gradient (`imagesPerBlock`).
     public var backwardScratch: (shared: Int, perThread: Int) {
         let images = imagesPerBlock(batch: .max), rows = input.channels / groups * size * size * output.spatial
-        return (output.count, images > 1 ? images * rows : readsFlat ? 0 : columnChannels * size * size * output.spatial)
+        let columns = images > 1 ? images * rows : readsFlat ? 0 : columnChannels * size * size * output.spatial
+        let winograd = transposedWinogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(filters / groups), Int32(size), $0) }
+        return (output.count, max(columns, winograd ?? 0))
     }
 
     /// Input channels whose columns a thread computes at once: about a megabyte of them, at least one.
@@ -580,7 +591,9 @@ public struct Convolutional: Layer {
     /// turn, by `ds_convolve` with those filters packed as its weights.
     private func addTransposedConvolution(_ context: BackwardContext, images: Range<Int>, sums: UnsafePointer<Float>) {
         let m = filters / groups, groupChannels = input.channels / groups, area = size * size, k = m * area
-        let start = offsets[.weights(fanIn: 0)]!, groupCount = ds_packed_weights_count(Self.instructionSet, Int32(groupChannels), Int32(k))
+        let start = offsets[.weights(fanIn: 0)]!, isa = Self.instructionSet, tile = transposedWinogradTile
+        let groupCount = tile.map { ds_winograd_packed_count(isa, Int32(groupChannels), Int32(m), Int32(size), $0) }
+            ?? ds_packed_weights_count(isa, Int32(groupChannels), Int32(k))
         var turned = [Float](repeating: 0, count: groupChannels * k), packed = [Float](repeating: 0, count: groupCount * groups)
         for g in 0..<groups {
             for f in 0..<m {
@@ -589,22 +602,39 @@ public struct Convolutional: Layer {
                     for t in 0..<area { turned[to - t] = parameters[from + t] }
                 }
             }
-            ds_pack_weights(Self.instructionSet, turned, Int32(groupChannels), Int32(k), &packed[groupCount * g])
+            if let tile {
+                ds_winograd_pack_weights(isa, turned, Int32(groupChannels), Int32(m), Int32(size), tile, &packed[groupCount * g])
+            } else {
+                ds_pack_weights(isa, turned, Int32(groupChannels), Int32(k), &packed[groupCount * g])
+            }
         }
+        let columns = tile.map { Self.tiles(of: Int($0), input) } ?? input.spatial
         packed.withUnsafeBufferPointer { packed in
             for g in 0..<groups {
-                Self.share(context, images: images, columns: input.spatial, rows: groupChannels, work: groupChannels * k * input.spatial / 16) { b, from, to, rows, _ in
+                Self.share(context, images: images, columns: columns, rows: groupChannels, work: groupChannels * k * input.spatial / 16) { b, from, to, rows, scratch in
                     var convolution = ds_convolution(
                         image: sums + ((b - images.lowerBound) * groups + g) * m * output.spatial, channels: Int32(m),
                         height: Int32(output.height), width: Int32(output.width), size: Int32(size), stride_x: 1, stride_y: 1,
                         dilation: 1, padding: Int32(size - 1 - padding), out_height: Int32(input.height), out_width: Int32(input.width),
                         phases: nil)
-                    ds_convolve(Self.instructionSet, &convolution, packed.baseAddress! + g * groupCount, Int32(groupChannels), nil, from, to,
-                                Int32(rows.lowerBound), Int32(rows.upperBound),
-                                context.inputGradient + (b * groups + g) * groupChannels * input.spatial)
+                    let weights = packed.baseAddress! + g * groupCount
+                    let out = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
+                    let (low, high) = (Int32(rows.lowerBound), Int32(rows.upperBound))
+                    if let tile {
+                        ds_winograd(isa, &convolution, tile, weights, Int32(groupChannels), nil, from, to, low, high, scratch, 0, out)
+                    } else {
+                        ds_convolve(isa, &convolution, weights, Int32(groupChannels), nil, from, to, low, high, out)
+                    }
                 }
             }
         }
+    }
+
+    /// Winograd's tile for the input's gradient as a convolution (`transposes`): over the
+    /// sums' `filters / groups` planes, where their padding is the forward's (`size / 2`).
+    private var transposedWinogradTile: Int32? {
+        guard transposes, padding == size / 2 else { return nil }
+        return Self.winogradTile(size: size, channels: filters / groups, output: input)
     }
 
     /// The output columns x whose input column x · strideX + shift lies inside the image.

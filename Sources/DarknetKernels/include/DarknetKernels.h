@@ -192,7 +192,8 @@ void ds_winograd_pack_weights(ds_kernel kernel, const float *weights, int m, int
 long ds_winograd_scratch_count(ds_kernel kernel, int channels, int filter, int size);
 
 /// As `ds_convolve`, over tiles [first, last) (first a multiple of 16) instead of columns.
-/// Calls running at once need `scratch` each their own. When `pooled` (the image's height
+/// Calls running at once need `scratch` each their own. With `epilogue` NULL, the sums are
+/// added to the outputs, as `ds_convolve`'s (`pooled` must be 0). When `pooled` (the image's height
 /// and width even), writes instead what Darknet's maxpool of size 2 and stride 2 makes of
 /// those outputs: planes of height/2 × width/2, each value the largest of its 2 × 2 window.
 void ds_winograd(ds_kernel kernel, const ds_convolution *convolution, int size, const float *packed, int m,
