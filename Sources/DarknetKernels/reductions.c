@@ -75,66 +75,64 @@ void ds_channel_sums(ds_channel_sum kind, const float *a, const float *b, const 
 // L1's ways (planes often lie a multiple of 4 KiB apart).
 enum { PAIRED_LANES = 4 };
 
+/// `lanes` channels from c0 of `ds_batchnorm_delta_sums`; a constant where it is inlined, so
+/// that the lanes' sums stay in registers.
+static inline __attribute__((always_inline)) void delta_sums(int lanes, const float *delta, const float *normalized,
+                                                             int batch, int channels, long spatial, int c0,
+                                                             float *plane_sums, float *scale_sums) {
+    float scale[PAIRED_LANES] = {0};
+    for (int image = 0; image < batch; image++) {
+        const long at = ((long)image * channels + c0) * spatial;
+        const float *d = delta + at, *x = normalized + at;
+        float plane[PAIRED_LANES] = {0};
+        for (long i = 0; i < spatial; i++) {
+            for (int l = 0; l < lanes; l++) {
+                plane[l] = plane[l] + d[l * spatial + i];
+                scale[l] = scale[l] + d[l * spatial + i] * x[l * spatial + i];
+            }
+        }
+        for (int l = 0; l < lanes; l++) plane_sums[(long)image * channels + c0 + l] = plane[l];
+    }
+    for (int l = 0; l < lanes; l++) scale_sums[c0 + l] = scale[l];
+}
+
 void ds_batchnorm_delta_sums(const float *delta, const float *normalized, int batch, int channels, long spatial,
                              int first, int last, float *plane_sums, float *scale_sums) {
-    for (int c0 = first; c0 < last; c0 += PAIRED_LANES) {
-        const int lanes = last - c0 < PAIRED_LANES ? last - c0 : PAIRED_LANES;
-        float scale[PAIRED_LANES] = {0};
-        for (int image = 0; image < batch; image++) {
-            const long at = ((long)image * channels + c0) * spatial;
-            const float *d = delta + at, *x = normalized + at;
-            float plane[PAIRED_LANES] = {0};
-            if (lanes == PAIRED_LANES) {
-                for (long i = 0; i < spatial; i++) {
-                    for (int l = 0; l < PAIRED_LANES; l++) {
-                        plane[l] = plane[l] + d[l * spatial + i];
-                        scale[l] = scale[l] + d[l * spatial + i] * x[l * spatial + i];
-                    }
-                }
-            } else {
-                for (int l = 0; l < lanes; l++) {
-                    for (long i = 0; i < spatial; i++) {
-                        plane[l] = plane[l] + d[l * spatial + i];
-                        scale[l] = scale[l] + d[l * spatial + i] * x[l * spatial + i];
-                    }
-                }
-            }
-            for (int l = 0; l < lanes; l++) plane_sums[(long)image * channels + c0 + l] = plane[l];
-        }
-        for (int l = 0; l < lanes; l++) scale_sums[c0 + l] = scale[l];
+    int c0 = first;
+    for (; c0 + PAIRED_LANES <= last; c0 += PAIRED_LANES) {
+        delta_sums(PAIRED_LANES, delta, normalized, batch, channels, spatial, c0, plane_sums, scale_sums);
     }
+    if (c0 < last) delta_sums(last - c0, delta, normalized, batch, channels, spatial, c0, plane_sums, scale_sums);
+}
+
+/// `lanes` channels from c0 of `ds_batchnorm_scale_delta`, as `delta_sums`.
+static inline __attribute__((always_inline)) void scale_delta(int lanes, float *delta, const float *scale,
+                                                              const float *x, const float *mean, int batch,
+                                                              int channels, long spatial, int c0, float *mean_sums,
+                                                              float *variance_sums) {
+    float means[PAIRED_LANES] = {0}, variances[PAIRED_LANES] = {0}, s[PAIRED_LANES] = {0}, m[PAIRED_LANES] = {0};
+    for (int l = 0; l < lanes; l++) s[l] = scale[c0 + l], m[l] = mean[c0 + l];
+    for (int image = 0; image < batch; image++) {
+        const long at = ((long)image * channels + c0) * spatial;
+        float *d = delta + at;
+        const float *v = x + at;
+        for (long i = 0; i < spatial; i++) {
+            for (int l = 0; l < lanes; l++) {
+                const float scaled = d[l * spatial + i] * s[l];
+                d[l * spatial + i] = scaled;
+                means[l] = means[l] + scaled;
+                variances[l] = variances[l] + scaled * (v[l * spatial + i] - m[l]);
+            }
+        }
+    }
+    for (int l = 0; l < lanes; l++) mean_sums[c0 + l] = means[l], variance_sums[c0 + l] = variances[l];
 }
 
 void ds_batchnorm_scale_delta(float *delta, const float *scale, const float *x, const float *mean, int batch,
                               int channels, long spatial, int first, int last, float *mean_sums, float *variance_sums) {
-    for (int c0 = first; c0 < last; c0 += PAIRED_LANES) {
-        const int lanes = last - c0 < PAIRED_LANES ? last - c0 : PAIRED_LANES;
-        float means[PAIRED_LANES] = {0}, variances[PAIRED_LANES] = {0}, s[PAIRED_LANES] = {0}, m[PAIRED_LANES] = {0};
-        for (int l = 0; l < lanes; l++) s[l] = scale[c0 + l], m[l] = mean[c0 + l];
-        for (int image = 0; image < batch; image++) {
-            const long at = ((long)image * channels + c0) * spatial;
-            float *d = delta + at;
-            const float *v = x + at;
-            if (lanes == PAIRED_LANES) {
-                for (long i = 0; i < spatial; i++) {
-                    for (int l = 0; l < PAIRED_LANES; l++) {
-                        const float scaled = d[l * spatial + i] * s[l];
-                        d[l * spatial + i] = scaled;
-                        means[l] = means[l] + scaled;
-                        variances[l] = variances[l] + scaled * (v[l * spatial + i] - m[l]);
-                    }
-                }
-            } else {
-                for (int l = 0; l < lanes; l++) {
-                    for (long i = 0; i < spatial; i++) {
-                        const float scaled = d[l * spatial + i] * s[l];
-                        d[l * spatial + i] = scaled;
-                        means[l] = means[l] + scaled;
-                        variances[l] = variances[l] + scaled * (v[l * spatial + i] - m[l]);
-                    }
-                }
-            }
-        }
-        for (int l = 0; l < lanes; l++) mean_sums[c0 + l] = means[l], variance_sums[c0 + l] = variances[l];
+    int c0 = first;
+    for (; c0 + PAIRED_LANES <= last; c0 += PAIRED_LANES) {
+        scale_delta(PAIRED_LANES, delta, scale, x, mean, batch, channels, spatial, c0, mean_sums, variance_sums);
     }
+    if (c0 < last) scale_delta(last - c0, delta, scale, x, mean, batch, channels, spatial, c0, mean_sums, variance_sums);
 }
