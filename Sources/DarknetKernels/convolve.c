@@ -393,6 +393,40 @@ static void convolve_column_avx512(const float *column, int k, const float *pack
     }
 }
 
+/// `convolve_column_avx512` for the AVX2 kernel's panels of 6 rows: each panel's rows in
+/// the lanes, four panels side by side (one panel's chain of sums alone waits on the adder),
+/// each sum in k order, fused or not as the tile's, so equal to it.
+__attribute__((target("avx2,fma")))
+static void convolve_column_avx2(const float *column, int k, const float *packed, const ds_epilogue *epilogue,
+                                 int first_row, int last_row, float *out) {
+    enum { MR = 6, PANELS = 4 };
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (int row = first_row; row < last_row; row += MR * PANELS) {
+        const float *a[PANELS];
+        // Panels past the last row read the first again, and are not stored.
+        for (int p = 0; p < PANELS; p++) a[p] = packed + (long)(row + MR * p < last_row ? row + MR * p : row) * k;
+        __m256 sums[PANELS];
+        for (int p = 0; p < PANELS; p++) sums[p] = _mm256_setzero_ps();
+        for (int q = 0; q < k; q++) {
+            const __m256 x = _mm256_broadcast_ss(column + q);
+#pragma clang loop unroll(full)
+            for (int p = 0; p < PANELS; p++) {
+                const __m256 w = _mm256_maskload_ps(a[p] + (long)q * MR, six);
+                sums[p] = epilogue->folded ? _mm256_fmadd_ps(w, x, sums[p]) : _mm256_add_ps(sums[p], _mm256_mul_ps(w, x));
+            }
+        }
+        for (int p = 0; p < PANELS && row + MR * p < last_row; p++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, sums[p]);
+            for (int r = 0; r < MR && row + MR * p + r < last_row; r++) {
+                const int channel = row + MR * p + r;
+                out[channel] = lanes[r];
+                ds_finish(epilogue, channel, out + channel, 1);
+            }
+        }
+    }
+}
+
 tile_function ds_tile(ds_kernel kernel, int fused) {
     switch (kernel) {
     case DS_AVX512: return fused ? tile_avx512_fused : tile_avx512;
@@ -542,8 +576,9 @@ void ds_convolve(ds_kernel kernel, const ds_convolution *c, const float *packed,
     const long n = (long)c->out_height * c->out_width;
     const long padded_m = (m + mr - 1) / mr * mr;
 #ifdef DS_X86
-    if (kernel == DS_AVX512 && epilogue && n == 1 && c->size == 1 && first == 0 && last == 1) {
-        return convolve_column_avx512(c->image, k, packed, epilogue, first_row, last_row, out);
+    if (epilogue && n == 1 && c->size == 1 && first == 0 && last == 1) {
+        if (kernel == DS_AVX512) return convolve_column_avx512(c->image, k, packed, epilogue, first_row, last_row, out);
+        if (kernel == DS_AVX2) return convolve_column_avx2(c->image, k, packed, epilogue, first_row, last_row, out);
     }
 #endif
     // A K block stays in L2 to serve every column panel of the call; with one or two panels
