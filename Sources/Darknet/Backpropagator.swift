@@ -55,9 +55,10 @@ public final class Backpropagator {
     }
 
     /// Runs `input` (`batch` images, CHW) forward as `backward` needs: with Darknet's sums,
-    /// whatever the network's convolutions use, keeping every layer's output.
+    /// whatever the network's convolutions use, keeping every layer's output and the values
+    /// before the activations whose gradients need them.
     public func forward(_ input: [Float], batch: Int = 1) throws -> ForwardResult {
-        try plainPredictor.forward(input, batch: batch)
+        try plainPredictor.forward(input, batch: batch, keepingActivationInputs: true)
     }
 
     private lazy var plainPredictor: Predictor = {

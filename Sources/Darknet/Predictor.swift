@@ -198,8 +198,12 @@ public final class Predictor {
 
     /// Runs `input` (`batch` images, each `network.input.count` floats, CHW) through every layer.
     /// Every layer's output is copied into the result unless `keepingLayerOutputs` is false,
-    /// when only the prediction is.
-    public func forward(_ input: [Float], batch: Int = 1, keepingLayerOutputs: Bool = true) throws -> ForwardResult {
+    /// when only the prediction is. With `keepingActivationInputs` (a backward pass's), so are
+    /// the values before the activations whose gradients need them: as much again for a
+    /// network of mish, which the explorer's maps have no use for (CSPDarknet-53 at 256 × 256
+    /// with every output kept: 850 MB).
+    public func forward(_ input: [Float], batch: Int = 1, keepingLayerOutputs: Bool = true,
+                        keepingActivationInputs: Bool = false) throws -> ForwardResult {
         guard batch > 0, input.count == batch * network.input.count else {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
@@ -209,7 +213,7 @@ public final class Predictor {
         var seconds = [Double](repeating: 0, count: network.layers.count)
         // For a backward pass: the values before activations whose gradients need them.
         let keptInputs = network.layers.map { layer -> UnsafeMutablePointer<Float>? in
-            guard keepingLayerOutputs, layer.keepsActivationInput else { return nil }
+            guard keepingLayerOutputs, keepingActivationInputs, layer.keepsActivationInput else { return nil }
             return .allocate(capacity: batch * layer.output.count)
         }
         defer { keptInputs.forEach { $0?.deallocate() } }

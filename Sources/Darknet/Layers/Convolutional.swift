@@ -194,11 +194,14 @@ public struct Convolutional: Layer {
     /// convolutions of a stride above 1 read every panel within an output row in place; 0
     /// where it does not apply. Not at stride 1: panels inside the image are read in place
     /// already, and each thread's copy of a 3-channel 224 × 224 image took longer than
-    /// packing the edges (Tiny Darknet's first layer, 2 threads: 0.25 -> 0.31 ms).
+    /// packing the edges (Tiny Darknet's first layer, 2 threads: 0.25 -> 0.31 ms). Nor above
+    /// a megabyte a thread: the first layers' few channels gain most (ResNet-50's 7×7/2 a third
+    /// faster, its 3×3/2 over 128 channels 4 %), and every predictor keeps the scratch.
     private var phasesCount: Int {
         guard !readsFlat, !isDepthwise, strideX > 1 else { return 0 }
         var description = convolution(of: nil, channels: input.channels / groups)
-        return ds_phases_count(&description)
+        let count = ds_phases_count(&description)
+        return count <= 1 << 18 ? count : 0
     }
 
     /// Darknet's line; AlexeyAB's strides across and down (`/ 2x 1`) and dilation (`(2)`) where they are used.
@@ -477,7 +480,7 @@ public struct Convolutional: Layer {
             }
         }
         guard context.wantsInputGradient else { return }
-        state.delta.withUnsafeBufferPointer { addInputGradient(context, images: 0..<batch, sums: $0.baseAddress!) }
+        state.delta.withUnsafeBufferPointer { addInputGradient(context, sums: .batch($0.baseAddress!)) }
     }
 
     /// Images whose columns the weights' gradient takes in one product: as many as fit in
@@ -497,14 +500,16 @@ public struct Convolutional: Layer {
         for (row, c) in channels.enumerated() { (columns + row * rowStride).update(from: image + c * n, count: n) }
     }
 
-    /// The gradient of one image's sums (shared), and per thread the column matrix of a few
-    /// input channels (`columnChannels`) for `col2im`, or of a block of images for the
-    /// weights' gradient (`imagesPerBlock`).
+    /// Shared: the gradient of one image's sums, or (training's input gradient by convolution)
+    /// a few channels' turned filters. Per thread: the column matrix of a few input channels
+    /// (`columnChannels`) for `col2im`, or of a block of images for the weights' gradient
+    /// (`imagesPerBlock`), or Winograd's working memory.
     public var backwardScratch: (shared: Int, perThread: Int) {
         let images = imagesPerBlock(batch: .max), rows = input.channels / groups * size * size * output.spatial
         let columns = images > 1 ? images * rows : readsFlat ? 0 : columnChannels * size * size * output.spatial
         let winograd = transposedWinogradTile.map { ds_winograd_scratch_count(Self.instructionSet, Int32(filters / groups), Int32(size), $0) }
-        return (output.count, max(columns, winograd ?? 0))
+        let chunk = transposedChunk
+        return (max(output.count, chunk.turned + chunk.packed), max(columns, winograd ?? 0))
     }
 
     /// Input channels whose columns a thread computes at once: about a megabyte of them, at least one.
@@ -531,7 +536,7 @@ public struct Convolutional: Layer {
         guard let epilogue, let sums = context.shared else { preconditionFailure("backward before load") }
         let n = output.spatial
         let activationInput = channelNormalization == nil ? context.activationInput : nil
-        for b in 0..<context.batch {
+        addInputGradient(context, sums: .eachImage { b in
             let at = b * output.count
             context.parallel(filters, work: output.count) { rows in
                 for f in rows {
@@ -540,8 +545,16 @@ public struct Convolutional: Layer {
                                       count: n, channel: f, into: sums + f * n)
                 }
             }
-            addInputGradient(context, images: b..<(b + 1), sums: sums)
-        }
+            return UnsafePointer(sums)
+        })
+    }
+
+    /// The gradient of the sums `addInputGradient` multiplies by Wᵀ: every image's at once, laid
+    /// out as the output (training's), or one image's at a time, which the closure computes
+    /// into the shared scratch and returns (`backward`'s).
+    private enum SumsGradient {
+        case batch(UnsafePointer<Float>)
+        case eachImage((Int) -> UnsafePointer<Float>)
     }
 
     /// Whether the input's gradient is a convolution of the sums' (stride 1): by the flipped,
@@ -549,16 +562,25 @@ public struct Convolutional: Layer {
     /// without im2col's columns or col2im's scattered adds.
     private var transposes: Bool { strideX == 1 && strideY == 1 && dilation == 1 && padding < size }
 
-    /// Adds Wᵀ times the gradient of the sums of images `images` (at `sums`, laid out as the
-    /// output), folded back onto each image, to the input's gradient.
-    private func addInputGradient(_ context: BackwardContext, images: Range<Int>, sums: UnsafePointer<Float>) {
-        if transposes { return addTransposedConvolution(context, images: images, sums: sums) }
+    /// Adds Wᵀ times the gradient of the sums of every image, folded back onto the image, to
+    /// the input's gradient.
+    private func addInputGradient(_ context: BackwardContext, sums: SumsGradient) {
+        // A convolution by the turned filters where it `transposes` and the whole batch's sums
+        // are at hand (training's): packing the filters costs a pass over the weights, which
+        // one image at a time (attribution's integrated gradients: a pass a step) does not
+        // repay (Tiny Darknet's integrated gradients 0.55 -> 0.88 s).
+        if transposes, case let .batch(all) = sums { return addTransposedConvolution(context, sums: all) }
         let m = filters / groups, groupChannels = input.channels / groups, k = groupChannels * size * size
         let n = output.spatial, area = size * size
         parameters.withUnsafeBufferPointer { buffer in
-            for b in images {
+            for b in 0..<context.batch {
+                let imageSums: UnsafePointer<Float>
+                switch sums {
+                case let .batch(all): imageSums = all + b * output.count
+                case let .eachImage(compute): imageSums = compute(b)
+                }
                 for g in 0..<groups {
-                    let sums = sums + ((b - images.lowerBound) * groups + g) * m * n
+                    let sums = imageSums + g * m * n
                     let weights = buffer.baseAddress! + offsets[.weights(fanIn: 0)]! + g * m * k
                     let image = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
                     if readsFlat {
@@ -586,48 +608,61 @@ public struct Convolutional: Layer {
         }
     }
 
-    /// `addInputGradient` where it `transposes`: input channel c's gradient, per group, adds
+    /// `addInputGradient` where it `transposes`, for training's whole batch of `sums` (the
+    /// shared scratch then holds the filters): input channel c's gradient, per group, adds
     /// Σ over filters f of the sums' plane f convolved with filter f's plane c turned half a
     /// turn, by `ds_convolve` with those filters packed as its weights.
-    private func addTransposedConvolution(_ context: BackwardContext, images: Range<Int>, sums: UnsafePointer<Float>) {
+    private func addTransposedConvolution(_ context: BackwardContext, sums: UnsafePointer<Float>) {
+        guard let scratch = context.shared else { preconditionFailure("backward without its shared scratch") }
         let m = filters / groups, groupChannels = input.channels / groups, area = size * size, k = m * area
         let start = offsets[.weights(fanIn: 0)]!, isa = Self.instructionSet, tile = transposedWinogradTile
-        let groupCount = tile.map { ds_winograd_packed_count(isa, Int32(groupChannels), Int32(m), Int32(size), $0) }
-            ?? ds_packed_weights_count(isa, Int32(groupChannels), Int32(k))
-        var turned = [Float](repeating: 0, count: groupChannels * k), packed = [Float](repeating: 0, count: groupCount * groups)
-        for g in 0..<groups {
-            for f in 0..<m {
-                for c in 0..<groupChannels {
-                    let from = start + ((g * m + f) * groupChannels + c) * area, to = (c * m + f) * area + area - 1
-                    for t in 0..<area { turned[to - t] = parameters[from + t] }
-                }
-            }
-            if let tile {
-                ds_winograd_pack_weights(isa, turned, Int32(groupChannels), Int32(m), Int32(size), tile, &packed[groupCount * g])
-            } else {
-                ds_pack_weights(isa, turned, Int32(groupChannels), Int32(k), &packed[groupCount * g])
-            }
-        }
+        let chunk = transposedChunk, turned = scratch, packed = scratch + chunk.turned
         let columns = tile.map { Self.tiles(of: Int($0), input) } ?? input.spatial
-        packed.withUnsafeBufferPointer { packed in
-            for g in 0..<groups {
-                Self.share(context, images: images, columns: columns, rows: groupChannels, work: groupChannels * k * input.spatial / 16) { b, from, to, rows, scratch in
+        for g in 0..<groups {
+            for first in stride(from: 0, to: groupChannels, by: chunk.channels) {
+                let channels = first..<min(groupChannels, first + chunk.channels)
+                for f in 0..<m {
+                    for c in channels {
+                        let from = start + ((g * m + f) * groupChannels + c) * area, to = ((c - first) * m + f) * area + area - 1
+                        for t in 0..<area { turned[to - t] = parameters[from + t] }
+                    }
+                }
+                let rows = Int32(channels.count)
+                if let tile {
+                    ds_winograd_pack_weights(isa, turned, rows, Int32(m), Int32(size), tile, packed)
+                } else {
+                    ds_pack_weights(isa, turned, rows, Int32(k), packed)
+                }
+                Self.share(context, images: 0..<context.batch, columns: columns, rows: channels.count,
+                           work: channels.count * k * input.spatial / 16) { b, from, to, part, scratch in
                     var convolution = ds_convolution(
-                        image: sums + ((b - images.lowerBound) * groups + g) * m * output.spatial, channels: Int32(m),
+                        image: sums + (b * groups + g) * m * output.spatial, channels: Int32(m),
                         height: Int32(output.height), width: Int32(output.width), size: Int32(size), stride_x: 1, stride_y: 1,
                         dilation: 1, padding: Int32(size - 1 - padding), out_height: Int32(input.height), out_width: Int32(input.width),
                         phases: nil)
-                    let weights = packed.baseAddress! + g * groupCount
-                    let out = context.inputGradient + (b * groups + g) * groupChannels * input.spatial
-                    let (low, high) = (Int32(rows.lowerBound), Int32(rows.upperBound))
+                    let out = context.inputGradient + ((b * groups + g) * groupChannels + first) * input.spatial
+                    let (low, high) = (Int32(part.lowerBound), Int32(part.upperBound))
                     if let tile {
-                        ds_winograd(isa, &convolution, tile, weights, Int32(groupChannels), nil, from, to, low, high, scratch, 0, out)
+                        ds_winograd(isa, &convolution, tile, packed, rows, nil, from, to, low, high, scratch, 0, out)
                     } else {
-                        ds_convolve(isa, &convolution, weights, Int32(groupChannels), nil, from, to, low, high, out)
+                        ds_convolve(isa, &convolution, packed, rows, nil, from, to, low, high, out)
                     }
                 }
             }
         }
+    }
+
+    /// The input channels whose turned filters `addTransposedConvolution` packs at a time, whole
+    /// panels of them, about a megabyte (Winograd's packing is four times that): working memory
+    /// kept with the pass, since a fresh copy of a large layer's weights on each call left the
+    /// allocator holding hundreds of megabytes. With the floats of each.
+    private var transposedChunk: (channels: Int, turned: Int, packed: Int) {
+        guard transposes else { return (0, 0, 0) }
+        let isa = Self.instructionSet, m = filters / groups, k = m * size * size, panel = Int(ds_panel_rows(isa))
+        let channels = min(input.channels / groups, max(panel, (1 << 18) / k / panel * panel))
+        let packed = transposedWinogradTile.map { ds_winograd_packed_count(isa, Int32(channels), Int32(m), Int32(size), $0) }
+            ?? ds_packed_weights_count(isa, Int32(channels), Int32(k))
+        return (channels, channels * k, packed)
     }
 
     /// Winograd's tile for the input's gradient as a convolution (`transposes`): over the
