@@ -481,8 +481,18 @@ long ds_phases_count(const ds_convolution *c) {
 }
 
 /// to[X] = from[X · stride] for X < count; `stride` a constant where this is inlined, so the loads vectorise.
-static inline __attribute__((always_inline)) void gather(float *to, const float *from, int stride, int count) {
+static inline __attribute__((always_inline)) void gather_row(float *to, const float *from, int stride, int count) {
     for (int X = 0; X < count; X++) to[X] = from[(long)X * stride];
+}
+
+/// `gather_row` with its common strides fixed.
+static void gather(float *to, const float *from, int stride, int count) {
+    switch (stride) {
+    case 1: gather_row(to, from, 1, count); break;
+    case 2: gather_row(to, from, 2, count); break;
+    case 4: gather_row(to, from, 4, count); break;
+    default: gather_row(to, from, stride, count); break;
+    }
 }
 
 void ds_split_phases(const ds_convolution *c, float *phases) {
@@ -494,23 +504,18 @@ void ds_split_phases(const ds_convolution *c, float *phases) {
         for (int ry = 0; ry < s; ry++) {
             for (int rx = 0; rx < s; rx++) {
                 // Row X of the phase is pixel x0 + s·X: inside the row for X in [first, last).
-                const int x0 = s * l.low + rx, first = x0 < 0 ? (-x0 + s - 1) / s : 0;
-                const int fit = c->width - x0 <= 0 ? 0 : (c->width - x0 + s - 1) / s;
-                const int last = fit < l.width ? fit : l.width, lo = first < last ? first : last;
+                const int x0 = s * l.low + rx;
+                int first, last;
+                ds_columns_inside(x0, s, c->width, l.width, &first, &last);
                 for (int Y = 0; Y < l.height; Y++, phases += l.width) {
                     const int y = s * (Y + l.low) + ry;
                     if (y < 0 || y >= c->height) {
                         memset(phases, 0, sizeof(float) * l.width);
                         continue;
                     }
-                    memset(phases, 0, sizeof(float) * lo);
-                    const float *from = plane + (long)y * c->width + x0 + (long)s * lo;
-                    switch (s) {
-                    case 2: gather(phases + lo, from, 2, last - lo); break;
-                    case 4: gather(phases + lo, from, 4, last - lo); break;
-                    default: gather(phases + lo, from, s, last - lo); break;
-                    }
-                    memset(phases + (last > lo ? last : lo), 0, sizeof(float) * (l.width - (last > lo ? last : lo)));
+                    memset(phases, 0, sizeof(float) * first);
+                    gather(phases + first, plane + (long)y * c->width + x0 + (long)s * first, s, last - first);
+                    memset(phases + last, 0, sizeof(float) * (l.width - last));
                 }
             }
         }
@@ -526,11 +531,8 @@ void ds_im2col(const ds_convolution *c, float *columns, long row_stride) {
             for (int dx = 0; dx < c->size; dx++, columns += row_stride) {
                 // Output x reads column x · stride + shift: inside the row for x in [first, last).
                 const int shift = dx * c->dilation - c->padding;
-                int first = shift < 0 ? (-shift + sx - 1) / sx : 0;
-                first = first < out_width ? first : out_width;
-                int last = c->width - shift <= 0 ? 0 : (c->width - shift + sx - 1) / sx;
-                last = last < out_width ? last : out_width;
-                last = last > first ? last : first;
+                int first, last;
+                ds_columns_inside(shift, sx, c->width, out_width, &first, &last);
                 for (int y = 0; y < c->out_height; y++) {
                     const int iy = y * c->stride_y + dy * c->dilation - c->padding;
                     float *to = columns + (long)y * out_width;
@@ -540,11 +542,7 @@ void ds_im2col(const ds_convolution *c, float *columns, long row_stride) {
                     }
                     const float *from = plane + (long)iy * c->width + shift;
                     for (int x = 0; x < first; x++) to[x] = 0;
-                    switch (sx) {
-                    case 1: gather(to + first, from + first, 1, last - first); break;
-                    case 2: gather(to + first, from + 2L * first, 2, last - first); break;
-                    default: gather(to + first, from + (long)sx * first, sx, last - first); break;
-                    }
+                    gather(to + first, from + (long)sx * first, sx, last - first);
                     for (int x = last; x < out_width; x++) to[x] = 0;
                 }
             }

@@ -123,10 +123,9 @@ static inline __attribute__((always_inline)) void maxpool(const float *in, int h
                 if (iy < 0 || iy >= height) continue;
                 for (int dx = 0; dx < size; dx++) {
                     // The x whose column offset + dx + x · stride lies inside the row.
-                    const int start = offset + dx, room = width - start;
-                    const int first = start < 0 ? (stride - 1 - start) / stride : 0;
-                    const int fit = room <= 0 ? 0 : (room + stride - 1) / stride;
-                    const int last = fit < out_width ? fit : out_width;
+                    const int start = offset + dx;
+                    int first, last;
+                    ds_columns_inside(start, stride, width, out_width, &first, &last);
                     const float *row = in + (long)iy * width + start;
                     switch (stride) {
                     case 1: pool_row(row, 1, out, first, last); break;

@@ -52,6 +52,16 @@ static inline __attribute__((always_inline)) float ds_activate_one(ds_activation
     }
 }
 
+/// The x in [0, count) whose column start + x · stride lies in a row of `width` pixels:
+/// [*first, *last), empty where none does. The im2col, phase split and maxpool walks' bounds.
+static inline void ds_columns_inside(int start, int stride, int width, int count, int *first, int *last) {
+    const int low = start < 0 ? (-start + stride - 1) / stride : 0;
+    const int fit = width - start <= 0 ? 0 : (width - start + stride - 1) / stride;
+    *first = low < count ? low : count;
+    *last = fit < count ? fit : count;
+    if (*last < *first) *last = *first;
+}
+
 /// The epilogue's shortcut (`ds_epilogue.shortcut`) over `count` finished outputs at `out`.
 /// Inlined, so that the loop is vectorised for the caller's instruction set.
 static inline __attribute__((always_inline)) void ds_add_shortcut(const ds_epilogue *e, float *out, long count) {
