@@ -208,15 +208,41 @@ public final class Predictor {
             throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats for a batch of \(batch)")
         }
         try prepare(batch: batch, sharing: !keepingLayerOutputs)
-        defer { workers?.rest() }
-        heldBase = nil
-        var seconds = [Double](repeating: 0, count: network.layers.count)
         // For a backward pass: the values before activations whose gradients need them.
         let keptInputs = network.layers.map { layer -> UnsafeMutablePointer<Float>? in
             guard keepingLayerOutputs, keepingActivationInputs, layer.keepsActivationInput else { return nil }
             return .allocate(capacity: batch * layer.output.count)
         }
         defer { keptInputs.forEach { $0?.deallocate() } }
+        let seconds = run(input, batch: batch, keepingActivationInputs: keptInputs)
+        let kept = network.outputLayerIndex
+        let layerOutputs = zip(network.layers, outputs).enumerated().map { index, pair in
+            keepingLayerOutputs || index == kept ? Array(UnsafeBufferPointer(start: pair.1, count: batch * pair.0.output.count)) : []
+        }
+        let activationInputs = zip(network.layers, keptInputs).map { layer, values in
+            values.map { Array(UnsafeBufferPointer(start: $0, count: batch * layer.output.count)) } ?? []
+        }
+        return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
+                             outputLayerIndex: kept, activationInputs: activationInputs)
+    }
+
+    /// The seconds each layer of one image's pass takes, laid out as `forward`'s passes that
+    /// keep every output (the explorer's), with nothing copied out: its warm passes, which
+    /// would otherwise allocate a copy of every output each time (CSPDarknet-53's: 100 MB).
+    public func layerSeconds(_ input: [Float]) throws -> [Double] {
+        guard input.count == network.input.count else {
+            throw DarknetError.usage("the network takes \(network.input) inputs per image; got \(input.count) floats")
+        }
+        try prepare(batch: 1, sharing: false)
+        return run(input, batch: 1, keepingActivationInputs: network.layers.map { _ in nil })
+    }
+
+    /// The prepared arena's pass, each layer timed; layers keep the values before their
+    /// activations where `keptInputs` gives them a place.
+    private func run(_ input: [Float], batch: Int, keepingActivationInputs keptInputs: [UnsafeMutablePointer<Float>?]) -> [Double] {
+        defer { workers?.rest() }
+        heldBase = nil
+        var seconds = [Double](repeating: 0, count: network.layers.count)
         input.withUnsafeBufferPointer { source in
             var context = ForwardContext(batch: batch, input: source.baseAddress!, output: outputs[0],
                                          layerOutputs: readOnlyOutputs, threads: threads, scratch: scratch,
@@ -235,15 +261,7 @@ public final class Predictor {
                 context.input = UnsafePointer(outputs[index])
             }
         }
-        let kept = network.outputLayerIndex
-        let layerOutputs = zip(network.layers, outputs).enumerated().map { index, pair in
-            keepingLayerOutputs || index == kept ? Array(UnsafeBufferPointer(start: pair.1, count: batch * pair.0.output.count)) : []
-        }
-        let activationInputs = zip(network.layers, keptInputs).map { layer, values in
-            values.map { Array(UnsafeBufferPointer(start: $0, count: batch * layer.output.count)) } ?? []
-        }
-        return ForwardResult(batch: batch, layerOutputs: layerOutputs, layerSeconds: seconds,
-                             outputLayerIndex: kept, activationInputs: activationInputs)
+        return seconds
     }
 }
 

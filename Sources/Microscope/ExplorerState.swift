@@ -192,7 +192,10 @@ package struct ExplorerState: Sendable {
         }
     }
 
-    package init(network: OpenNetwork, images: [String], imageList: [String], cacheBudgetBytes: Int = 256 << 20) {
+    /// `cacheBudgetBytes` bounds the analyses kept, counting the current ones (never dropped): 128 MB holds
+    /// nine of Tiny Darknet's, one of CSPDarknet-53's (100 MB each, which with its weights,
+    /// 330 MB, and the worker's arenas leaves room within a gigabyte for two on screen).
+    package init(network: OpenNetwork, images: [String], imageList: [String], cacheBudgetBytes: Int = 128 << 20) {
         loaded = LoadedNetwork(network)
         self.imageList = imageList
         self.images = images.prefix(2).map(FileStamp.of)
@@ -554,6 +557,13 @@ package struct ExplorerState: Sendable {
               let next = catalog.cfg(after: networkCursor ?? cfgPath, step: step) else {
             message = "no other network: put cfgs in darkscope's cfg/ folder or give one on the command line"
             return .none
+        }
+        // Back to the network on screen before another opened: nothing to open, where a
+        // second copy would take its weights' memory again (CSPDarknet-53's: 330 MB).
+        if NetworkCatalog.identity(next) == current {
+            networkCursor = nil
+            loadingNetwork = nil
+            return .infer
         }
         networkCursor = next
         loadingNetwork = next

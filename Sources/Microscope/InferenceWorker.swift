@@ -262,6 +262,13 @@ package final class InferenceWorker: @unchecked Sendable {
             case let .examples(request):
                 examples(request, work: &channels)
             case let .load(cfgPath, catalog):
+                // What the worker keeps belongs to the network on screen, which this opening
+                // replaces: kept, an earlier CSPDarknet-53's 330 MB of weights and its arenas
+                // would stay beside the new one's.
+                predictor = nil
+                attributor = nil
+                channels = nil
+                locked { timingJob = nil }
                 do {
                     publish(.loaded(cfgPath: cfgPath, network: try catalog.open(cfgPath), error: nil))
                 } catch {
@@ -285,12 +292,12 @@ package final class InferenceWorker: @unchecked Sendable {
                 compareStep(job)
             case let .time(job):
                 guard let predictor, predictor.key == job.key.network,
-                      let result = try? predictor.predictor.forward(job.input) else {
+                      let seconds = try? predictor.predictor.layerSeconds(job.input) else {
                     locked { timingJob = nil }
                     continue
                 }
                 var timing = job.timing
-                timing.record(layerSeconds: result.layerSeconds)
+                timing.record(layerSeconds: seconds)
                 let update = timing
                 locked {
                     guard timingJob?.key == job.key else { return }

@@ -116,6 +116,20 @@ final class ExplorerStateTests: XCTestCase {
         XCTAssertEqual(state.missing, [0])
     }
 
+    /// m then M before the other network opened: the one on screen stays, none is opened
+    /// again, and the other's late answer is dropped.
+    func testSteppingBackToTheNetworkOnScreenOpensNothing() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        XCTAssertEqual(state.handle(.character("m"), pageSize: 5, catalog: fixture.catalog), .openNetwork(fixture.path("b.cfg")))
+        XCTAssertEqual(state.handle(.character("M"), pageSize: 5, catalog: fixture.catalog), .infer)
+        XCTAssertNil(state.loadingNetwork)
+        state.accept(loaded: fixture.path("b.cfg"), network: try fixture.catalog.open(fixture.path("b.cfg")), error: nil)
+        XCTAssertEqual(state.networkName, "a.cfg")
+        XCTAssertEqual(state.handle(.character("m"), pageSize: 5, catalog: fixture.catalog), .openNetwork(fixture.path("b.cfg")),
+                       "m steps on from the network on screen")
+    }
+
     func testSwitchingNetworksTakesOnlyTheOneAskedForAndDropsTheOldNetworksResults() throws {
         let fixture = try Fixture()
         var state = try fixture.state()
