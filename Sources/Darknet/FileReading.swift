@@ -20,11 +20,13 @@ struct RegularFile {
     let size: Int
 
     /// Fills `buffer` from the file, or as much of it as the file still holds (it may have
-    /// shrunk since it was opened): the bytes read.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// shrunk since it was opened): the bytes read. From where the last read stopped, or
+    /// from byte `offset` (then threads may read at once).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int? = nil) throws -> Int {
         var done = 0
         while done < buffer.count {
-            let read = Foundation.read(descriptor, buffer.baseAddress! + done, buffer.count - done)
+            let read = offset.map { pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t($0 + done)) }
+                ?? Foundation.read(descriptor, buffer.baseAddress! + done, buffer.count - done)
             if read < 0 && errno == EINTR { continue }
             guard read > 0 else {
                 if read == 0 { break }

@@ -130,9 +130,12 @@ public struct Network: Sendable {
 
     /// Takes parameters from a `.weights` file, checking its size exactly.
     public mutating func loadWeights(path: String) throws {
-        try requireMemoryForWeights(copies: 3)
-        let file = try WeightsFile(path: path)
-        try load(file)
+        try requireMemoryForWeights()
+        let read = try WeightsFile.read(path: path, layers: layers.map(\.parameterCount))
+        guard let values = read.layers else {
+            throw DarknetError.weights(file: path, problem: mismatch(expected: parameterCount, actual: read.floats))
+        }
+        try load(layers: values, header: read.header, path: path)
     }
 
     public mutating func load(_ file: WeightsFile) throws {
@@ -140,31 +143,44 @@ public struct Network: Sendable {
         guard file.values.count == expected else {
             throw DarknetError.weights(file: file.path, problem: mismatch(expected: expected, actual: file.values.count))
         }
-        try checkFinite(file)
-        try requireMemoryForWeights(copies: 2)
-        load(parameters: file.values, transposed: file.header.transposed)
-        weightsHeader = file.header
+        try requireMemoryForWeights(copies: 3)
+        var start = 0
+        let values = layers.map { layer in
+            defer { start += layer.parameterCount }
+            return [Float].onHugePages(file.values[start..<(start + layer.parameterCount)])
+        }
+        try load(layers: values, header: file.header, path: file.path)
+    }
+
+    /// Each layer takes its array of `values`, once every one is finite.
+    private mutating func load(layers values: [[Float]], header: WeightsHeader, path: String) throws {
+        try checkFinite(values, path: path)
+        load(layers: values, transposed: header.transposed)
+        weightsHeader = header
     }
 
     /// Refuses a network whose parameters would not fit before they are allocated. Loading
-    /// holds them `copies` times at once: as read or drawn, in the layers, packed for the kernels.
-    public func requireMemoryForWeights(copies: Int = 3) throws {
+    /// holds them `copies` times at once: read or drawn into the layers, then packed for the
+    /// kernels (and once more from a `WeightsFile` in memory).
+    public func requireMemoryForWeights(copies: Int = 2) throws {
         try Memory.require(copies * parameterBytes,
                            for: "\(cfgPath): its \(parameterCount) parameters, held \(copies) times while loading,")
     }
 
     /// Refuses weights that are not all finite, naming the first layer and block holding
     /// such values: a NaN or an infinity there makes every prediction NaN.
-    private func checkFinite(_ file: WeightsFile) throws {
-        guard !file.values.allSatisfy(\.isFinite) else { return }
+    private func checkFinite(_ values: [[Float]], path: String) throws {
         var offset = 0
-        for (index, layer) in layers.enumerated() {
+        for (index, (layer, layerValues)) in zip(layers, values).enumerated() {
+            defer { offset += layerValues.count }
+            guard !layerValues.allSatisfy(\.isFinite) else { continue }
+            var start = 0
             for block in layer.parameterBlocks {
-                let values = file.values[offset..<(offset + block.count)]
-                offset += block.count
+                let values = layerValues[start..<(start + block.count)]
+                start += block.count
                 guard let first = values.firstIndex(where: { !$0.isFinite }) else { continue }
                 let count = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-                throw DarknetError.weights(file: file.path, problem: "layer \(index) (\(layer.sectionName)) has \(count) of its \(block.count) \(block.kind.name) not finite (\(file.values[first]) at float \(first) after the header); the file is damaged or its training diverged")
+                throw DarknetError.weights(file: path, problem: "layer \(index) (\(layer.sectionName)) has \(count) of its \(block.count) \(block.kind.name) not finite (\(layerValues[first]) at float \(offset + first) after the header); the file is damaged or its training diverged")
             }
         }
     }
@@ -188,25 +204,19 @@ public struct Network: Sendable {
 
     /// Fills every parameter with deterministic random values (see `WeightsFile.random`).
     public mutating func randomize(seed: UInt64) throws {
-        try requireMemoryForWeights(copies: 3)
-        load(parameters: WeightsFile.randomValues(for: layers.map(\.parameterBlocks), seed: seed), transposed: false)
+        try requireMemoryForWeights()
+        load(layers: WeightsFile.randomValues(for: layers.map(\.parameterBlocks), seed: seed), transposed: false)
         weightsHeader = WeightsHeader()
     }
 
-    /// Each layer takes its share of `values`, the layers on every processor at once and the
-    /// largest first: their copies, transposes and packing (Winograd's transform) are
-    /// independent, and they are most of the time `classify` takes before its one pass.
-    private mutating func load(parameters values: [Float], transposed: Bool) {
-        var starts: [Int] = [], offset = 0
-        for layer in layers {
-            starts.append(offset)
-            offset += layer.parameterCount
-        }
+    /// Each layer takes its array of `values`, the layers on every processor at once and the
+    /// largest first: their transposes and packing (Winograd's transform) are independent,
+    /// and they are most of the time `classify` takes before its one pass.
+    private mutating func load(layers values: [[Float]], transposed: Bool) {
         let order = layers.indices.filter { layers[$0].parameterCount > 0 }.sorted { layers[$0].parameterCount > layers[$1].parameterCount }
         layers.withUnsafeMutableBufferPointer { layers in
             DispatchQueue.concurrentPerform(iterations: order.count) { n in
-                let i = order[n], count = layers[i].parameterCount
-                layers[i].load(.onHugePages(values[starts[i]..<(starts[i] + count)]), transposed: transposed)
+                layers[order[n]].load(values[order[n]], transposed: transposed)
             }
         }
     }
@@ -261,7 +271,7 @@ public struct Network: Sendable {
             let layer = kept.layers.indices.first { resized.layers[$0].parameterCount != kept.layers[$0].parameterCount } ?? index
             throw DarknetError.usage("layer \(layer) (\(kept.layers[layer].sectionName)) has parameters that depend on the input's size; the network cannot run at \(width)x\(height) through layer \(index)")
         }
-        resized.load(parameters: kept.parameters, transposed: false)
+        resized.load(layers: kept.layers.map(\.parameters), transposed: false)
         resized.weightsHeader = weightsHeader
         resized.use(convolution)
         return resized

@@ -36,24 +36,58 @@ public struct WeightsFile: Sendable {
         self.values = values
     }
 
-    /// Reads a `.weights` file, its floats straight into memory the layers copy from.
+    /// Reads a `.weights` file, its floats straight into memory.
     public init(path: String) throws {
         self.path = path
-        (header, values) = try withRegularFile(path) { file in
-            let shrank = DarknetError.weights(file: path, problem: "changed while being read: \(file.size) bytes when opened")
-            var start = Data(count: min(file.size, 20))
-            guard try start.withUnsafeMutableBytes({ try file.read(into: $0) }) == start.count else { throw shrank }
-            let header = try Self.header(of: start, size: file.size, path: path)
-            let extra = start.count - header.byteCount, count = (file.size - header.byteCount) / 4
-            var read: Result<Int, Error> = .success(0)
-            let values = [Float].onHugePages(count: count) { buffer in
-                let bytes = UnsafeMutableRawBufferPointer(buffer)
-                start.suffix(extra).withUnsafeBytes { bytes.copyMemory(from: $0) }
-                read = Result { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[extra...])) }
-            }
-            guard try read.get() + extra == 4 * count else { throw shrank }
-            return (header, values)
+        (header, values) = try Self.open(path) { file, header in
+            (header, try Self.floats((file.size - header.byteCount) / 4, of: file, at: header.byteCount))
         }
+    }
+
+    /// Reads a `.weights` file as one array per layer of `counts[i]` floats, each straight
+    /// into the memory the layer keeps: no copy of the whole file is held beside them
+    /// (AlexNet's: 244 MB). `layers` is nil when the file holds another number of floats
+    /// than the counts add up to (`floats`).
+    public static func read(path: String, layers counts: [Int]) throws -> (header: WeightsHeader, floats: Int, layers: [[Float]]?) {
+        try open(path) { file, header in
+            let floats = (file.size - header.byteCount) / 4
+            guard floats == counts.reduce(0, +) else { return (header, floats, nil) }
+            let starts = counts.reduce(into: [header.byteCount]) { $0.append($0.last! + 4 * $1) }
+            var layers = [[Float]](repeating: [], count: counts.count)
+            var failures = [Error?](repeating: nil, count: counts.count)
+            layers.withUnsafeMutableBufferPointer { layers in
+                failures.withUnsafeMutableBufferPointer { failures in
+                    DispatchQueue.concurrentPerform(iterations: counts.count) { i in
+                        do { layers[i] = try Self.floats(counts[i], of: file, at: starts[i]) } catch { failures[i] = error }
+                    }
+                }
+            }
+            if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+            return (header, floats, layers)
+        }
+    }
+
+    /// Opens a `.weights` file and reads its header, then hands both to `body`.
+    private static func open<T>(_ path: String, _ body: (RegularFile, WeightsHeader) throws -> T) throws -> T {
+        try withRegularFile(path) { file in
+            var start = Data(count: min(file.size, 20))
+            guard try start.withUnsafeMutableBytes({ try file.read(into: $0, at: 0) }) == start.count else { throw changed(file) }
+            return try body(file, try header(of: start, size: file.size, path: path))
+        }
+    }
+
+    /// `count` floats of `file` from byte `offset`, in memory the kernel may back with huge pages.
+    private static func floats(_ count: Int, of file: RegularFile, at offset: Int) throws -> [Float] {
+        var read: Result<Int, Error> = .success(0)
+        let values = [Float].onHugePages(count: count) { buffer in
+            read = Result { try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset) }
+        }
+        guard try read.get() == 4 * count else { throw changed(file) }
+        return values
+    }
+
+    private static func changed(_ file: RegularFile) -> DarknetError {
+        .weights(file: file.path, problem: "changed while being read: \(file.size) bytes when opened")
     }
 
     /// Reads a `.weights` file's bytes; `path` names it in errors.
@@ -129,13 +163,22 @@ public struct WeightsFile: Sendable {
         .file(path: path, problem: "already exists; darkscope does not overwrite files (remove it first)")
     }
 
-    /// Deterministic random parameters for the given blocks: He-scaled normal weights,
-    /// small biases and means, scales near 1 and strictly positive variances.
-    public static func randomValues(for layers: [[ParameterBlock]], seed: UInt64) -> [Float] {
-        var values: [Float] = []
-        values.reserveCapacity(layers.joined().reduce(0) { $0 + $1.count })
-        randomValues(for: layers, seed: seed) { values += $0 }
-        return values
+    /// Deterministic random parameters for each layer's blocks, one array per layer:
+    /// He-scaled normal weights, small biases and means, scales near 1 and strictly
+    /// positive variances.
+    public static func randomValues(for layers: [[ParameterBlock]], seed: UInt64) -> [[Float]] {
+        var random = SplitMix64(seed: seed)
+        return layers.map { blocks in
+            [Float].onHugePages(count: blocks.reduce(0) { $0 + $1.count }) { buffer in
+                var index = 0
+                for block in blocks {
+                    for _ in 0..<block.count {
+                        buffer[index] = draw(block.kind, &random)
+                        index += 1
+                    }
+                }
+            }
+        }
     }
 
     /// The same values, handed to `body` a chunk at a time, so that a file of them is
@@ -148,13 +191,7 @@ public struct WeightsFile: Sendable {
         chunk.reserveCapacity(size)
         for block in layers.joined() {
             for _ in 0..<block.count {
-                switch block.kind {
-                case .biases: chunk.append(random.uniform(-0.1, 0.1))
-                case .scales: chunk.append(random.uniform(0.8, 1.2))
-                case .rollingMean: chunk.append(random.uniform(-0.1, 0.1))
-                case .rollingVariance: chunk.append(random.uniform(0.5, 1.5))
-                case .weights(let fanIn): chunk.append(random.normal() * Float(sqrt(2 / Double(max(fanIn, 1)))))
-                }
+                chunk.append(draw(block.kind, &random))
                 if chunk.count == size {
                     try body(chunk)
                     chunk.removeAll(keepingCapacity: true)
@@ -162,6 +199,17 @@ public struct WeightsFile: Sendable {
             }
         }
         if !chunk.isEmpty { try body(chunk) }
+    }
+
+    /// The next random parameter of a block of `kind`.
+    private static func draw(_ kind: ParameterKind, _ random: inout SplitMix64) -> Float {
+        switch kind {
+        case .biases: random.uniform(-0.1, 0.1)
+        case .scales: random.uniform(0.8, 1.2)
+        case .rollingMean: random.uniform(-0.1, 0.1)
+        case .rollingVariance: random.uniform(0.5, 1.5)
+        case .weights(let fanIn): random.normal() * Float(sqrt(2 / Double(max(fanIn, 1))))
+        }
     }
 }
 

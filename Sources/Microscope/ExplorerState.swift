@@ -105,9 +105,10 @@ package struct AnalysisCache: Sendable {
         trim(keeping: current)
     }
 
-    package mutating func trim(keeping current: Set<SubjectKey>) {
+    /// Drops the oldest analyses (never those `keeping`) until they fit `bytes`, by default the budget.
+    package mutating func trim(keeping current: Set<SubjectKey>, toFit budget: Int? = nil) {
         var total = bytes
-        for key in order where total > budgetBytes && !current.contains(key) {
+        for key in order where total > (budget ?? budgetBytes) && !current.contains(key) {
             total -= entries[key]?.bytes ?? 0
             entries[key] = nil
         }
@@ -424,8 +425,7 @@ package struct ExplorerState: Sendable {
             return .infer
         }
         attemptedFiles = files
-        loadingNetwork = cfgPath
-        return .openNetwork(cfgPath)
+        return open(cfgPath)
     }
 
     // MARK: Keys
@@ -566,8 +566,15 @@ package struct ExplorerState: Sendable {
             return .infer
         }
         networkCursor = next
-        loadingNetwork = next
-        return .openNetwork(next)
+        return open(next)
+    }
+
+    /// Asks for `cfg` to be opened. Older analyses go first, so that the opening's weights
+    /// take their memory: the current ones stay on screen until it is ready.
+    private mutating func open(_ cfg: String) -> Effect {
+        loadingNetwork = cfg
+        analyses.trim(keeping: Set(keys), toFit: 0)
+        return .openNetwork(cfg)
     }
 
     private mutating func toggleCompare() -> Effect {

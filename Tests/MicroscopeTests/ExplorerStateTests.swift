@@ -204,6 +204,21 @@ final class ExplorerStateTests: XCTestCase {
         XCTAssertLessThanOrEqual(state.analyses.count, 3)
     }
 
+    /// An opening takes the memory of the older analyses, never of those on screen.
+    func testOpeningANetworkDropsAllButTheCurrentAnalyses() throws {
+        let fixture = try Fixture()
+        var state = try fixture.state()
+        let current = try fixture.analysis(state, slot: 0)
+        var older = current
+        older.key.image.version?.size += 1
+        state.accept(older)
+        state.accept(current)
+        XCTAssertEqual(state.analyses.count, 2)
+        XCTAssertEqual(state.handle(.character("m"), pageSize: 5, catalog: fixture.catalog), .openNetwork(fixture.path("b.cfg")))
+        XCTAssertEqual(state.analyses.count, 1)
+        XCTAssertNotNil(state.analysis(slot: 0), "the network on screen keeps its maps while the other opens")
+    }
+
     func testTimingsOfTheCurrentAnalysisReplaceTheFirstPass() throws {
         let fixture = try Fixture()
         var state = try fixture.state()
