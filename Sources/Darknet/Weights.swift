@@ -78,6 +78,9 @@ public struct WeightsFile: Sendable {
 
     /// `count` floats of `file` from byte `offset`, in memory the kernel may back with huge pages.
     private static func floats(_ count: Int, of file: RegularFile, at offset: Int) throws -> [Float] {
+        // Not even an empty one made in place: that writes the shared empty array's count,
+        // a race between the threads of `read(path:layers:)` for layers without parameters.
+        guard count > 0 else { return [] }
         var read: Result<Int, Error> = .success(0)
         let values = [Float].onHugePages(count: count) { buffer in
             read = Result { try file.read(into: UnsafeMutableRawBufferPointer(buffer), at: offset) }
