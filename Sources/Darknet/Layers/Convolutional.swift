@@ -414,7 +414,10 @@ public struct Convolutional: Layer {
         forward(context, band: nil, finish: plainEpilogue)
         BatchNormTraining.forward(context.output, batch: context.batch, channels: filters, spatial: output.spatial,
                                   offsets: offsets, state: state, threads: context)
-        activation.apply(context.output, count: context.batch * output.count)
+        let output = context.output
+        context.parallel(context.batch * self.output.count, work: context.batch * self.output.count) { values in
+            activation.apply(output + values.lowerBound, count: values.count)
+        }
     }
 
     /// Darknet's `backward_convolutional_layer`: the delta through the activation and batch
@@ -424,7 +427,11 @@ public struct Convolutional: Layer {
         let count = context.batch * output.count, n = output.spatial
         state.delta.resize(to: count)
         state.delta.withUnsafeMutableBufferPointer { delta in
-            activation.gradient(context.outputGradient, output: context.output, count: count, into: delta.baseAddress!)
+            context.parallel(count, work: count) { values in
+                let at = values.lowerBound
+                activation.gradient(context.outputGradient + at, output: context.output + at, count: values.count,
+                                    into: delta.baseAddress! + at)
+            }
             if batchNormalize {
                 BatchNormTraining.backward(delta.baseAddress!, batch: context.batch, channels: filters, spatial: n,
                                            offsets: offsets, state: state, threads: context)

@@ -109,7 +109,7 @@ public final class Trainer {
             bufferSizes = sizes
         }
         // The deltas are added to: zero them; the outputs are written whole.
-        for index in layers.count...(2 * layers.count) { buffers[index].update(repeating: 0, count: sizes[index]) }
+        for index in layers.count...(2 * layers.count) { zero(buffers[index], count: sizes[index]) }
         let outputs = Array(buffers[0..<layers.count]), deltas = Array(buffers[layers.count..<(2 * layers.count)])
         let inputDelta = buffers[2 * layers.count], scratch = buffers[2 * layers.count + 1], working = buffers[2 * layers.count + 2]
         let readOnly = outputs.map { UnsafePointer($0) }
@@ -148,6 +148,15 @@ public final class Trainer {
         }
         if (Int(seen) / batch) % settings.subdivisions == 0 { update() }
         return cost
+    }
+
+    /// Zeroes `count` floats at `buffer`, cut among the threads.
+    private func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
+        guard let workers, count >= 1 << 15 else { return buffer.update(repeating: 0, count: count) }
+        workers.run(parts: threads) { part in
+            let from = count * part / threads, to = count * (part + 1) / threads
+            (buffer + from).update(repeating: 0, count: to - from)
+        }
     }
 
     /// Darknet's `update_convolutional_layer` (and connected's) for every layer: biases and
