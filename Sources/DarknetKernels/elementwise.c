@@ -164,22 +164,35 @@ static inline __attribute__((always_inline)) void maxpool_halves_backward(const 
     }
 }
 
-/// Batch norm's normalization as Darknet's `normalize_cpu` rounds it, then its scale and bias.
-static inline __attribute__((always_inline)) void normalize(float *values, float *normalized, const float *mean,
-                                                            const double *divisor, const float *scale,
-                                                            const float *bias, int batch, int channels, long spatial,
-                                                            int first, int last) {
+/// Batch norm's normalization as Darknet's `normalize_cpu` rounds it, then its scale and bias,
+/// then `activation` (a constant where this is inlined).
+static inline __attribute__((always_inline)) void normalize_activated(const float *sums, float *values, float *normalized,
+                                                                      const float *mean, const double *divisor,
+                                                                      const float *scale, const float *bias, int batch,
+                                                                      int channels, long spatial, int first, int last,
+                                                                      ds_activation activation) {
     for (int image = 0; image < batch; image++) {
         for (int c = first; c < last; c++) {
             const long at = ((long)image * channels + c) * spatial;
             const float m = mean[c], s = scale[c], b = bias[c];
             const double d = divisor[c];
             for (long i = 0; i < spatial; i++) {
-                const float x = (float)((double)(values[at + i] - m) / d);
+                const float x = (float)((double)(sums[at + i] - m) / d);
                 normalized[at + i] = x;
-                values[at + i] = x * s + b;
+                values[at + i] = ds_activate_one(activation, x * s + b);
             }
         }
+    }
+}
+
+static inline __attribute__((always_inline)) void normalize(const float *sums, float *values, float *normalized,
+                                                            const float *mean, const double *divisor, const float *scale,
+                                                            const float *bias, int batch, int channels, long spatial,
+                                                            int first, int last, ds_activation activation) {
+    switch (activation) {
+    case DS_LEAKY: normalize_activated(sums, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last, DS_LEAKY); break;
+    case DS_RELU: normalize_activated(sums, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last, DS_RELU); break;
+    default: normalize_activated(sums, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last, DS_IDENTITY); break;
     }
 }
 
@@ -221,10 +234,12 @@ static inline __attribute__((always_inline)) void normalize_delta(float *delta, 
                                             long planes) {                                                             \
         maxpool(in, height, width, out, out_height, out_width, size, stride, stride_y, offset, planes);                 \
     }                                                                                                                   \
-    attributes static void normalize_##suffix(float *values, float *normalized, const float *mean,                     \
-                                              const double *divisor, const float *scale, const float *bias, int batch, \
-                                              int channels, long spatial, int first, int last) {                        \
-        normalize(values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last);              \
+    attributes static void normalize_##suffix(const float *sums, float *values, float *normalized, const float *mean,    \
+                                              const double *divisor, const float *scale, const float *bias, int batch,  \
+                                              int channels, long spatial, int first, int last,                          \
+                                              ds_activation activation) {                                               \
+        normalize(sums, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last,          \
+                  activation);                                                                                          \
     }                                                                                                                   \
     attributes static void normalize_delta_##suffix(float *delta, const float *x, const float *mean,                   \
                                                     const double *root, const double *variance_share,                  \
@@ -280,10 +295,11 @@ void ds_maxpool_halves_backward(const float *in, int height, int width, const fl
     DS_DISPATCH(maxpool_halves_backward, in, height, width, delta, gradient, planes)
 }
 
-void ds_batchnorm_normalize(float *values, float *normalized, const float *mean, const double *divisor,
-                            const float *scale, const float *bias, int batch, int channels, long spatial, int first,
-                            int last) {
-    DS_DISPATCH(normalize, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last)
+void ds_batchnorm_normalize(const float *sums, float *values, float *normalized, const float *mean,
+                            const double *divisor, const float *scale, const float *bias, int batch, int channels,
+                            long spatial, int first, int last, ds_activation activation) {
+    DS_DISPATCH(normalize, sums, values, normalized, mean, divisor, scale, bias, batch, channels, spatial, first, last,
+                activation)
 }
 
 void ds_batchnorm_normalize_delta(float *delta, const float *x, const float *mean, const double *root,

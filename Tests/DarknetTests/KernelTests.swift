@@ -268,6 +268,62 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Batch norm's training sums (`ds_channel_sums`, `ds_batchnorm_delta_sums`,
+    /// `ds_batchnorm_scale_delta`) on every kernel equal, to the bit, float chains in Darknet's
+    /// order written out here: for channel ranges that leave blocks of eight and single ones
+    /// (19 channels from 2, 8 from 0), and planes that are not a multiple of eight values.
+    func testBatchNormSumsAreDarknetsChainsOnEveryKernel() {
+        var generator = SplitMix64(seed: 5)
+        let batch = 3, channels = 21, spatial = 29, count = batch * channels * spatial
+        func draw() -> [Float] { (0..<count).map { _ in Float(Int(generator.next() % 2001) - 1000) / 250 } }
+        let a = draw(), b = draw(), mean = (0..<channels).map { Float($0) / 7 - 1 }, scale = (0..<channels).map { 1.5 - Float($0) / 9 }
+        func chain(_ c: Int, _ term: (Int) -> Float) -> Float {
+            var sum: Float = 0
+            for image in 0..<batch { for i in 0..<spatial { sum = sum + term((image * channels + c) * spatial + i) } }
+            return sum
+        }
+        func squares(_ c: Int) -> Float {
+            var sum: Float = 0
+            for image in 0..<batch {
+                for i in 0..<spatial {
+                    let d = Double(a[(image * channels + c) * spatial + i] - mean[c])
+                    sum = Float(Double(sum) + d * d)
+                }
+            }
+            return sum
+        }
+        let scaled = (0..<count).map { a[$0] * scale[$0 / spatial % channels] }
+        for kernel in Self.kernels {
+            for (first, last) in [(2, 21), (0, 8)] {
+                let range = first..<last
+                var sums = [Float](repeating: .nan, count: channels), deviations = sums
+                ds_channel_sums(kernel, DS_SUM, a, nil, Int32(batch), Int32(channels), spatial, Int32(first), Int32(last), &sums)
+                ds_channel_sums(kernel, DS_SUM_SQUARED_DEVIATION, a, mean, Int32(batch), Int32(channels), spatial, Int32(first),
+                                Int32(last), &deviations)
+                XCTAssertEqual(range.map { sums[$0].bitPattern }, range.map { chain($0) { a[$0] }.bitPattern }, "\(kernel) sums")
+                XCTAssertEqual(range.map { deviations[$0].bitPattern }, range.map { squares($0).bitPattern }, "\(kernel) squares")
+
+                var planes = [Float](repeating: .nan, count: batch * channels), products = sums
+                ds_batchnorm_delta_sums(kernel, a, b, Int32(batch), Int32(channels), spatial, Int32(first), Int32(last), &planes, &products)
+                for image in 0..<batch {
+                    XCTAssertEqual(range.map { planes[image * channels + $0].bitPattern },
+                                   range.map { c in (0..<spatial).reduce(Float(0)) { $0 + a[(image * channels + c) * spatial + $1] }.bitPattern },
+                                   "\(kernel) plane sums of image \(image)")
+                }
+                XCTAssertEqual(range.map { products[$0].bitPattern }, range.map { chain($0) { a[$0] * b[$0] }.bitPattern }, "\(kernel) products")
+
+                var delta = a, means = sums, variances = sums
+                ds_batchnorm_scale_delta(kernel, &delta, scale, b, mean, Int32(batch), Int32(channels), spatial, Int32(first),
+                                         Int32(last), &means, &variances)
+                let touched = (0..<count).filter { range.contains($0 / spatial % channels) }
+                XCTAssertEqual(touched.map { delta[$0].bitPattern }, touched.map { scaled[$0].bitPattern }, "\(kernel) scaled deltas")
+                XCTAssertEqual(range.map { means[$0].bitPattern }, range.map { chain($0) { scaled[$0] }.bitPattern }, "\(kernel) mean sums")
+                XCTAssertEqual(range.map { variances[$0].bitPattern },
+                               range.map { c in chain(c) { scaled[$0] * (b[$0] - mean[c]) }.bitPattern }, "\(kernel) variance sums")
+            }
+        }
+    }
+
     /// The folded epilogue (`--convolution winograd`'s direct convolutions) is the same on
     /// every kernel, to the bit, and within float rounding of Darknet's: batch norm's and
     /// the bias's few roundings, relative to the largest output.

@@ -93,19 +93,37 @@ final class ChannelEpilogue: @unchecked Sendable {
 /// `channels` planes of `spatial` floats. Sums in float, in Darknet's order (`mean_cpu`,
 /// `variance_cpu`, `backward_bias`, …): over a 224 × 224 layer, double sums moved the loss by 2e-4.
 enum BatchNormTraining {
-    /// From the sums in `values` to the scaled and biased normalized values, in place; the
-    /// channels split between `threads`.
-    static func forward(_ values: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                        offsets: ParameterOffsets, state: TrainingState, threads: some LayerThreads) {
-        let count = batch * channels * spatial, n = batch * spatial
-        let planes = Channel(batch: batch, channels: channels, spatial: spatial)
+    private static let kernel = InstructionSet.chosen.kernel
+
+    /// A layer's training pass with batch norm, as Darknet's with `net.train` set: `sums` computes
+    /// the layer's sums into the output of the context it is given (kept in `state` for the
+    /// backward pass), then they are normalized on the batch's statistics, scaled, biased and
+    /// activated into the layer's output, in one pass where the activation allows it.
+    static func forward(_ context: ForwardContext, channels: Int, spatial: Int, offsets: ParameterOffsets,
+                        activation: Activation, state: TrainingState, sums: (ForwardContext) -> Void) {
+        let count = context.batch * channels * spatial
         state.sums.resize(to: count)
+        var into = context
+        into.output = state.sums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        sums(into)
+        normalize(into: context.output, batch: context.batch, channels: channels, spatial: spatial, offsets: offsets,
+                  activation: activation.kernelActivation ?? DS_IDENTITY, state: state, threads: context)
+        guard activation.kernelActivation == nil else { return }
+        context.parallel(count, work: count) { values in activation.apply(context.output + values.lowerBound, count: values.count) }
+    }
+
+    /// From the sums in `state` to `values`, the scaled and biased normalized values with
+    /// `activation` applied; the channels split between `threads`.
+    private static func normalize(into values: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                  offsets: ParameterOffsets, activation: ds_activation, state: TrainingState,
+                                  threads: some LayerThreads) {
+        let count = batch * channels * spatial, n = batch * spatial
         state.normalized.resize(to: count)
         state.mean.resize(to: channels)
         state.variance.resize(to: channels)
         let scales = offsets[.scales]!, biases = offsets[.biases]!
         let rollingMean = offsets[.rollingMean]!, rollingVariance = offsets[.rollingVariance]!
-        let sums = state.sums.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        let sums = state.sums.withUnsafeBufferPointer { $0.baseAddress! }
         let normalized = state.normalized.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let mean = state.mean.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let variance = state.variance.withUnsafeMutableBufferPointer { $0.baseAddress! }
@@ -114,10 +132,9 @@ enum BatchNormTraining {
         let divisor = divisors.withUnsafeMutableBufferPointer { $0.baseAddress! }
         threads.parallel(channels, work: count) { range in
             let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
-            planes.forEachPlane(range) { plane in (sums + plane.lowerBound).update(from: values + plane.lowerBound, count: plane.count) }
-            ds_channel_sums(DS_SUM, values, nil, nil, Int32(batch), Int32(channels), spatial, first, last, mean)
+            ds_channel_sums(kernel, DS_SUM, sums, nil, Int32(batch), Int32(channels), spatial, first, last, mean)
             for c in range { mean[c] *= Float(1 / Double(n)) }
-            ds_channel_sums(DS_SUM_SQUARED_DEVIATION, values, nil, mean, Int32(batch), Int32(channels), spatial, first, last, variance)
+            ds_channel_sums(kernel, DS_SUM_SQUARED_DEVIATION, sums, mean, Int32(batch), Int32(channels), spatial, first, last, variance)
             for c in range {
                 variance[c] *= Float(1 / Double(n - 1))
                 let (m, v) = (mean[c], variance[c])
@@ -125,8 +142,8 @@ enum BatchNormTraining {
                 parameters[rollingVariance + c] = parameters[rollingVariance + c] * 0.99 + 0.01 * v
                 divisor[c] = Double(v).squareRoot() + Double(Float(0.000001))
             }
-            ds_batchnorm_normalize(values, normalized, mean, divisor, parameters + scales, parameters + biases, Int32(batch),
-                                   Int32(channels), spatial, first, last)
+            ds_batchnorm_normalize(sums, values, normalized, mean, divisor, parameters + scales, parameters + biases,
+                                   Int32(batch), Int32(channels), spatial, first, last, activation)
         }
     }
 
@@ -152,13 +169,13 @@ enum BatchNormTraining {
         let varianceShare = root + channels, meanShare = root + 2 * channels
         threads.parallel(channels, work: batch * channels * spatial) { range in
             let (first, last) = (Int32(range.lowerBound), Int32(range.upperBound))
-            ds_batchnorm_delta_sums(delta, normalized, Int32(batch), Int32(channels), spatial, first, last, planeSum, scaleSum)
+            ds_batchnorm_delta_sums(kernel, delta, normalized, Int32(batch), Int32(channels), spatial, first, last, planeSum, scaleSum)
             for c in range {
                 // Darknet's backward_bias adds each plane's sum, image after image.
                 for b in 0..<batch { updates[biases + c] += planeSum[b * channels + c] }
                 updates[scales + c] += scaleSum[c]
             }
-            ds_batchnorm_scale_delta(delta, parameters + scales, sums, mean, Int32(batch), Int32(channels), spatial, first, last,
+            ds_batchnorm_scale_delta(kernel, delta, parameters + scales, sums, mean, Int32(batch), Int32(channels), spatial, first, last,
                                      meanDelta, varianceDelta)
             for c in range {
                 let v = variance[c] + 0.00001
@@ -171,14 +188,4 @@ enum BatchNormTraining {
         }
     }
 
-    /// The planes of a batch's channels.
-    private struct Channel {
-        var batch, channels, spatial: Int
-
-        /// Each plane of the channels in `range`, image after image, as the range of its values.
-        @inline(__always)
-        func forEachPlane(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
-            for b in 0..<batch { for c in range { body(((b * channels + c) * spatial)..<((b * channels + c + 1) * spatial)) } }
-        }
-    }
 }

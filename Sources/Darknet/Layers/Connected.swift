@@ -87,10 +87,8 @@ public struct Connected: Layer {
     /// activation, as Darknet's `forward_connected_layer` with `net.train` set.
     public func forward(training context: ForwardContext, state: TrainingState) {
         guard batchNormalize else { return forward(context) }
-        products(context)
-        BatchNormTraining.forward(context.output, batch: context.batch, channels: output.count, spatial: 1,
-                                  offsets: offsets, state: state, threads: context)
-        activation.apply(context.output, count: context.batch * output.count)
+        BatchNormTraining.forward(context, channels: output.count, spatial: 1, offsets: offsets, activation: activation,
+                                  state: state, sums: products)
     }
 
     /// Darknet's `backward_connected_layer`: the delta through the activation and batch norm

@@ -411,13 +411,8 @@ public struct Convolutional: Layer {
     /// the activation, as Darknet's `forward_convolutional_layer` with `net.train` set.
     public func forward(training context: ForwardContext, state: TrainingState) {
         guard let plainEpilogue else { return forward(context) }
-        forward(context, band: nil, finish: plainEpilogue)
-        BatchNormTraining.forward(context.output, batch: context.batch, channels: filters, spatial: output.spatial,
-                                  offsets: offsets, state: state, threads: context)
-        let output = context.output
-        context.parallel(context.batch * self.output.count, work: context.batch * self.output.count) { values in
-            activation.apply(output + values.lowerBound, count: values.count)
-        }
+        BatchNormTraining.forward(context, channels: filters, spatial: output.spatial, offsets: offsets, activation: activation,
+                                  state: state) { forward($0, band: nil, finish: plainEpilogue) }
     }
 
     /// Darknet's `backward_convolutional_layer`: the delta through the activation and batch

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/// The inner loops' instruction sets. Each packs weights its own way.
+typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
+
 /// What follows the GEMM for each output channel, as Darknet computes it at test time.
 typedef enum { DS_IDENTITY = 0, DS_LEAKY = 1, DS_RELU = 2 } ds_activation;
 
@@ -46,34 +49,35 @@ void ds_activate_smooth(float *values, long count, ds_smooth activation);
 void ds_add_scaled(float *out, const float *previous, float alpha, const float *add, float beta, long count,
                    ds_activation activation);
 
-/// What `ds_channel_sums` adds up for each value: a, (a - mean)² (in double, added to the
-/// float sum, as Darknet's pow), a × b, or a × (b - mean).
-typedef enum { DS_SUM = 0, DS_SUM_SQUARED_DEVIATION = 1, DS_SUM_PRODUCT = 2, DS_SUM_PRODUCT_DEVIATION = 3 } ds_channel_sum;
+/// What `ds_channel_sums` adds up for each value: a, or (a - mean)² (in double, added to the
+/// float sum, as Darknet's pow).
+typedef enum { DS_SUM = 0, DS_SUM_SQUARED_DEVIATION = 1 } ds_channel_sum;
 
 /// For each channel c in [first, last), out[c] = the float sum, in Darknet's order (image after
-/// image, then value after value), of `kind`'s term over the channel's values: `a` and `b` are
-/// `batch` images of `channels` planes of `spatial` floats (`b` may be NULL where unused),
-/// `mean` one per channel (or NULL). With batch 1 it sums each plane of a.
-void ds_channel_sums(ds_channel_sum kind, const float *a, const float *b, const float *mean, int batch, int channels,
+/// image, then value after value), of `kind`'s term over the channel's values: `a` is `batch`
+/// images of `channels` planes of `spatial` floats, `mean` one per channel (or NULL). On
+/// `kernel`'s instructions (which must run here); every kernel's sums are the same.
+void ds_channel_sums(ds_kernel kernel, ds_channel_sum kind, const float *a, const float *mean, int batch, int channels,
                      long spatial, int first, int last, float *out);
 
 /// Batch norm's training passes over channels [first, last) of `batch` images of `channels`
 /// planes of `spatial` floats, each sum a float chain in Darknet's order, as ds_channel_sums'.
 /// Darknet's `backward_bias` and `backward_scale_cpu` in one pass: each plane's sum of
 /// `delta` (plane_sums[image × channels + c]) and each channel's of delta × normalized.
-void ds_batchnorm_delta_sums(const float *delta, const float *normalized, int batch, int channels, long spatial,
-                             int first, int last, float *plane_sums, float *scale_sums);
+void ds_batchnorm_delta_sums(ds_kernel kernel, const float *delta, const float *normalized, int batch, int channels,
+                             long spatial, int first, int last, float *plane_sums, float *scale_sums);
 
 /// delta ×= scale[c] in place, then Darknet's `mean_delta_cpu` and `variance_delta_cpu` sums
 /// of it in the same pass: Σ delta and Σ delta × (x - mean[c]).
-void ds_batchnorm_scale_delta(float *delta, const float *scale, const float *x, const float *mean, int batch,
-                              int channels, long spatial, int first, int last, float *mean_sums, float *variance_sums);
+void ds_batchnorm_scale_delta(ds_kernel kernel, float *delta, const float *scale, const float *x, const float *mean,
+                              int batch, int channels, long spatial, int first, int last, float *mean_sums,
+                              float *variance_sums);
 
-/// Darknet's `normalize_cpu` then its scale and bias: normalized = (float)((double)(values -
-/// mean[c]) / divisor[c]), values = normalized × scale[c] + bias[c].
-void ds_batchnorm_normalize(float *values, float *normalized, const float *mean, const double *divisor,
-                            const float *scale, const float *bias, int batch, int channels, long spatial, int first,
-                            int last);
+/// Darknet's `normalize_cpu`, its scale and bias, then its activation: normalized =
+/// (float)((double)(sums - mean[c]) / divisor[c]), values = activation(normalized × scale[c] + bias[c]).
+void ds_batchnorm_normalize(const float *sums, float *values, float *normalized, const float *mean,
+                            const double *divisor, const float *scale, const float *bias, int batch, int channels,
+                            long spatial, int first, int last, ds_activation activation);
 
 /// Darknet's `normalize_delta_cpu`: delta = (float)((double)delta / root[c] + variance_share[c]
 /// × (double)(x - mean[c]) / n + mean_share[c]).
@@ -99,9 +103,6 @@ void ds_maxpool_halves_backward(const float *in, int height, int width, const fl
 /// y[r] = Σ over c of weights[r × columns + c] × x[c], for rows [first_row, last_row): a
 /// connected layer's product for one image, on `ds_chosen_kernel`'s instructions.
 void ds_gemv(const float *weights, long columns, const float *x, float *y, long first_row, long last_row);
-
-/// The inner loops' instruction sets. Each packs weights its own way.
-typedef enum { DS_PORTABLE = 0, DS_AVX2 = 1, DS_AVX512 = 2 } ds_kernel;
 
 /// c[i × ldc + j] += Σ over p < k of a[i × lda + p] × b[j × ldb + p], for i < m, j < n: BLAS's
 /// sgemm with B transposed and beta 1, on `kernel`'s instructions (which must run here), by
