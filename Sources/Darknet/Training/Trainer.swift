@@ -150,35 +150,49 @@ public final class Trainer {
         return cost
     }
 
+    /// Runs `body` over `0..<count` cut into one range per thread, when it is worth waking them.
+    private func split(_ count: Int, _ body: (Range<Int>) -> Void) {
+        guard let workers, count >= 1 << 15 else { return body(0..<count) }
+        workers.run(parts: threads) { part in body((count * part / threads)..<(count * (part + 1) / threads)) }
+    }
+
     /// Zeroes `count` floats at `buffer`, cut among the threads.
     private func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
-        guard let workers, count >= 1 << 15 else { return buffer.update(repeating: 0, count: count) }
-        workers.run(parts: threads) { part in
-            let from = count * part / threads, to = count * (part + 1) / threads
-            (buffer + from).update(repeating: 0, count: to - from)
-        }
+        split(count) { (buffer + $0.lowerBound).update(repeating: 0, count: $0.count) }
     }
 
     /// Darknet's `update_convolutional_layer` (and connected's) for every layer: biases and
     /// scales move by rate / batch times their updates; weights first take their decay into
-    /// theirs; then the updates keep `momentum` of themselves for the next batch.
+    /// theirs; then the updates keep `momentum` of themselves for the next batch. Darknet's
+    /// three passes over each block in one, value by value, to the same floats.
     private func update() {
         // The random policy draws as Darknet's rand_uniform does, from C's rand().
         let rate = settings.rate(afterBatches: batches) { Float(rand()) / Float(RAND_MAX) }, batch = Float(settings.batch)
         let step = rate / batch, decay = -settings.decay * batch, momentum = settings.momentum
         for (index, layer) in network.layers.enumerated() where !layer.parameterBlocks.isEmpty {
             let state = states[index]
-            var offset = 0
-            for block in layer.parameterBlocks {
-                let range = offset..<(offset + block.count)
-                offset += block.count
-                switch block.kind {
-                case .rollingMean, .rollingVariance: continue
-                case .weights: for i in range { state.updates[i] += decay * state.parameters[i] }
-                case .biases, .scales: break
+            state.parameters.withUnsafeMutableBufferPointer { parameters in
+                state.updates.withUnsafeMutableBufferPointer { updates in
+                    let (p, u) = (parameters.baseAddress!, updates.baseAddress!)
+                    var offset = 0
+                    for block in layer.parameterBlocks {
+                        let first = offset
+                        offset += block.count
+                        let decays: Bool
+                        switch block.kind {
+                        case .rollingMean, .rollingVariance: continue
+                        case .weights: decays = true
+                        case .biases, .scales: decays = false
+                        }
+                        split(block.count) { range in
+                            for i in (first + range.lowerBound)..<(first + range.upperBound) {
+                                if decays { u[i] += decay * p[i] }
+                                p[i] += step * u[i]
+                                u[i] *= momentum
+                            }
+                        }
+                    }
                 }
-                for i in range { state.parameters[i] += step * state.updates[i] }
-                for i in range { state.updates[i] *= momentum }
             }
             network.replaceParameters(ofLayer: index, with: state.parameters)
         }
