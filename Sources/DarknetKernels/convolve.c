@@ -523,8 +523,44 @@ void ds_split_phases(const ds_convolution *c, float *phases) {
     memset(phases, 0, sizeof(float) * NR);
 }
 
+/// `ds_im2col` of a stride-1 convolution whose output is as large as its input: each column
+/// row is the plane shifted by the tap, so its rows inside the image are one copy, after which
+/// the values shifted in from the neighbouring rows (a padding's width a row) are zeroed. For
+/// small images, whose rows are too short for a copy of each to pay.
+__attribute__((no_builtin("memset")))
+static void im2col_shifted(const ds_convolution *c, float *columns, long row_stride) {
+    const int w = c->width, h = c->height;
+    for (int channel = 0; channel < c->channels; channel++) {
+        const float *plane = c->image + (long)channel * h * w;
+        for (int dy = 0; dy < c->size; dy++) {
+            for (int dx = 0; dx < c->size; dx++, columns += row_stride) {
+                const int shift = dx - c->padding, down = dy - c->padding;
+                int first, last;
+                ds_columns_inside(shift, 1, w, w, &first, &last);
+                // Rows y inside: 0 <= y + down < h.
+                const int y0 = down < 0 ? -down : 0, y1 = down > 0 ? h - down : h;
+                if (first >= last || y0 >= y1) {
+                    memset(columns, 0, sizeof(float) * h * w);
+                    continue;
+                }
+                memset(columns, 0, sizeof(float) * ((long)y0 * w + first));
+                const long from = (long)y0 * w + first, to = (long)(y1 - 1) * w + last;
+                memcpy(columns + from, plane + from + (long)down * w + shift, sizeof(float) * (to - from));
+                for (int y = y0; y + 1 < y1; y++) {
+                    for (int x = last; x < w + first; x++) columns[(long)y * w + x] = 0;
+                }
+                memset(columns + to, 0, sizeof(float) * ((long)h * w - to));
+            }
+        }
+    }
+}
+
 void ds_im2col(const ds_convolution *c, float *columns, long row_stride) {
     const int out_width = c->out_width, sx = c->stride_x;
+    if (sx == 1 && c->stride_y == 1 && c->dilation == 1 && out_width == c->width && c->out_height == c->height &&
+        c->width <= 32) {
+        return im2col_shifted(c, columns, row_stride);
+    }
     for (int channel = 0; channel < c->channels; channel++) {
         const float *plane = c->image + (long)channel * c->height * c->width;
         for (int dy = 0; dy < c->size; dy++) {

@@ -268,6 +268,34 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// `ds_im2col` against Darknet's im2col written out, for every case (strided, dilated,
+    /// padded, and the stride-1 images copied shifted), with rows a few floats apart.
+    func testIm2colIsDarknets() {
+        for fixture in Self.cases.map(Fixture.init) {
+            let test = fixture.test, n = fixture.n, rowStride = n + 3, rows = test.channels * test.size * test.size
+            var columns = [Float](repeating: .nan, count: rows * rowStride)
+            fixture.run { convolution, _ in ds_im2col(convolution, &columns, rowStride) }
+            var expected = columns
+            for c in 0..<test.channels {
+                for dy in 0..<test.size {
+                    for dx in 0..<test.size {
+                        let row = (c * test.size + dy) * test.size + dx
+                        for y in 0..<fixture.outHeight {
+                            for x in 0..<fixture.outWidth {
+                                let iy = y * test.rowStride + dy * test.dilation - test.padding
+                                let ix = x * test.stride + dx * test.dilation - test.padding
+                                let inside = iy >= 0 && iy < test.height && ix >= 0 && ix < test.width
+                                expected[row * rowStride + y * fixture.outWidth + x] =
+                                    inside ? fixture.image[(c * test.height + iy) * test.width + ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(columns.map(\.bitPattern), expected.map(\.bitPattern), "\(test)")
+        }
+    }
+
     /// Batch norm's training sums (`ds_channel_sums`, `ds_batchnorm_delta_sums`,
     /// `ds_batchnorm_scale_delta`) on every kernel equal, to the bit, float chains in Darknet's
     /// order written out here: for channel ranges that leave blocks of eight and single ones
