@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 /// The scalar a backward pass differentiates, one per image.
@@ -49,7 +48,7 @@ public final class Backpropagator {
     /// same weights) whose forward passes it is given.
     public init(network: Network, threads: Int? = nil) {
         self.network = network
-        openblas_set_num_threads(1)
+        OpenBLAS.useCallingThread()
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }

@@ -1,4 +1,3 @@
-import CBLAS
 import DarknetKernels
 import Foundation
 
@@ -42,9 +41,7 @@ public final class Predictor {
     /// `threads` defaults to the processors available.
     public init(network: Network, threads: Int? = nil) {
         self.network = network
-        // Our threads split the BLAS calls: OpenBLAS's own would spin after each call,
-        // on the cores the convolutions that follow need.
-        openblas_set_num_threads(1)
+        OpenBLAS.useCallingThread()
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }

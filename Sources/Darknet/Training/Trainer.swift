@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 /// Trains a Darknet classifier as Darknet's `train_network` does on the CPU: a forward pass
@@ -44,7 +43,7 @@ public final class Trainer {
         seen = network.weightsHeader?.seen ?? 0
         states = network.layers.map { TrainingState(parameters: $0.parameters) }
         srand(seed)
-        openblas_set_num_threads(1)
+        OpenBLAS.useCallingThread()
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         workers = self.threads > 1 ? Workers(count: self.threads) : nil
     }
