@@ -440,20 +440,26 @@ public struct Convolutional: Layer {
         let weightsAt = offsets[.weights(fanIn: 0)]!, batch = context.batch, images = imagesPerBlock(batch: batch)
         // The weights' gradient (m × k) += sums (m × images·n) · columnsᵀ: one product for a
         // block of images, so that small images (a 4 × 4 layer's 16 columns) still make long
-        // sums. The sums laid out filter after filter, each over the whole batch, for it.
-        state.deltaByFilter.resize(to: count)
-        state.delta.withUnsafeBufferPointer { delta in
-            state.deltaByFilter.withUnsafeMutableBufferPointer { byFilter in
-                context.parallel(filters, work: count) { rows in
-                    for f in rows {
-                        for b in 0..<batch {
-                            (byFilter.baseAddress! + (f * batch + b) * n).update(from: delta.baseAddress! + (b * filters + f) * n, count: n)
+        // sums. For blocks of several images, the sums laid out filter after filter, each over
+        // the whole batch; a block of one reads them where they are.
+        let byFilter = images > 1
+        if byFilter {
+            state.deltaByFilter.resize(to: count)
+            state.delta.withUnsafeBufferPointer { delta in
+                state.deltaByFilter.withUnsafeMutableBufferPointer { byFilter in
+                    context.parallel(filters, work: count) { rows in
+                        for f in rows {
+                            for b in 0..<batch {
+                                (byFilter.baseAddress! + (f * batch + b) * n).update(from: delta.baseAddress! + (b * filters + f) * n, count: n)
+                            }
                         }
                     }
                 }
             }
         }
-        state.deltaByFilter.withUnsafeBufferPointer { byFilter in
+        // Where the sums of filter f over images from b on are: sums + f · rowStride + b · imageStride.
+        let (rowStride, imageStride) = byFilter ? (batch * n, n) : (n, filters * n)
+        (byFilter ? state.deltaByFilter : state.delta).withUnsafeBufferPointer { sums in
             state.updates.withUnsafeMutableBufferPointer { updates in
                 for g in 0..<groups {
                     // Threads take whole input channels: their columns of the weights' gradient.
@@ -472,7 +478,7 @@ public struct Convolutional: Layer {
                                     matrix = UnsafePointer(columns!)
                                 }
                                 ds_gemm_nt(Self.instructionSet, Int32(m), Int32(count * area), width,
-                                           byFilter.baseAddress! + (g * m * batch + first) * n, batch * n, matrix, width,
+                                           sums.baseAddress! + g * m * rowStride + first * imageStride, rowStride, matrix, width,
                                            updates.baseAddress! + weightsAt + g * m * k + channel * area, k)
                                 channel += count
                             }
