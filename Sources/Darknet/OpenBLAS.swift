@@ -7,9 +7,9 @@ enum OpenBLAS {
     /// Keeps OpenBLAS to the calling thread. Its pthreads build also starts a thread a core when
     /// it loads, each spinning about 2^28 cycles (0.07 s) for work before it sleeps: on two
     /// cores that takes one from our threads for the first passes (a whole `classify` lasts
-    /// 0.03 s), so the pool is stopped where the build has one (`blas_thread_shutdown_`; the
-    /// serial and OpenMP builds have none or need none). A call that asked for threads again
-    /// would restart it.
+    /// about 0.05 s), so the pool is stopped where the build has one (`blas_thread_shutdown_`,
+    /// looked up: the serial build has none). A call that asked for threads again would
+    /// restart it.
     static func useCallingThread() { _ = stopped }
 
     private static let stopped: Void = {

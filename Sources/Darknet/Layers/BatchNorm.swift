@@ -187,5 +187,4 @@ enum BatchNormTraining {
                                          spatial, first, last)
         }
     }
-
 }

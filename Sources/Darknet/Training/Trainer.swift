@@ -15,7 +15,7 @@ public final class Trainer {
     public let threads: Int
     private let softmax: Int
     private var states: [TrainingState]
-    private let workers: Workers?
+    let workers: Workers?
 
     /// `network` with its weights loaded (or drawn); `threads` defaults to the processors
     /// available. Dropout draws from C's `rand()`, as Darknet's does: `seed` seeds it (`srand`),
@@ -149,15 +149,9 @@ public final class Trainer {
         return cost
     }
 
-    /// Runs `body` over `0..<count` cut into one range per thread, when it is worth waking them.
-    private func split(_ count: Int, _ body: (Range<Int>) -> Void) {
-        guard let workers, count >= 1 << 15 else { return body(0..<count) }
-        workers.run(parts: threads) { part in body((count * part / threads)..<(count * (part + 1) / threads)) }
-    }
-
     /// Zeroes `count` floats at `buffer`, cut among the threads.
     private func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
-        split(count) { (buffer + $0.lowerBound).update(repeating: 0, count: $0.count) }
+        parallel(count, work: count) { (buffer + $0.lowerBound).update(repeating: 0, count: $0.count) }
     }
 
     /// Darknet's `update_convolutional_layer` (and connected's) for every layer: biases and
@@ -183,7 +177,7 @@ public final class Trainer {
                         case .weights: decays = true
                         case .biases, .scales: decays = false
                         }
-                        split(block.count) { range in
+                        parallel(block.count, work: block.count) { range in
                             for i in (first + range.lowerBound)..<(first + range.upperBound) {
                                 if decays { u[i] += decay * p[i] }
                                 p[i] += step * u[i]
@@ -196,4 +190,10 @@ public final class Trainer {
             network.replaceParameters(ofLayer: index, with: state.parameters)
         }
     }
+}
+
+/// The trainer's own passes (zeroing, the update) split as the layers' are; they need no scratch.
+extension Trainer: LayerThreads {
+    var scratch: UnsafeMutablePointer<Float>? { nil }
+    var scratchCount: Int { 0 }
 }
