@@ -15,9 +15,11 @@ struct Darkscope: ParsableCommand {
     )
 
     /// Runs a command as darkscope does every one: a broken pipe is an error, not a signal,
-    /// and a failure is one line on stderr with a non-zero exit.
+    /// OpenBLAS's idle threads stopped before they spin, and a failure is one line on stderr
+    /// with a non-zero exit.
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        OpenBLAS.useCallingThread()
         do {
             var command = try parseAsRoot()
             try InstructionSet.checkEnvironment()
