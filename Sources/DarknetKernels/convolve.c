@@ -526,7 +526,8 @@ void ds_split_phases(const ds_convolution *c, float *phases) {
 /// `ds_im2col` of a stride-1 convolution whose output is as large as its input: each column
 /// row is the plane shifted by the tap, so its rows inside the image are one copy, after which
 /// the values shifted in from the neighbouring rows (a padding's width a row) are zeroed. For
-/// small images, whose rows are too short for a copy of each to pay.
+/// small images, whose rows are too short for a copy of each to pay. The zeroing between rows
+/// is a padding's width: loops, not libc calls.
 __attribute__((no_builtin("memset")))
 static void im2col_shifted(const ds_convolution *c, float *columns, long row_stride) {
     const int w = c->width, h = c->height;
