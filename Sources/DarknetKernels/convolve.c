@@ -495,32 +495,58 @@ static void gather(float *to, const float *from, int stride, int count) {
     }
 }
 
-void ds_split_phases(const ds_convolution *c, float *phases) {
+/// A phase row's zeros are a few floats at its ends: a loop, not a libc call (which cost
+/// more than the row: 0.36 of 3.6 ms in ResNet-50's 3 × 3/2 over 128 channels).
+__attribute__((no_builtin("memset")))
+static inline void zero(float *to, long count) {
+    for (long i = 0; i < count; i++) to[i] = 0;
+}
+
+/// Pixel x = s·i + rx of an image row goes to column i - low of its phase rx: for s = 2, the
+/// row's even and odd pixels, both planes' rows written in one pass over it.
+static void split_row_pair(float *restrict even, float *restrict odd, const float *restrict row, int width, int low,
+                           int phase_width) {
+    const int pairs = width / 2, start = -low, end = start + pairs < phase_width ? start + pairs : phase_width;
+    zero(even, start), zero(odd, start);
+    for (int i = 0; i < end - start; i++) even[start + i] = row[2 * i], odd[start + i] = row[2 * i + 1];
+    int even_end = end, odd_end = end;
+    if (width % 2 && end < phase_width) even[end] = row[width - 1], even_end++;
+    zero(even + even_end, phase_width - even_end), zero(odd + odd_end, phase_width - odd_end);
+}
+
+void ds_split_phases(const ds_convolution *c, long first, long last, float *phases) {
     phase_layout l;
-    if (!phase_layout_of(c, &l)) return;
+    if (!phase_layout_of(c, &l) || first >= last) return;
     const int s = l.stride;
+    const long plane_size = (long)l.height * l.width;
+    // Output row y reads rows y to y + high - low of each plane.
+    const int top = (int)(first / c->out_width), bottom = (int)((last - 1) / c->out_width) + l.height - c->out_height + 1;
     for (int channel = 0; channel < c->channels; channel++) {
-        const float *plane = c->image + (long)channel * c->height * c->width;
+        const float *image = c->image + (long)channel * c->height * c->width;
+        float *planes = phases + (long)channel * s * s * plane_size;
         for (int ry = 0; ry < s; ry++) {
-            for (int rx = 0; rx < s; rx++) {
-                // Row X of the phase is pixel x0 + s·X: inside the row for X in [first, last).
-                const int x0 = s * l.low + rx;
-                int first, last;
-                ds_columns_inside(x0, s, c->width, l.width, &first, &last);
-                for (int Y = 0; Y < l.height; Y++, phases += l.width) {
-                    const int y = s * (Y + l.low) + ry;
-                    if (y < 0 || y >= c->height) {
-                        memset(phases, 0, sizeof(float) * l.width);
-                        continue;
+            for (int Y = top; Y < bottom; Y++) {
+                const int y = s * (Y + l.low) + ry;
+                float *to = planes + (long)ry * s * plane_size + (long)Y * l.width;
+                if (y < 0 || y >= c->height) {
+                    for (int rx = 0; rx < s; rx++) zero(to + rx * plane_size, l.width);
+                } else if (s == 2) {
+                    split_row_pair(to, to + plane_size, image + (long)y * c->width, c->width, l.low, l.width);
+                } else {
+                    for (int rx = 0; rx < s; rx++, to += plane_size) {
+                        // Row X of the phase is pixel x0 + s·X: inside the row for X in [inside, outside).
+                        const int x0 = s * l.low + rx;
+                        int inside, outside;
+                        ds_columns_inside(x0, s, c->width, l.width, &inside, &outside);
+                        zero(to, inside);
+                        gather(to + inside, image + (long)y * c->width + x0 + (long)s * inside, s, outside - inside);
+                        zero(to + outside, l.width - outside);
                     }
-                    memset(phases, 0, sizeof(float) * first);
-                    gather(phases + first, plane + (long)y * c->width + x0 + (long)s * first, s, last - first);
-                    memset(phases + last, 0, sizeof(float) * (l.width - last));
                 }
             }
         }
     }
-    memset(phases, 0, sizeof(float) * NR);
+    zero(phases + (long)c->channels * s * s * plane_size, NR);
 }
 
 /// `ds_im2col` of a stride-1 convolution whose output is as large as its input: each column

@@ -160,25 +160,27 @@ final class KernelTests: XCTestCase {
                 ds_pack_weights(kernel, fixture.weights, Int32(test.filters), Int32(k), &packed)
                 // Read from the image, and where it applies, from its phases (every panel in one row in place).
                 for splitsPhases in [false, true] {
-                    var out = [Float](repeating: .nan, count: test.filters * n), phases: [Float] = []
+                    var out = [Float](repeating: .nan, count: test.filters * n), split = false
                     fixture.run { convolution, epilogue in
                         var convolution = convolution.pointee
-                        if splitsPhases {
-                            phases = [Float](repeating: .nan, count: ds_phases_count(&convolution))
-                            guard !phases.isEmpty else { return }
-                            ds_split_phases(&convolution, &phases)
-                        }
-                        phases.withUnsafeBufferPointer { phases in
-                            convolution.phases = splitsPhases ? phases.baseAddress : nil
-                            // In parts, as threads would: columns split anywhere, rows at a panel.
-                            let split = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
-                            let row = min(m, rows * ((m / rows + 1) / 2))
-                            ds_convolve(kernel, &convolution, packed, m, epilogue, 0, split, 0, m, &out)
-                            ds_convolve(kernel, &convolution, packed, m, epilogue, split, n, 0, row, &out)
-                            ds_convolve(kernel, &convolution, packed, m, epilogue, split, n, row, m, &out)
+                        let count = splitsPhases ? ds_phases_count(&convolution) : 0
+                        guard !splitsPhases || count > 0 else { return }
+                        split = splitsPhases
+                        // In parts, as threads would: columns split anywhere, rows at a panel. Each
+                        // part splits only the phase rows its columns read; the rest stay NaN.
+                        let third = n / 3, rows = ds_panel_rows(kernel), m = Int32(test.filters)
+                        let row = min(m, rows * ((m / rows + 1) / 2))
+                        for (columns, filters) in [(0..<third, 0..<m), (third..<n, 0..<row), (third..<n, row..<m)] {
+                            var phases = [Float](repeating: .nan, count: count)
+                            if split { ds_split_phases(&convolution, columns.lowerBound, columns.upperBound, &phases) }
+                            phases.withUnsafeBufferPointer { phases in
+                                convolution.phases = split ? phases.baseAddress : nil
+                                ds_convolve(kernel, &convolution, packed, m, epilogue, columns.lowerBound, columns.upperBound,
+                                            filters.lowerBound, filters.upperBound, &out)
+                            }
                         }
                     }
-                    guard !splitsPhases || !phases.isEmpty else { continue }
+                    guard split == splitsPhases else { continue }
                     let differing = zip(out, fixture.expected).filter { $0 != $1 }.count
                     XCTAssertEqual(differing, 0, "kernel \(kernel.rawValue), \(test), phases \(splitsPhases): \(differing) of \(out.count) outputs differ")
                 }

@@ -195,13 +195,12 @@ public struct Convolutional: Layer {
     /// where it does not apply. Not at stride 1: panels inside the image are read in place
     /// already, and each thread's copy of a 3-channel 224 × 224 image took longer than
     /// packing the edges (Tiny Darknet's first layer, 2 threads: 0.25 -> 0.31 ms). Nor above
-    /// a megabyte a thread: the first layers' few channels gain most (ResNet-50's 7×7/2 a third
-    /// faster, its 3×3/2 over 128 channels 4 %), and every predictor keeps the scratch.
+    /// 4 MB a thread, which every predictor keeps: ResNet-50's 3×3/2 over 128 channels needs 2.2.
     private var phasesCount: Int {
         guard !readsFlat, !isDepthwise, strideX > 1 else { return 0 }
         var description = convolution(of: nil, channels: input.channels / groups)
         let count = ds_phases_count(&description)
-        return count <= 1 << 18 ? count : 0
+        return count <= 1 << 20 ? count : 0
     }
 
     /// Darknet's line; AlexeyAB's strides across and down (`/ 2x 1`) and dilation (`(2)`) where they are used.
@@ -315,12 +314,12 @@ public struct Convolutional: Layer {
                                              stride_x: 1, stride_y: 1, dilation: 1, padding: 0, out_height: 1, out_width: Int32(n),
                                              phases: nil)
                             : convolution(of: image, channels: groupChannels)
+                        let first = span.lowerBound + from, last = span.lowerBound + to
                         if winogradTile == nil, phases, let scratch {
-                            ds_split_phases(&convolution, scratch)
+                            ds_split_phases(&convolution, first, last, scratch)
                             convolution.phases = UnsafePointer(scratch)
                         }
                         let out = pooled.map { $0 + (b * groups + g) * m * n / 4 } ?? destination + (b * groups + g) * m * n
-                        let first = span.lowerBound + from, last = span.lowerBound + to
                         let (low, high) = (Int32(filters.lowerBound), Int32(filters.upperBound))
                         if let winogradTile {
                             ds_winograd(Self.instructionSet, &convolution, winogradTile, weights, Int32(m), finish, first, last,

@@ -157,8 +157,9 @@ long ds_phases_count(const ds_convolution *convolution);
 
 /// The image split by phase for a convolution of stride s: s × s planes a channel, plane
 /// (ry, rx) holding pixels (s·Y + ry, s·X + rx), zero-padded around so that each window's
-/// taps, stride 1 apart in their planes, never leave them.
-void ds_split_phases(const ds_convolution *convolution, float *phases);
+/// taps, stride 1 apart in their planes, never leave them. Only the rows that output columns
+/// [first, last) read are written: a thread splits what its share of the columns needs.
+void ds_split_phases(const ds_convolution *convolution, long first, long last, float *phases);
 
 /// Computes output columns [first, last) (positions y * out_width + x) of rows
 /// [first_row, last_row) (first_row a multiple of `ds_panel_rows(kernel)`) of the m:
