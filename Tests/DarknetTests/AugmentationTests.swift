@@ -55,6 +55,28 @@ final class AugmentationTests: XCTestCase {
         for _ in 0..<20 { XCTAssertEqual(never.apply(to: picture, size: 8, using: &draws), picture) }
     }
 
+    /// The rotated, scaled and moved window is Darknet's `rotate_crop_image`: black where it
+    /// leaves the photo, each pixel within a float rounding of Debian's (built with -Ofast,
+    /// which regroups the sums).
+    func testTheRotatedCropIsDarknets() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = Repo.path("assets/dog.jpg")
+        let photo = try Oracle.image(path, in: directory)
+        let windows: [(radians: Float, scale: Float, size: Int, dx: Float, dy: Float, aspect: Float)] = [
+            (0.3, 0.4, 96, 12.5, -7.25, 1.3), (-0.7, 0.1, 64, -3, 2.5, 0.8),
+        ]
+        for w in windows {
+            let theirs = try Oracle.rotatedCrop(path, radians: w.radians, scale: w.scale, size: w.size, dx: w.dx, dy: w.dy,
+                                                aspect: w.aspect, in: directory)
+            let ours = photo.rotatedCrop(radians: w.radians, scale: w.scale, size: w.size, dx: w.dx, dy: w.dy, aspect: w.aspect)
+            XCTAssertEqual([ours.width, ours.height, ours.channels], [theirs.width, theirs.height, theirs.channels])
+            let worst = zip(ours.values, theirs.values).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 2.5e-7, "\(w): a pixel differs from Darknet's")
+            XCTAssertTrue(theirs.values.contains(0) == (w.scale < 0.2), "\(w): black only where the window leaves the photo")
+        }
+    }
+
     /// A crop twice the input's size scales the picture by 2 (rotate_crop_image at scale 2:
     /// output x reads source x at (x - 4) / 2 + dx / 2 + 4), so a ramp rises half as fast;
     /// where the window leaves the picture it is black.

@@ -91,6 +91,23 @@ final class FeatureVisualizationTests: XCTestCase {
         }
     }
 
+    /// Nightmare's turn between rounds is Darknet's `rotate_image`: black in the corners the
+    /// turned photo leaves (not its edges extended), and each pixel within a float rounding of
+    /// Debian's (built with -Ofast, which regroups the sums).
+    func testTheRotationBetweenRoundsIsDarknets() throws {
+        let directory = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = Repo.path("assets/eagle.jpg")
+        let photo = try Oracle.image(path, in: directory)
+        for radians: Float in [0.1, -0.45] {
+            let theirs = try Oracle.rotated(path, radians: radians, in: directory), ours = photo.rotated(radians: radians)
+            let worst = zip(ours.values, theirs.values).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 2.5e-7, "\(radians) radians: a pixel differs from Darknet's")
+            XCTAssertEqual(theirs[0, 0, 0], 0, "\(radians) radians: Darknet's corner is not black")
+            XCTAssertEqual(ours[0, 0, 0], 0, "\(radians) radians: the corner the photo left is not black")
+        }
+    }
+
     /// `nightmare` with Darknet's options on Tiny Darknet: one PNG a round, named as Darknet
     /// names them, at the image's size, changed from the photo and the same on a second run;
     /// files it would write over and layers out of range refused before any work.

@@ -136,9 +136,25 @@ enum Oracle {
 
     /// Darknet's `load_image_color`, letterboxed to `width × height` unless they are 0.
     static func image(_ path: String, width: Int = 0, height: Int = 0, in directory: URL) throws -> Image {
+        try image(["image", path, "\(width)", "\(height)"], in: directory)
+    }
+
+    /// Darknet's `load_image_color`, then `rotate_image`.
+    static func rotated(_ path: String, radians: Float, in directory: URL) throws -> Image {
+        try image(["rotate", path, "\(radians)"], in: directory)
+    }
+
+    /// Darknet's `load_image_color`, then `rotate_crop_image` to `size × size`.
+    static func rotatedCrop(_ path: String, radians: Float, scale: Float, size: Int, dx: Float, dy: Float, aspect: Float,
+                            in directory: URL) throws -> Image {
+        try image(["rotatecrop", path, "\(radians)", "\(scale)", "\(size)", "\(dx)", "\(dy)", "\(aspect)"], in: directory)
+    }
+
+    /// The picture the oracle's `mode` (its arguments before OUT) writes.
+    private static func image(_ mode: [String], in directory: URL) throws -> Image {
         let outputPath = directory.appendingPathComponent("image.bin").path
-        let result = try runProcess(helper(), ["image", path, "\(width)", "\(height)", outputPath])
-        guard result.status == 0 else { throw DarknetError.usage("oracle failed on \(path): \(result.stderr)") }
+        let result = try runProcess(helper(), mode + [outputPath])
+        guard result.status == 0 else { throw DarknetError.usage("oracle failed on \(mode): \(result.stderr)") }
         let data = try Data(contentsOf: URL(fileURLWithPath: outputPath))
         let header = data.withUnsafeBytes { bytes in (0..<3).map { Int(bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) } }
         let values = floats(data, from: 12, count: header[0] * header[1] * header[2])

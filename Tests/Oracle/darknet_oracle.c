@@ -3,6 +3,10 @@
  *   darknet_oracle layers CFG WEIGHTS INPUT.f32 OUT   every layer's output for one raw CHW input
  *   darknet_oracle image PATH WIDTH HEIGHT OUT        load_image_color, then letterbox_image
  *                                                     unless WIDTH or HEIGHT is 0
+ *   darknet_oracle rotate PATH RADIANS OUT            load_image_color, then rotate_image
+ *   darknet_oracle rotatecrop PATH RADIANS SCALE SIZE DX DY ASPECT OUT
+ *                                                     load_image_color, then rotate_crop_image to
+ *                                                     SIZE x SIZE
  *   darknet_oracle gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT
  *                                                     the forward pass, then every layer's delta and the
  *                                                     input's from SEED as layer LAYER's delta
@@ -14,7 +18,8 @@
  *                                                     srand(SEED) first, for dropout's draws
  *
  * OUT holds little-endian int32 counts each followed by that many float32 values:
- * one record per layer for `layers`; width, height, channels then the pixels for `image`;
+ * one record per layer for `layers`; width, height, channels then the pixels for `image`,
+ * `rotate` and `rotatecrop`;
  * the input's delta then one record per layer for `gradient`.
  * Built by the tests at run time; Darknet prints its layer table on stderr while parsing. */
 #include <stdio.h>
@@ -145,9 +150,10 @@ static int train(char *cfg, char *weights, const char *images_path, const char *
     return 0;
 }
 
-static int dump_image(char *path, int width, int height, const char *out_path) {
-    image im = load_image_color(path, 0, 0);
-    if (width && height) im = letterbox_image(im, width, height);
+/* Exported by libdarknet, declared in Darknet's image.h rather than darknet.h. */
+image rotate_crop_image(image im, float rad, float s, int w, int h, float dx, float dy, float aspect);
+
+static int write_image(image im, const char *out_path) {
     FILE *out = fopen(out_path, "wb");
     if (!out) { perror(out_path); return 2; }
     int header[3] = { im.w, im.h, im.c };
@@ -157,14 +163,29 @@ static int dump_image(char *path, int width, int height, const char *out_path) {
     return 0;
 }
 
+static int dump_image(char *path, int width, int height, const char *out_path) {
+    image im = load_image_color(path, 0, 0);
+    if (width && height) im = letterbox_image(im, width, height);
+    return write_image(im, out_path);
+}
+
 int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[1], "layers")) return dump_layers(argv[2], argv[3], argv[4], argv[5]);
     if (argc == 6 && !strcmp(argv[1], "image")) return dump_image(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
+    if (argc == 5 && !strcmp(argv[1], "rotate"))
+        return write_image(rotate_image(load_image_color(argv[2], 0, 0), strtof(argv[3], NULL)), argv[4]);
+    if (argc == 10 && !strcmp(argv[1], "rotatecrop")) {
+        const int size = atoi(argv[5]);
+        return write_image(rotate_crop_image(load_image_color(argv[2], 0, 0), strtof(argv[3], NULL), strtof(argv[4], NULL),
+                                             size, size, strtof(argv[6], NULL), strtof(argv[7], NULL), strtof(argv[8], NULL)),
+                           argv[9]);
+    }
     if (argc == 8 && !strcmp(argv[1], "gradient"))
         return dump_gradients(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6], argv[7]);
     if (argc == 8 && !strcmp(argv[1], "train"))
         return train(argv[2], argv[3], argv[4], argv[5], argv[6], (unsigned)strtoul(argv[7], NULL, 10));
     fprintf(stderr, "usage: darknet_oracle layers CFG WEIGHTS INPUT.f32 OUT | image PATH WIDTH HEIGHT OUT"
+                    " | rotate PATH RADIANS OUT | rotatecrop PATH RADIANS SCALE SIZE DX DY ASPECT OUT"
                     " | gradient CFG WEIGHTS INPUT.f32 LAYER SEED.f32 OUT"
                     " | train CFG WEIGHTS IMAGES.f32 LABELS.i32 OUT.weights SEED\n");
     return 2;

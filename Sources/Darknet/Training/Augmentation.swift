@@ -70,35 +70,6 @@ public struct Augmentation: Equatable, Sendable {
 }
 
 extension Image {
-    /// Darknet's `rotate_crop_image`: a `size`×`size` window of the image scaled by `scale`
-    /// (its width by `scale / aspect`), rotated by `radians` about the centre and moved by
-    /// `dx`, `dy`; each pixel bilinear, zero outside.
-    func rotatedCrop(radians: Float, scale: Float, size: Int, dx: Float, dy: Float, aspect: Float) -> Image {
-        var crop = Image(width: size, height: size, channels: channels, filledWith: 0)
-        let cosine = Double(cos(Double(radians))), sine = Double(sin(Double(radians)))
-        let s = Double(scale), a = Double(aspect), cx = Double(width) / 2, cy = Double(height) / 2
-        let half = Double(size) / 2
-        for y in 0..<size {
-            for x in 0..<size {
-                let u = (Double(x) - half) / s * a + Double(dx) / s * a, v = (Double(y) - half) / s + Double(dy) / s
-                let rx = Float(cosine * u - sine * v + cx), ry = Float(sine * u + cosine * v + cy)
-                let ix = Int(rx.rounded(.down)), iy = Int(ry.rounded(.down))
-                let fx = rx - Float(ix), fy = ry - Float(iy)
-                for c in 0..<channels {
-                    let value = (1 - fy) * (1 - fx) * pixel(ix, iy, c) + fy * (1 - fx) * pixel(ix, iy + 1, c)
-                        + (1 - fy) * fx * pixel(ix + 1, iy, c) + fy * fx * pixel(ix + 1, iy + 1, c)
-                    crop[x, y, c] = value
-                }
-            }
-        }
-        return crop
-    }
-
-    /// The value at a pixel, 0 outside the image.
-    private func pixel(_ x: Int, _ y: Int, _ c: Int) -> Float {
-        x >= 0 && x < width && y >= 0 && y < height ? self[x, y, c] : 0
-    }
-
     /// Mirrors the image left to right (Darknet's `flip_image`).
     mutating func flip() {
         for c in 0..<channels {

@@ -141,15 +141,10 @@ struct Transform {
                 let (u, v) = inverse ? (Float(x) + tx - cx, Float(y) + ty - cy) : (Float(x) - cx, Float(y) - cy)
                 var sx = cosine * u - sine * v + cx, sy = sine * u + cosine * v + cy
                 if !inverse { sx += tx; sy += ty }
+                // Clamped into the picture: its edges extended.
                 sx = min(max(sx, 0), Float(width - 1))
                 sy = min(max(sy, 0), Float(height - 1))
-                let ix = min(Int(sx), width - 2 < 0 ? 0 : width - 2), iy = min(Int(sy), height - 2 < 0 ? 0 : height - 2)
-                let fx = sx - Float(ix), fy = sy - Float(iy)
-                let ix1 = min(ix + 1, width - 1), iy1 = min(iy + 1, height - 1)
-                for c in 0..<image.channels {
-                    result[x, y, c] = (1 - fy) * ((1 - fx) * image[ix, iy, c] + fx * image[ix1, iy, c])
-                        + fy * ((1 - fx) * image[ix, iy1, c] + fx * image[ix1, iy1, c])
-                }
+                for c in 0..<image.channels { result[x, y, c] = image.bilinear(sx, sy, channel: c) }
             }
         }
         return result

@@ -121,38 +121,3 @@ public final class Nightmare {
         return made
     }
 }
-
-extension Image {
-    /// Darknet's `crop_image`: a `width` × `height` window from (`left`, `top`), which may
-    /// reach outside, where the nearest edge pixel is taken.
-    func cropped(left: Int, top: Int, width newWidth: Int, height newHeight: Int) -> Image {
-        var result = Image(width: newWidth, height: newHeight, channels: channels, filledWith: 0)
-        for c in 0..<channels {
-            for y in 0..<newHeight {
-                let row = min(max(y + top, 0), height - 1)
-                for x in 0..<newWidth { result[x, y, c] = self[min(max(x + left, 0), width - 1), row, c] }
-            }
-        }
-        return result
-    }
-
-    /// Darknet's `rotate_image`: about the centre, bilinear, the edges extended.
-    func rotated(radians: Float) -> Image {
-        var result = Image(width: width, height: height, channels: channels, filledWith: 0)
-        let cx = Float(width) / 2, cy = Float(height) / 2, cosine = cos(radians), sine = sin(radians)
-        func extended(_ x: Int, _ y: Int, _ c: Int) -> Float { self[min(max(x, 0), width - 1), min(max(y, 0), height - 1), c] }
-        for c in 0..<channels {
-            for y in 0..<height {
-                for x in 0..<width {
-                    let rx = cosine * (Float(x) - cx) - sine * (Float(y) - cy) + cx
-                    let ry = sine * (Float(x) - cx) + cosine * (Float(y) - cy) + cy
-                    let ix = Int(rx.rounded(.down)), iy = Int(ry.rounded(.down))
-                    let fx = rx - Float(ix), fy = ry - Float(iy)
-                    result[x, y, c] = (1 - fy) * (1 - fx) * extended(ix, iy, c) + fy * (1 - fx) * extended(ix, iy + 1, c)
-                        + (1 - fy) * fx * extended(ix + 1, iy, c) + fy * fx * extended(ix + 1, iy + 1, c)
-                }
-            }
-        }
-        return result
-    }
-}
