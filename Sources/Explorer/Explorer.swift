@@ -166,8 +166,8 @@ private struct Session {
         case let .openNetwork(cfg): worker.load(cfg, catalog: options.catalog)
         case .compareNetworks:
             submitMissing()
-            worker.compare(image: state.networks?.image, catalog: options.catalog)
-        case .closeNetworks: worker.compare(image: nil, catalog: options.catalog)
+            worker.compare(image: state.networks?.image, catalog: options.catalog, onScreen: state.loaded.opened)
+        case .closeNetworks: worker.compare(image: nil, catalog: options.catalog, onScreen: nil)
         }
     }
 

@@ -80,6 +80,9 @@ package struct LoadedNetwork: Sendable {
         labels = opened.labels
         rows = LayerRow.rows(of: opened.network)
     }
+
+    /// The network as it was opened, to run elsewhere without reading it again.
+    package var opened: OpenNetwork { OpenNetwork(network: network, weightsPath: weightsPath, labels: labels, key: key) }
 }
 
 /// Analyses kept for the current images, and a few recent ones within a byte budget, so

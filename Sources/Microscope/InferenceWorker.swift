@@ -89,6 +89,8 @@ package final class InferenceWorker: @unchecked Sendable {
     private struct Comparison {
         var image: FileStamp
         var catalog: NetworkCatalog
+        /// Run as it is open (and on the worker's predictor), not read a second time beside itself.
+        var onScreen: OpenNetwork?
         var runs: [NetworkRun]?
         var next = 0
     }
@@ -146,8 +148,8 @@ package final class InferenceWorker: @unchecked Sendable {
     }
 
     /// Starts the networks view's runs on an image, abandoning any earlier ones; nil just abandons them.
-    package func compare(image: FileStamp?, catalog: NetworkCatalog) {
-        locked { comparison = image.map { Comparison(image: $0, catalog: catalog) } }
+    package func compare(image: FileStamp?, catalog: NetworkCatalog, onScreen: OpenNetwork?) {
+        locked { comparison = image.map { Comparison(image: $0, catalog: catalog, onScreen: onScreen) } }
     }
 
     /// The user acted: timing waits until the screen has been quiet for a moment.
@@ -289,7 +291,10 @@ package final class InferenceWorker: @unchecked Sendable {
             case let .explain(request):
                 if let explanation = explain(request, attributor: attributorFor(request)) { publish(.explanation(explanation)) }
             case let .compare(job):
-                compareStep(job)
+                compareStep(job) { opened in
+                    if let predictor, predictor.key == opened.key { return predictor.predictor }
+                    return Predictor(network: opened.network, threads: threads)
+                }
             case let .time(job):
                 guard let predictor, predictor.key == job.key.network,
                       let seconds = try? predictor.predictor.layerSeconds(job.input) else {
@@ -462,8 +467,9 @@ package final class InferenceWorker: @unchecked Sendable {
         publish(.examples(ChannelExamples(key: key, index: index, network: request.network)))
     }
 
-    /// One step of the networks view: find which networks have weights, or run the next one.
-    private func compareStep(_ job: Comparison) {
+    /// One step of the networks view: find which networks have weights, or run the next one
+    /// on the predictor `predictor` gives for it.
+    private func compareStep(_ job: Comparison, predictor: (OpenNetwork) -> Predictor) {
         guard let runs = job.runs else {
             let (planned, noneTrained) = InferenceWorker.plan(job.catalog)
             locked {
@@ -474,7 +480,11 @@ package final class InferenceWorker: @unchecked Sendable {
             }
             return
         }
-        let run = InferenceWorker.run(runs[job.next], image: job.image.path, catalog: job.catalog, threads: threads)
+        let planned = runs[job.next]
+        let onScreen = job.onScreen.flatMap {
+            NetworkCatalog.identity($0.key.cfg.path) == NetworkCatalog.identity(planned.cfgPath) ? $0 : nil
+        }
+        let run = InferenceWorker.run(planned, image: job.image.path, predictor: predictor) { try onScreen ?? job.catalog.open($0) }
         locked {
             guard comparison?.image == job.image else { return }
             comparison?.next += 1
@@ -501,16 +511,18 @@ package final class InferenceWorker: @unchecked Sendable {
         return trained.isEmpty ? (all, true) : (trained, false)
     }
 
-    /// One network's top-5 for the image, and the median time of warm forward passes.
-    package static func run(_ planned: NetworkRun, image path: String, catalog: NetworkCatalog, threads: Int? = nil) -> NetworkRun {
+    /// One network's top-5 for the image, and the median time of warm forward passes: the
+    /// network `open` gives for its cfg, on the predictor `predictor` gives for it.
+    package static func run(_ planned: NetworkRun, image path: String, predictor: (OpenNetwork) -> Predictor,
+                            open: (String) throws -> OpenNetwork) -> NetworkRun {
         var run = planned
         guard run.error == nil else { return run }
         do {
-            let opened = try catalog.open(run.cfgPath)
+            let opened = try open(run.cfgPath)
             run.untrained = opened.weightsPath == nil
             let network = opened.network
             let image = try network.letterboxedInput(from: path)
-            let predictor = Predictor(network: network, threads: threads)
+            let predictor = predictor(opened)
             var result = try predictor.forward(image.values, keepingLayerOutputs: false)
             var timing = LayerTiming()
             timing.record(layerSeconds: result.layerSeconds)

@@ -122,6 +122,34 @@ final class InferenceWorkerTests: XCTestCase {
         XCTAssertTrue(worker.stop(waitingAtMost: 5))
     }
 
+    /// The networks view runs the network on screen as it is open: every other network is
+    /// read to plan the runs and again to run, the one on screen only to plan.
+    func testTheNetworksViewRunsTheNetworkOnScreenWithoutReadingItAgain() throws {
+        final class Reads: @unchecked Sendable {
+            private let lock = NSLock()
+            private var counts: [String: Int] = [:]
+            func add(_ cfg: String) { lock.withLock { counts[URL(fileURLWithPath: cfg).lastPathComponent, default: 0] += 1 } }
+            func take() -> [String: Int] { lock.withLock { defer { counts = [:] }; return counts } }
+        }
+        let fixture = try Fixture(), reads = Reads()
+        var catalog = fixture.catalog
+        catalog.findWeights = { network in reads.add(network.cfgPath); return nil }
+        let onScreen = try catalog.open(fixture.path("a.cfg"))
+        XCTAssertEqual(reads.take(), ["a.cfg": 1])
+        let worker = InferenceWorker(threads: 1)
+        worker.compare(image: FileStamp.of(fixture.path("dog.jpg")), catalog: catalog, onScreen: onScreen)
+        var ran: [NetworkRun] = []
+        let deadline = Date().addingTimeInterval(20)
+        while ran.count < 2 && Date() < deadline {
+            for case let .networkRan(_, _, run) in worker.takeUpdates() { ran.append(run) }
+            usleep(10_000)
+        }
+        XCTAssertEqual(ran.map(\.name), ["a.cfg", "b.cfg"])
+        XCTAssertTrue(ran.allSatisfy { $0.error == nil && !$0.predictions.isEmpty }, "\(ran)")
+        XCTAssertEqual(reads.take(), ["a.cfg": 1, "b.cfg": 2])
+        XCTAssertTrue(worker.stop(waitingAtMost: 5))
+    }
+
     func testAnImageThatCannotBeReadIsAnsweredWithAnError() throws {
         let fixture = try Fixture()
         let state = try fixture.state()
