@@ -231,7 +231,7 @@ package final class InferenceWorker: @unchecked Sendable {
             if let comparison { return .compare(comparison) }
             if let timingJob, timingJob.timing.passes < InferenceWorker.timedPasses {
                 if Date() >= quietUntil { return .time(timingJob) }
-                condition.wait(until: quietUntil)
+                _ = condition.wait(until: quietUntil)  // woken early or not, the loop looks again
                 continue
             }
             condition.wait()

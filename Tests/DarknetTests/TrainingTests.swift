@@ -399,9 +399,19 @@ final class TrainingTests: XCTestCase {
         let braille = { (line: String) in line.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) } }
         XCTAssertGreaterThan(chart(first).filter(braille).count, 3, first)
         XCTAssertTrue(first.contains("✓ horizontal") || first.contains("✓ vertical") || first.contains("✗ "), first)
-        // The batch's pictures: symbols over the rows above their captions.
-        let pictureRows = first.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[22..<28]
-        XCTAssertTrue(pictureRows.allSatisfy { $0.contains { !$0.isWhitespace } }, first)
+        // The batch's pictures: symbols over the rows above their captions. The monitor writes
+        // them right after each refresh of its text, so a capture can fall between the two.
+        let drawn = { (screen: String) in
+            screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[22..<28]
+                .allSatisfy { $0.contains { !$0.isWhitespace } }
+        }
+        var pictured = first
+        let deadline = Date().addingTimeInterval(10)
+        while !drawn(pictured) && Date() < deadline {
+            usleep(50_000)
+            pictured = try session.screen()
+        }
+        XCTAssertTrue(drawn(pictured), pictured)
         sleep(2)
         let second = try session.screen()
         XCTAssertNotEqual(chart(first), chart(second), "the curve did not move:\n\(first)\n\(second)")
