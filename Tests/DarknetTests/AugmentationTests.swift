@@ -55,6 +55,20 @@ final class AugmentationTests: XCTestCase {
         for _ in 0..<20 { XCTAssertEqual(never.apply(to: picture, size: 8, using: &draws), picture) }
     }
 
+    /// Values whose draws or crops would overflow (a crash in the random range or the crop's
+    /// side) are refused, naming the key and its line.
+    func testValuesBeyondAnyPictureAreRefused() {
+        for (option, bound) in [("angle=3e38", "360"), ("angle=-400", "360"), ("hue=2e38", "1"), ("max_ratio=1e30", "100"),
+                                ("min_ratio=101", "100")] {
+            XCTAssertThrowsError(try augmentation(option), option) { error in
+                let key = String(option.prefix { $0 != "=" })
+                XCTAssertTrue("\(error)".contains("\(key)=") && "\(error)".contains("at most \(bound)") && "\(error)".contains(":5"),
+                              "\(option): \(error)")
+            }
+        }
+        XCTAssertNoThrow(try augmentation("angle=-360\nhue=0.5\nmax_ratio=100"))
+    }
+
     /// The rotated, scaled and moved window is Darknet's `rotate_crop_image`: black where it
     /// leaves the photo, each pixel within a float rounding of Debian's (built with -Ofast,
     /// which regroups the sums).

@@ -31,6 +31,11 @@ public struct Augmentation: Equatable, Sendable {
         where !(value > 0 && value.isFinite) {
             throw net.error("[net] \(key)=\(value) must be a positive number", line: net.line(of: key))
         }
+        // Beyond these the draws' ranges or the crop's side overflow a float or an Int.
+        for (key, value, bound) in [("min_ratio", minRatio, Float(100)), ("max_ratio", maxRatio, 100), ("angle", angle.magnitude, 360),
+                                    ("hue", hue.magnitude, 1)] where value > bound {
+            throw net.error("[net] \(key)=\(value) is out of range: at most \(bound.formatted())", line: net.line(of: key))
+        }
     }
 
     /// `image` (RGB, values in [0, 1]) augmented to a `size`×`size` input, drawing as Darknet
