@@ -110,7 +110,8 @@ final class FeatureVisualizationTests: XCTestCase {
 
     /// `nightmare` with Darknet's options on Tiny Darknet: one PNG a round, named as Darknet
     /// names them, at the image's size, changed from the photo and the same on a second run;
-    /// files it would write over and layers out of range refused before any work.
+    /// files it would write over, layers out of range and octaves that shrink the image to
+    /// nothing refused before any work.
     func testNightmareWritesEachRoundWithDarknetsOptions() throws {
         let weights = try Repo.requireTinyWeights()
         let directory = try Repo.temporaryDirectory()
@@ -140,6 +141,7 @@ final class FeatureVisualizationTests: XCTestCase {
             (["9", "--prefix", elsewhere], "already exists"),
             (["22"], "layer 22 does not exist"),
             (["0", "--range", "3"], "a range of 3 layers around layer 0 leaves the network's layers 0...21"),
+            (["8", "--octaves", "40"], "40 octaves scale the"),
         ]
         for (arguments, message) in refusals {
             let refused = try runProcess(Repo.binary, ["nightmare", Repo.path("cfg/tiny.cfg"), weights, photo] + arguments,

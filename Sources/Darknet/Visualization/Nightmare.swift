@@ -63,13 +63,23 @@ public final class Nightmare {
     /// Dreams on `image`; `finished` hears each round's picture (to save it), before the
     /// round's rotation and zoom.
     public func dream(_ image: Image, finished: (_ round: Int, _ picture: Image) throws -> Void) throws {
+        // The smallest octave's picture must still pass through the deepest layer read: refused
+        // before any work, rather than when an iteration first draws that octave.
+        let smallest = Self.scale(octave: settings.octaves - 1), deepest = layer + (settings.range - 1) - settings.range / 2
+        let width = Int(Float(image.width) * smallest), height = Int(Float(image.height) * smallest)
+        do {
+            _ = try network.resized(width: max(width, 0), height: max(height, 0), through: deepest)
+        } catch {
+            throw DarknetError.usage("\(settings.octaves) octaves scale the \(image.width)×\(image.height) image down to \(width)×\(height), "
+                                     + "too small for layers 0...\(deepest) of the network: \(error)")
+        }
         srand(settings.seed)
         var picture = image
         for round in 0..<settings.rounds {
             for _ in 0..<settings.iterations {
                 let read = layer + Int(rand()) % settings.range - settings.range / 2
                 let octave = Int(rand()) % settings.octaves
-                try optimize(&picture, layer: read, scale: 1 / Float(pow(1.33333333, Double(octave))))
+                try optimize(&picture, layer: read, scale: Self.scale(octave: octave))
             }
             try finished(round, picture)
             if settings.rotate != 0 { picture = picture.rotated(radians: settings.rotate) }
@@ -103,6 +113,9 @@ public final class Nightmare {
         if settings.normalize { Self.normalize(&change) }
         for i in change.indices { picture.values[i] = min(max(picture.values[i] + settings.rate * change[i], 0), 1) }
     }
+
+    /// Octave k's scale: 1 / 1.33333333^k, as Darknet's nightmare computes it.
+    private static func scale(octave: Int) -> Float { 1 / Float(pow(1.33333333, Double(octave))) }
 
     /// Darknet's `normalize_array`: to mean 0 and standard deviation 1.
     private static func normalize(_ values: inout [Float]) {
