@@ -12,7 +12,11 @@ extension Array where Element == Float {
     /// `count` floats on such memory, every one written by `initialize`: fresh pages are
     /// zeroed by the kernel, so zeroing them first would be a second pass for nothing.
     static func onHugePages(count: Int, initializingWith initialize: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        // An empty array is Swift's one shared empty storage: setting its count of 0 here is a
+        // write to a global that other threads read (ThreadSanitizer: a parameterless layer's
+        // random weights made on the explorer's worker while the screen read an empty array).
+        guard count > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             // Large arrays are fresh mappings, untouched until written: advise them first.
             if let base = buffer.baseAddress {
                 let huge = 2 << 20
