@@ -2,7 +2,7 @@ import Darknet
 import Foundation
 
 /// The parsers darkscope reads users' files with, each fed arbitrary bytes: cfg text (into
-/// a network), a weights file (into a small network, then a forward pass) and image bytes
+/// a network, and its training augmentation drawn once), a weights file (into a small network, then a forward pass) and image bytes
 /// (JPEG or PNG, then letterboxed). Each must return, or throw a `DarknetError`; a trap, a
 /// sanitizer's report, or libFuzzer's time or memory limit is a finding.
 ///
@@ -21,6 +21,9 @@ enum Parser: String, CaseIterable {
             case .cfg:
                 let network = try Network(cfg: CfgFile.parse(data, file: "fuzz.cfg"))
                 _ = network.layerTable
+                // Training's augmentation draws from [net]'s keys: one draw, onto a small crop.
+                var random = SplitMix64(seed: 1)
+                _ = network.training.augmentation.apply(to: Parser.picture, size: 8, using: &random)
             case .weights:
                 var network = Parser.weightsNetwork
                 try network.load(WeightsFile(path: "fuzz.weights", data: data))
@@ -46,6 +49,9 @@ enum Parser: String, CaseIterable {
     }()
 
     static let weightsInput = (0..<weightsNetwork.input.count).map { Float($0 % 7) / 7 }
+
+    /// The picture a cfg's augmentation is drawn on.
+    static let picture = Image(width: 12, height: 9, channels: 3, values: (0..<324).map { Float($0 % 11) / 10 })
 
     /// The parser `--parser=NAME` among the process's arguments names.
     static func named(in arguments: [String]) -> Parser? {
