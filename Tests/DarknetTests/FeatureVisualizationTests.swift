@@ -142,6 +142,7 @@ final class FeatureVisualizationTests: XCTestCase {
             (["22"], "layer 22 does not exist"),
             (["0", "--range", "3"], "a range of 3 layers around layer 0 leaves the network's layers 0...21"),
             (["8", "--octaves", "40"], "40 octaves scale the"),
+            (["8", "--range", "\(Int.max)"], "a range of \(Int.max) layers around layer 8 leaves"),
         ]
         for (arguments, message) in refusals {
             let refused = try runProcess(Repo.binary, ["nightmare", Repo.path("cfg/tiny.cfg"), weights, photo] + arguments,

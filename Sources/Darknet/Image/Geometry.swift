@@ -1,9 +1,9 @@
 import Foundation
 
 /// Darknet's image geometry (`image.c`): crops, rotations and the bilinear sampling under
-/// them, in Darknet's arithmetic: coordinates in double, as C promotes them, grouped as
-/// Debian's build groups them; weights in float. Debian compiles Darknet with -Ofast, which
-/// also regroups the weights' products, so a pixel may differ from its by a rounding.
+/// them, in Darknet's arithmetic: coordinates in double, as C promotes them (`rotate_image`'s
+/// grouped as Debian's build groups them), weights in float. Debian compiles Darknet with
+/// -Ofast, which also regroups the weights' products, so a pixel may differ from its by a rounding.
 extension Image {
     /// Darknet's `bilinear_interpolate`: the four pixels around (x, y), each weighted by its
     /// nearness and 0 outside the image. So is a point no transform of a real image reaches

@@ -50,8 +50,9 @@ public final class Nightmare {
         guard settings.range >= 1, settings.octaves >= 1, settings.rounds >= 1, settings.iterations >= 1 else {
             throw DarknetError.usage("nightmare's range, octaves, rounds and iterations must each be at least 1")
         }
-        let lowest = layer - settings.range / 2, highest = layer + (settings.range - 1) - settings.range / 2
-        guard lowest >= 0, highest < network.layers.count else {
+        // A range longer than the network leaves it whatever the layer (and could overflow the sum).
+        let read = settings.range <= network.layers.count ? Self.layersRead(around: layer, range: settings.range) : nil
+        guard let read, read.lowerBound >= 0, read.upperBound < network.layers.count else {
             throw DarknetError.usage("a range of \(settings.range) layers around layer \(layer) leaves the network's layers 0...\(network.layers.count - 1)")
         }
         self.network = network
@@ -65,10 +66,10 @@ public final class Nightmare {
     public func dream(_ image: Image, finished: (_ round: Int, _ picture: Image) throws -> Void) throws {
         // The smallest octave's picture must still pass through the deepest layer read: refused
         // before any work, rather than when an iteration first draws that octave.
-        let smallest = Self.scale(octave: settings.octaves - 1), deepest = layer + (settings.range - 1) - settings.range / 2
+        let smallest = Self.scale(octave: settings.octaves - 1), deepest = Self.layersRead(around: layer, range: settings.range).upperBound
         let width = Int(Float(image.width) * smallest), height = Int(Float(image.height) * smallest)
         do {
-            _ = try network.resized(width: max(width, 0), height: max(height, 0), through: deepest)
+            _ = try network.resized(width: width, height: height, through: deepest)
         } catch {
             throw DarknetError.usage("\(settings.octaves) octaves scale the \(image.width)×\(image.height) image down to \(width)×\(height), "
                                      + "too small for layers 0...\(deepest) of the network: \(error)")
@@ -112,6 +113,11 @@ public final class Nightmare {
         for i in change.indices { change[i] += 0.1 * (0.5 - picture.values[i]) }
         if settings.normalize { Self.normalize(&change) }
         for i in change.indices { picture.values[i] = min(max(picture.values[i] + settings.rate * change[i], 0), 1) }
+    }
+
+    /// The layers an iteration may read: `range` of them around `layer`, as Darknet draws them.
+    private static func layersRead(around layer: Int, range: Int) -> ClosedRange<Int> {
+        (layer - range / 2)...(layer + (range - 1) - range / 2)
     }
 
     /// Octave k's scale: 1 / 1.33333333^k, as Darknet's nightmare computes it.
