@@ -74,6 +74,11 @@ public final class Predictor {
     private func prepare(batch: Int, sharing: Bool) throws {
         guard batch != self.batch || sharing != self.sharing else { return }
         release()
+        // A batch whose outputs' bytes would overflow an Int is refused before they are counted.
+        let perImage = network.layers.reduce(0) { $0 + $1.output.count } * MemoryLayout<Float>.size
+        guard Memory.bytes(batch, of: perImage) < Int.max / 2 else {
+            throw DarknetError.usage("\(network.cfgPath): the layers' outputs for a batch of \(batch) need more memory than a machine has")
+        }
         // Each output starts on a cache line; the layers' working memory comes after them.
         let sizes = network.layers.map { (batch * $0.output.count * MemoryLayout<Float>.size + 63) / 64 * 64 }
         var reads = lastReads()

@@ -163,6 +163,7 @@ struct Benchmark: ParsableCommand {
         let (image, inputName) = try loadInput(network)
         if occlusion { return try timeOcclusion(network, input: image, inputName: inputName) }
         if train { return try timeTraining(network, input: image) }
+        try Memory.require(Memory.bytes(batch, of: image.count * MemoryLayout<Float>.size), for: "--batch \(batch): its copies of the input")
         var values: [Float] = []
         values.reserveCapacity(batch * image.count)
         for _ in 0..<batch { values += image }

@@ -134,6 +134,26 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A batch too large for memory, or for its bytes to be counted in an Int, is refused with
+    /// what it needs (benchmark's copies of the input, a training batch's outputs and gradients),
+    /// not allocated until the process is stopped or traps.
+    func testABatchTooLargeForMemoryIsRefusedNotAllocated() throws {
+        let folder = try Repo.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for batch in ["100000000", "\(Int.max)"] {
+            let result = try runProcess(Repo.binary, ["benchmark", "weights/net.cfg", "--batch", batch, "--runs", "1", "--warmup", "0"],
+                                        currentDirectory: Self.corpus, timeout: 60)
+            assertRefused(result, containing: "--batch \(batch): its copies of the input need", "benchmark --batch \(batch)")
+        }
+        let (data, cfg) = try TrainingTests.stripes(in: folder)
+        let huge = folder.appendingPathComponent("huge.cfg").path
+        try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "batch=8", with: "batch=2147483647")
+            .write(toFile: huge, atomically: true, encoding: .utf8)
+        let result = try runProcess(Repo.binary, ["train", data.path, huge, "--backup", folder.path], timeout: 60)
+        assertRefused(result, containing: "huge.cfg:2: [net] batch=2147483647: a batch's outputs and gradients need", "train")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("huge_final.weights").path))
+    }
+
     /// Weights named twice, as a file and with --weights, are refused rather than one of them
     /// silently winning.
     func testExploreRefusesWeightsGivenTwice() throws {

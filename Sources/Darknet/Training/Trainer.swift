@@ -30,6 +30,11 @@ public final class Trainer {
         guard settings.batch > 0, settings.subdivisions > 0, settings.batch % settings.subdivisions == 0 else {
             throw refuse("[net] batch=\(settings.batch) must be positive and a multiple of subdivisions=\(settings.subdivisions) to train")
         }
+        // Each layer's output and delta for the whole batch, and the input's delta (the buffers
+        // of `prepare`), refused here rather than when the first step allocates them.
+        let perImage = network.layers.reduce(network.input.count) { $0 + 2 * $1.output.count } * MemoryLayout<Float>.size
+        try Memory.require(Memory.bytes(settings.batch, of: perImage),
+                           for: "\(settings.file):\(settings.line): [net] batch=\(settings.batch): a batch's outputs and gradients")
         guard let softmax = network.layers.lastIndex(where: { $0 is Softmax }) else {
             throw refuse("the network has no [softmax] layer; darkscope trains classifiers by softmax with cost")
         }
